@@ -1,0 +1,145 @@
+/* store.h - the hub's state in SQLite: device registry, twins, access policies.
+ *
+ * The only module that talks to SQLite. One file (WAL journal, synchronous=NORMAL: a change whose
+ * call returned MH_OK survives a crash of the process), or ":memory:" for unit tests. Every public
+ * call is atomic (one transaction) and thread-safe (an internal mutex), so the HTTP threads and the
+ * broker-link thread may share one mh_store. The plugin opens the same file read-only.
+ *
+ * Documents cross this interface as cJSON in IoT Hub's REST shapes (api-version 2021-04-12):
+ * see shared/reference/iothub-protocol.md 5.3-5.4 and the addendum 1-3. Returned cJSON trees and
+ * strings are owned by the caller (cJSON_Delete / free). Inputs are borrowed for the call only.
+ */
+#ifndef MH_STORE_H
+#define MH_STORE_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "errors.h"
+
+typedef struct mh_store mh_store;
+
+enum {
+    MH_STORE_READONLY = 1u << 0, /* no schema creation, no writes (the broker plugin) */
+};
+
+/* Access rights of a shared access policy (bit mask). */
+enum {
+    MH_RIGHT_REGISTRY_READ = 1u << 0,
+    MH_RIGHT_REGISTRY_WRITE = 1u << 1,
+    MH_RIGHT_SERVICE_CONNECT = 1u << 2,
+    MH_RIGHT_DEVICE_CONNECT = 1u << 3,
+};
+
+/* Opens (creating when needed, unless READONLY) the database at path. */
+mh_err mh_store_open(const char *path, unsigned flags, mh_store **out_store) MH_WARN_UNUSED;
+void mh_store_free(mh_store *store); /* NULL is a no-op */
+
+/* ---- shared access policies ---- */
+
+typedef struct mh_policy {
+    char name[64];
+    char primary_key[64];   /* base64 */
+    char secondary_key[64]; /* base64 */
+    unsigned rights;        /* MH_RIGHT_* */
+} mh_policy;
+
+/* Creates the five default policies (iothubowner, service, device, registryRead,
+ * registryReadWrite) when missing, with random keys; then sets iothubowner's primary key to
+ * owner_key (the configured or well-known development key). */
+mh_err mh_store_policies_init(mh_store *store, const char *owner_key) MH_WARN_UNUSED;
+/* MH_ERR_NOT_FOUND when there is no such policy. */
+mh_err mh_store_policy_get(mh_store *store, const char *name, mh_policy *out_policy) MH_WARN_UNUSED;
+
+/* ---- registry ---- */
+
+/* What device authentication needs, and nothing else (used by the broker plugin per CONNECT). */
+typedef struct mh_device_auth {
+    char primary_key[64];
+    char secondary_key[64];
+    int enabled;  /* status == "enabled" */
+    int sas;      /* authentication type is "sas" */
+} mh_device_auth;
+
+/* MH_ERR_DEVICE_NOT_FOUND when unknown. */
+mh_err mh_store_device_auth(mh_store *store, const char *device_id, mh_device_auth *out_auth) MH_WARN_UNUSED;
+
+/* Validates a device id (IoT Hub rules: 1..128 chars of ASCII alphanumerics and
+ * - . + % _ # * ? ! ( ) , = @ $ '). Pure; ArgumentInvalid with a clear text when not valid. */
+mh_err mh_device_id_check(const char *device_id, mh_status *st) MH_WARN_UNUSED;
+
+/* PUT /devices/{id} without If-Match: creates the device and its twin. body is the Device JSON the
+ * SDK sent (deviceId must equal id when present; empty or absent keys are generated; status
+ * enabled|disabled). Errors: DeviceAlreadyExists, ArgumentInvalid. *out_device: Device JSON. */
+mh_err mh_store_device_create(mh_store *store, const char *device_id, const cJSON *body,
+                              cJSON **out_device, mh_status *st) MH_WARN_UNUSED;
+/* PUT /devices/{id} with If-Match (quoted etag, "*" or *): updates status, statusReason, keys,
+ * capabilities. *out_now_disabled is set to 1 when this call disabled an enabled device (the caller
+ * then drops its connection). Errors: DeviceNotFound, PreconditionFailed, ArgumentInvalid. */
+mh_err mh_store_device_update(mh_store *store, const char *device_id, const cJSON *body,
+                              const char *if_match, cJSON **out_device, int *out_now_disabled,
+                              mh_status *st) MH_WARN_UNUSED;
+mh_err mh_store_device_get(mh_store *store, const char *device_id, cJSON **out_device,
+                           mh_status *st) MH_WARN_UNUSED;
+/* if_match NULL = unconditional. Errors: DeviceNotFound, PreconditionFailed. */
+mh_err mh_store_device_delete(mh_store *store, const char *device_id, const char *if_match,
+                              mh_status *st) MH_WARN_UNUSED;
+/* GET /devices?top=N: a JSON array of at most top (1..1000) devices, ordered by id. */
+mh_err mh_store_device_list(mh_store *store, int top, cJSON **out_array, mh_status *st) MH_WARN_UNUSED;
+
+/* ---- connection state (set from broker events) ---- */
+
+/* connected=1: connectionState "Connected", connectionStateUpdatedTime and lastActivityTime now.
+ * connected=0: "Disconnected", connectionStateUpdatedTime now. Unknown ids are ignored (MH_OK). */
+mh_err mh_store_set_connected(mh_store *store, const char *device_id, int connected) MH_WARN_UNUSED;
+/* Marks every device Disconnected (hub start: no connection survives a restart). */
+mh_err mh_store_reset_connections(mh_store *store) MH_WARN_UNUSED;
+
+/* ---- twins ---- */
+
+/* GET /twins/{id}: the full Twin JSON (deviceId, etag, deviceEtag, status, statusUpdateTime,
+ * connectionState, lastActivityTime, cloudToDeviceMessageCount, authenticationType,
+ * x509Thumbprint, modelId, version, properties{desired,reported with $metadata and $version},
+ * capabilities, and tags when set). */
+mh_err mh_store_twin_get(mh_store *store, const char *device_id, cJSON **out_twin,
+                         mh_status *st) MH_WARN_UNUSED;
+
+/* PATCH (replace=0) or PUT (replace=1) /twins/{id}. body: {"tags":{..},"properties":{"desired":{..}}};
+ * read-only members (deviceId, etag, version, properties.reported, $metadata, $version) are
+ * ignored. PATCH merges (null deletes); PUT replaces tags and desired. Versions per the addendum 1.
+ * Validates keys, depth, sizes (tags 8 KB, desired 32 KB, values 4 KB, depth 10) before writing:
+ * ArgumentInvalid and nothing changes. if_match NULL = unconditional; mismatch: PreconditionFailed
+ * with text "ETag mismatch for device ID '<id>'".
+ * *out_twin: the full twin after the write. *out_desired_push: when the body had a desired section,
+ * the notification body for a connected device ({changed members..., "$version": n}; for a replace
+ * the whole desired document with removed top-level keys as null), else NULL.
+ * *out_desired_version: the new desired $version (for the push topic). */
+mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON *body,
+                            const char *if_match, int replace, cJSON **out_twin,
+                            cJSON **out_desired_push, long *out_desired_version,
+                            mh_status *st) MH_WARN_UNUSED;
+
+/* Device twin GET over MQTT: the malloc'd JSON text {"desired":{..,"$version":n},"reported":{..,"$version":m}}
+ * (no $metadata). */
+mh_err mh_store_twin_get_properties(mh_store *store, const char *device_id, char **out_json,
+                                    mh_status *st) MH_WARN_UNUSED;
+
+/* Device reported PATCH over MQTT. patch: the raw payload (must be a JSON object; max 32 KB total,
+ * depth, key rules; "$version"/"$metadata" members are rejected as the hub does).
+ * expected_version: the &$version= of the request topic, or -1; a stale value gives
+ * PreconditionFailed and nothing changes. *out_version: the new reported $version.
+ * Errors: FORMAT (not JSON / not an object), ArgumentInvalid, DeviceNotFound, PreconditionFailed. */
+mh_err mh_store_twin_report(mh_store *store, const char *device_id, const char *patch, size_t len,
+                            long expected_version, long *out_version, mh_status *st) MH_WARN_UNUSED;
+
+/* ---- query (implemented in store_query.c) ---- */
+
+/* Runs a compiled twin query. sql is a SELECT produced by the query compiler; params are its bound
+ * text values (?1..?n). Each result row is passed to on_row as cJSON the callee may keep
+ * (ownership moves to on_row). A row whose first column is named "__twin_id" is rendered as the
+ * full twin of that device. */
+typedef int (*mh_store_row_cb)(void *ctx, cJSON *row);
+mh_err mh_store_query_run(mh_store *store, const char *sql, const char *const *params, int nparams,
+                          mh_store_row_cb on_row, void *ctx, mh_status *st) MH_WARN_UNUSED;
+
+#endif
