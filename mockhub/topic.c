@@ -1,0 +1,264 @@
+/* topic.c - the IoT Hub device topic set (iothub-protocol.md 1.5, 2, 3.1, 4): parsing of device
+ * publishes, the publish/subscribe allow-lists the broker plugin enforces, and property bags.
+ * Pure string code: no allocation, no I/O.
+ */
+#include "topic.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "iot_url.h"
+
+#define TELEMETRY_MID "/messages/events"
+
+/* The $iothub/... topics a device publishes on; the part after the prefix is "?query" except for
+ * method responses ("{status}/?query"). */
+static const struct {
+    const char *prefix;
+    mh_topic_kind kind;
+} iothub_publish[] = {
+    {"$iothub/twin/GET/?", MH_TOPIC_TWIN_GET},
+    {"$iothub/twin/PATCH/properties/reported/?", MH_TOPIC_TWIN_PATCH_REPORTED},
+    {"$iothub/methods/res/", MH_TOPIC_METHOD_RESPONSE},
+};
+
+/* Filters every device may subscribe to, whatever its id. The az-C SDK subscribes C2D with '+'
+ * (iothub-protocol.md 1.8); delivery is targeted, so the wildcard never reaches other devices. */
+static const char *const shared_filters[] = {
+    "$iothub/methods/POST/#",
+    "$iothub/twin/res/#",
+    "$iothub/twin/PATCH/properties/desired/#",
+    "devices/+/messages/devicebound/#",
+};
+
+/* Parses a non-negative decimal long; 0 on success. */
+static int parse_long(const char *s, size_t len, long *out)
+{
+    long n = 0;
+    size_t i;
+
+    if (len == 0 || len > 18)
+        return -1;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        n = n * 10 + (s[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+/* Parses an optionally negative decimal int (method status: any integer the app chose). */
+static int parse_status(const char *s, size_t len, int *out)
+{
+    long n;
+    int neg = 0;
+
+    if (len > 0 && s[0] == '-') {
+        neg = 1;
+        s++;
+        len--;
+    }
+    if (len > 10 || parse_long(s, len, &n) != 0 || n > INT_MAX)
+        return -1;
+    *out = neg ? (int)-n : (int)n;
+    return 0;
+}
+
+/* Parses the query of a twin or method topic: "$rid=..[&$version=n][&other=..]". $rid is required
+ * and kept as sent; $version is read only when want_version. */
+static mh_err parse_query(const char *q, int want_version, mh_topic *t, mh_status *st)
+{
+    int have_rid = 0, have_version = 0;
+
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t seg = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', seg);
+        size_t klen = eq ? (size_t)(eq - q) : seg;
+        const char *v = eq ? eq + 1 : q + seg;
+        size_t vlen = (size_t)(q + seg - v);
+
+        if (klen == 4 && memcmp(q, "$rid", 4) == 0) {
+            if (have_rid)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "duplicate $rid in topic");
+            if (vlen == 0 || vlen >= sizeof t->rid)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "$rid must be 1..%zu characters",
+                               sizeof t->rid - 1);
+            memcpy(t->rid, v, vlen);
+            t->rid[vlen] = '\0';
+            have_rid = 1;
+        } else if (want_version && klen == 8 && memcmp(q, "$version", 8) == 0) {
+            if (have_version)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "duplicate $version in topic");
+            if (parse_long(v, vlen, &t->version) != 0)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "$version must be a non-negative integer");
+            have_version = 1;
+        }
+        /* unknown parameters are ignored, as the hub does */
+        q += seg;
+        if (*q == '&')
+            q++;
+    }
+    if (!have_rid)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "topic has no $rid");
+    return MH_OK;
+}
+
+/* Walks a property bag, decoding each pair into out[] when out != NULL. */
+static mh_err props_walk(const char *bag, mh_prop *out, int max, int *out_count, mh_status *st)
+{
+    int n = 0;
+    char key[sizeof(((mh_prop *)0)->key)];
+    char value[sizeof(((mh_prop *)0)->value)];
+
+    while (*bag) {
+        const char *amp = strchr(bag, '&');
+        size_t seg = amp ? (size_t)(amp - bag) : strlen(bag);
+        const char *eq = memchr(bag, '=', seg);
+        size_t klen = eq ? (size_t)(eq - bag) : seg;
+        const char *v = eq ? eq + 1 : bag + seg;
+        size_t vlen = (size_t)(bag + seg - v);
+
+        if (seg > 0) {
+            if (klen == 0)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "property bag has an empty key");
+            if (iot_url_decode(bag, klen, key, sizeof key, NULL) != IOT_OK)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                               "property key %.*s is badly encoded or longer than %zu bytes",
+                               (int)(klen > 64 ? 64 : klen), bag, sizeof key - 1);
+            if (iot_url_decode(v, vlen, value, sizeof value, NULL) != IOT_OK)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                               "value of property %s is badly encoded or longer than %zu bytes", key,
+                               sizeof value - 1);
+            if (n >= max)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "more than %d properties", max);
+            if (out) {
+                strcpy(out[n].key, key);     /* same sizes: always fits */
+                strcpy(out[n].value, value);
+            }
+            n++;
+        }
+        bag += seg;
+        if (*bag == '&')
+            bag++;
+    }
+    *out_count = n;
+    return MH_OK;
+}
+
+mh_err mh_topic_props_parse(const char *bag, mh_prop *out, int max, int *out_count, mh_status *st)
+{
+    if (!bag || !out || !out_count || max < 0)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "no property bag");
+    return props_walk(bag, out, max, out_count, st);
+}
+
+/* "devices/{id}/messages/events[/[bag][/]]" for device_id itself. */
+static mh_err parse_telemetry(const char *device_id, const char *topic, mh_topic *t, mh_status *st)
+{
+    const char *p = topic + strlen("devices/");
+    size_t idlen = strlen(device_id);
+    size_t blen;
+    int count;
+    mh_err err;
+
+    if (strncmp(p, device_id, idlen) != 0 || p[idlen] != '/')
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "device %s may not publish on %s", device_id, topic);
+    p += idlen;
+    if (strncmp(p, "/modules/", 9) == 0)
+        /* MOCK: module identities are not supported, so neither is module telemetry. */
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "module telemetry is not supported");
+    if (strncmp(p, TELEMETRY_MID, strlen(TELEMETRY_MID)) != 0)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "device %s may not publish on %s", device_id, topic);
+    p += strlen(TELEMETRY_MID);
+    if (*p != '\0' && *p != '/')
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "device %s may not publish on %s", device_id, topic);
+    if (*p == '/')
+        p++;
+    blen = strlen(p);
+    if (blen > 0 && p[blen - 1] == '/') /* .NET appends one '/' after the bag */
+        blen--;
+    if (memchr(p, '/', blen))
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "property bag contains an unencoded '/'");
+    if (blen >= sizeof t->props)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "property bag longer than %zu bytes",
+                       sizeof t->props - 1);
+    memcpy(t->props, p, blen);
+    t->props[blen] = '\0';
+    err = props_walk(t->props, NULL, INT_MAX, &count, st);
+    if (err != MH_OK)
+        return err;
+    t->kind = MH_TOPIC_TELEMETRY;
+    return MH_OK;
+}
+
+mh_err mh_topic_parse_device_publish(const char *device_id, const char *topic, mh_topic *out,
+                                     mh_status *st)
+{
+    mh_topic t;
+    size_t i;
+    mh_err err;
+
+    if (!device_id || !*device_id || !topic || !out)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "no device id or topic");
+    t.kind = MH_TOPIC_INVALID;
+    t.rid[0] = '\0';
+    t.version = -1;
+    t.status = 0;
+    t.props[0] = '\0';
+
+    if (strncmp(topic, "devices/", 8) == 0) {
+        err = parse_telemetry(device_id, topic, &t, st);
+        if (err != MH_OK)
+            return err;
+        memcpy(out, &t, sizeof t);
+        return MH_OK;
+    }
+    for (i = 0; i < sizeof iothub_publish / sizeof iothub_publish[0]; i++) {
+        const char *q;
+        size_t plen = strlen(iothub_publish[i].prefix);
+
+        if (strncmp(topic, iothub_publish[i].prefix, plen) != 0)
+            continue;
+        q = topic + plen;
+        if (iothub_publish[i].kind == MH_TOPIC_METHOD_RESPONSE) {
+            const char *slash = strchr(q, '/');
+            if (!slash || slash[1] != '?' || parse_status(q, (size_t)(slash - q), &t.status) != 0)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                               "method response topic must be $iothub/methods/res/{status}/?$rid={rid}");
+            q = slash + 2;
+        }
+        err = parse_query(q, iothub_publish[i].kind == MH_TOPIC_TWIN_PATCH_REPORTED, &t, st);
+        if (err != MH_OK)
+            return err;
+        t.kind = iothub_publish[i].kind;
+        memcpy(out, &t, sizeof t);
+        return MH_OK;
+    }
+    return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "device %s may not publish on %s", device_id, topic);
+}
+
+int mh_topic_device_may_publish(const char *device_id, const char *topic)
+{
+    mh_topic t;
+
+    return mh_topic_parse_device_publish(device_id, topic, &t, NULL) == MH_OK;
+}
+
+int mh_topic_device_may_subscribe(const char *device_id, const char *filter)
+{
+    static const char own_c2d_tail[] = "/messages/devicebound/#";
+    size_t i, idlen;
+
+    if (!device_id || !*device_id || !filter)
+        return 0;
+    for (i = 0; i < sizeof shared_filters / sizeof shared_filters[0]; i++) {
+        if (strcmp(filter, shared_filters[i]) == 0)
+            return 1;
+    }
+    idlen = strlen(device_id);
+    return strncmp(filter, "devices/", 8) == 0 && strncmp(filter + 8, device_id, idlen) == 0 &&
+           strcmp(filter + 8 + idlen, own_c2d_tail) == 0;
+}
