@@ -1,0 +1,386 @@
+/* main.c - the `mockhub` command: `mockhub run` starts the broker and the daemon and stops both on
+ * Ctrl-C; the device subcommands edit the registry directly in SQLite, whether or not the hub runs.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "broker.h"
+#include "certs.h"
+#include "config.h"
+#include "errors.h"
+#include "hub.h"
+#include "store.h"
+
+#define BROKER_START_MS 15000
+#define HUB_READY_MS 15000
+
+static const char *g_prog = "mockhub";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s <command> [args]\n"
+            "\n"
+            "  run                             start the hub (broker + daemon) in the foreground; Ctrl-C stops it\n"
+            "  device create <id> [--disabled] register a device and print its connection string\n"
+            "  device show <id>                print the device as JSON (REST shape)\n"
+            "  device list                     list devices: id, status, connection state\n"
+            "  device delete <id>              remove a device and its twin\n"
+            "  device connection-string <id>   print the device's connection string\n"
+            "  connection-string               print the service (iothubowner) connection string\n"
+            "  --help                          this text\n"
+            "\n"
+            "The device commands write the registry (SQLite in the data dir) directly and work whether or not\n"
+            "the hub is running. A device created here can connect at once. Deleting a device here does not\n"
+            "drop a live connection of that device: to delete or disable a connected device, use the REST API\n"
+            "(e.g. the service SDK's Registry.delete / Registry.update), which also disconnects it.\n"
+            "\n"
+            "Environment (defaults in brackets):\n"
+            "  MOCKHUB_DATA_DIR    [./data]      database, broker config, ca.pem (the CA to trust), server cert\n"
+            "  MOCKHUB_HOSTNAME    [localhost]   the hub's host name (HostName= in connection strings)\n"
+            "  MOCKHUB_MQTT_PORT   [8883]        MQTT over TLS for devices\n"
+            "  MOCKHUB_HTTPS_PORT  [443]         REST API for service apps, GET /health\n"
+            "  MOCKHUB_OWNER_KEY   [well-known]  iothubowner policy key (base64 of 16-64 bytes)\n",
+            g_prog);
+}
+
+static int fail_status(const mh_status *st)
+{
+    fprintf(stderr, "%s: %s\n", g_prog, st->text[0] ? st->text : "failed");
+    return 1;
+}
+
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000L + (t.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
+/* mkdir -p with mode for the created levels. */
+static mh_err make_dirs(const char *path, mh_status *st)
+{
+    char tmp[1100];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "path too long: %s", path);
+    for (char *p = tmp + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return mh_fail(st, MH_ERR_INTERNAL, "cannot create the data dir %s: %s", tmp, strerror(errno));
+            *p = c;
+            if (c == '\0')
+                break;
+        }
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return mh_fail(st, MH_ERR_INTERNAL, "the data dir %s is not a directory", path);
+    return MH_OK;
+}
+
+static void print_service_cs(const mh_config *cfg)
+{
+    printf("HostName=%s;SharedAccessKeyName=iothubowner;SharedAccessKey=%s\n", cfg->hostname, cfg->owner_key);
+}
+
+/* The device connection string for a Device JSON; a non-default MQTT port goes in GatewayHostName,
+ * which Microsoft's device SDKs dial instead of HostName (the SAS audience stays HostName). */
+static int print_device_cs(const mh_config *cfg, const cJSON *dev)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(dev, "deviceId");
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(dev, "authentication");
+    const cJSON *sym = cJSON_GetObjectItemCaseSensitive(auth, "symmetricKey");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(sym, "primaryKey");
+    if (!cJSON_IsString(id) || !cJSON_IsString(key) || key->valuestring[0] == '\0') {
+        fprintf(stderr, "%s: the device has no symmetric key (not a SAS device)\n", g_prog);
+        return 1;
+    }
+    printf("HostName=%s;DeviceId=%s;SharedAccessKey=%s", cfg->hostname, id->valuestring, key->valuestring);
+    if (cfg->mqtt_port != 8883)
+        printf(";GatewayHostName=%s:%d", cfg->hostname, cfg->mqtt_port);
+    printf("\n");
+    return 0;
+}
+
+static int open_store(const mh_config *cfg, mh_store **out_store)
+{
+    mh_status st = {MH_OK, ""};
+    if (make_dirs(cfg->data_dir, &st) != MH_OK)
+        return fail_status(&st);
+    if (mh_store_open(cfg->db_path, 0, out_store) != MH_OK) {
+        fprintf(stderr, "%s: cannot open the database %s\n", g_prog, cfg->db_path);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_device(const mh_config *cfg, int argc, char **argv)
+{
+    mh_store *store = NULL;
+    cJSON *dev = NULL, *body = NULL;
+    mh_status st = {MH_OK, ""};
+    int rc = 1;
+    if (argc < 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *sub = argv[0];
+    int needs_id = strcmp(sub, "list") != 0;
+    int known = !strcmp(sub, "create") || !strcmp(sub, "show") || !strcmp(sub, "list") || !strcmp(sub, "delete") ||
+                !strcmp(sub, "connection-string");
+    int disabled = 0;
+    if (!strcmp(sub, "create") && argc == 3 && !strcmp(argv[2], "--disabled"))
+        disabled = 1;
+    int want_args = needs_id ? 2 + disabled : 1;
+    if (!known || argc != want_args) {
+        usage(stderr);
+        return 2;
+    }
+    const char *id = needs_id ? argv[1] : NULL;
+    if (id != NULL && mh_device_id_check(id, &st) != MH_OK)
+        return fail_status(&st);
+    if (open_store(cfg, &store) != 0)
+        return 1;
+
+    if (!strcmp(sub, "create")) {
+        body = cJSON_CreateObject();
+        if (body == NULL || cJSON_AddStringToObject(body, "deviceId", id) == NULL ||
+            cJSON_AddStringToObject(body, "status", disabled ? "disabled" : "enabled") == NULL) {
+            fprintf(stderr, "%s: out of memory\n", g_prog);
+            goto done;
+        }
+        if (mh_store_device_create(store, id, body, &dev, &st) != MH_OK) {
+            rc = fail_status(&st);
+            goto done;
+        }
+        rc = print_device_cs(cfg, dev);
+    } else if (!strcmp(sub, "show") || !strcmp(sub, "connection-string")) {
+        if (mh_store_device_get(store, id, &dev, &st) != MH_OK) {
+            rc = fail_status(&st);
+            goto done;
+        }
+        if (!strcmp(sub, "show")) {
+            char *text = cJSON_Print(dev);
+            if (text == NULL) {
+                fprintf(stderr, "%s: out of memory\n", g_prog);
+                goto done;
+            }
+            printf("%s\n", text);
+            free(text);
+            rc = 0;
+        } else {
+            rc = print_device_cs(cfg, dev);
+        }
+    } else if (!strcmp(sub, "delete")) {
+        if (mh_store_device_delete(store, id, NULL, &st) != MH_OK) {
+            rc = fail_status(&st);
+            goto done;
+        }
+        printf("deleted %s\n", id);
+        rc = 0;
+    } else { /* list */
+        if (mh_store_device_list(store, 1000, &dev, &st) != MH_OK) {
+            rc = fail_status(&st);
+            goto done;
+        }
+        const cJSON *d = NULL;
+        int n = 0;
+        cJSON_ArrayForEach(d, dev) {
+            const cJSON *did = cJSON_GetObjectItemCaseSensitive(d, "deviceId");
+            const cJSON *status = cJSON_GetObjectItemCaseSensitive(d, "status");
+            const cJSON *cs = cJSON_GetObjectItemCaseSensitive(d, "connectionState");
+            if (n++ == 0)
+                printf("%-40s %-9s %s\n", "DEVICE ID", "STATUS", "CONNECTION");
+            printf("%-40s %-9s %s\n", cJSON_IsString(did) ? did->valuestring : "?",
+                   cJSON_IsString(status) ? status->valuestring : "?", cJSON_IsString(cs) ? cs->valuestring : "?");
+        }
+        if (n == 0)
+            printf("no devices (register one with `%s device create <id>`)\n", g_prog);
+        rc = 0;
+    }
+done:
+    cJSON_Delete(body);
+    cJSON_Delete(dev);
+    mh_store_free(store);
+    return rc;
+}
+
+static void print_banner(const mh_config *cfg, unsigned cert_actions, long ready_ms)
+{
+    printf("\n"
+           "mockhub is ready (%ld ms). Data dir: %s\n"
+           "\n"
+           "  Service connection string (Registry/Client.fromConnectionString, iothubowner policy):\n"
+           "    ",
+           ready_ms, cfg->data_dir);
+    print_service_cs(cfg);
+    printf("\n"
+           "  CA certificate (trust it in your apps%s):\n"
+           "    %s\n"
+           "    Node.js: export NODE_EXTRA_CA_CERTS=%s\n"
+           "\n"
+           "  Devices:  MQTT over TLS  %s:%d\n"
+           "  Service:  HTTPS          https://%s:%d  (health: /health)\n",
+           (cert_actions & MH_CERTS_CA_CREATED) ? "; NEW: created just now" : "", cfg->ca_cert, cfg->ca_cert,
+           cfg->hostname, cfg->mqtt_port, cfg->hostname, cfg->https_port);
+    if (cfg->https_port != 443)
+        printf("    Note: Microsoft's service SDKs always dial port 443; port %d serves our own clients and curl.\n",
+               cfg->https_port);
+    if (cfg->mqtt_port != 8883)
+        printf("    Note: device SDKs dial 8883 unless the connection string has GatewayHostName=%s:%d\n"
+               "          (the device connection strings printed by `%s device` include it).\n",
+               cfg->hostname, cfg->mqtt_port, g_prog);
+    printf("\n"
+           "  Register a device and get its connection string:\n"
+           "    %s device create mydevice\n"
+           "\n"
+           "  Ctrl-C stops the hub.\n\n",
+           g_prog);
+    fflush(stdout);
+}
+
+static int cmd_run(const mh_config *cfg, const struct timespec *t0)
+{
+    mh_status st = {MH_OK, ""};
+    mh_store *store = NULL;
+    mh_broker *broker = NULL;
+    mh_hub *hub = NULL;
+    unsigned cert_actions = 0;
+    char secret[MH_BROKER_SECRET_SIZE];
+    int rc = 1;
+
+    /* Blocked in every thread we start (they inherit the mask), so sigwait below is the only place
+     * that sees them; the broker child unblocks them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (make_dirs(cfg->data_dir, &st) != MH_OK || mh_certs_ensure(cfg, &cert_actions, &st) != MH_OK) {
+        rc = fail_status(&st);
+        goto done;
+    }
+    if (cert_actions & MH_CERTS_CA_CREATED)
+        printf("mockhub: created a development CA: %s\n", cfg->ca_cert);
+    if (cert_actions & MH_CERTS_SERVER_ISSUED)
+        printf("mockhub: issued a server certificate for %s, localhost, 127.0.0.1\n", cfg->hostname);
+    if (mh_store_open(cfg->db_path, 0, &store) != MH_OK) {
+        fprintf(stderr, "%s: cannot open the database %s\n", g_prog, cfg->db_path);
+        goto done;
+    }
+    if (mh_store_policies_init(store, cfg->owner_key) != MH_OK || mh_store_reset_connections(store) != MH_OK) {
+        fprintf(stderr, "%s: cannot initialise the database %s\n", g_prog, cfg->db_path);
+        goto done;
+    }
+    if (mh_broker_make_secret(secret, &st) != MH_OK ||
+        mh_broker_start(cfg, secret, BROKER_START_MS, &broker, &st) != MH_OK) {
+        rc = fail_status(&st);
+        goto done;
+    }
+    if (mh_hub_start(cfg, store, mh_broker_socket(broker), secret, &hub, &st) != MH_OK) {
+        rc = fail_status(&st);
+        goto done;
+    }
+    /* Ready = REST listening, link up, plugin answered: what /health reports. */
+    char why[2048];
+    long waited0 = ms_since(t0);
+    while (!mh_hub_ready(hub)) {
+        if (mh_broker_exited(broker, why, sizeof why)) {
+            fprintf(stderr, "%s: the broker stopped while the hub was starting: %s\n", g_prog, why);
+            goto done;
+        }
+        if (ms_since(t0) - waited0 > HUB_READY_MS) {
+            fprintf(stderr,
+                    "%s: the hub did not become ready within %d ms (the daemon could not reach the broker's "
+                    "plugin on %s; see the broker: lines above)\n",
+                    g_prog, HUB_READY_MS, mh_broker_socket(broker));
+            goto done;
+        }
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    print_banner(cfg, cert_actions, ms_since(t0));
+
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGCHLD) {
+            if (mh_broker_exited(broker, why, sizeof why)) {
+                fprintf(stderr, "%s: the broker exited unexpectedly (%s); stopping\n", g_prog, why);
+                rc = 1;
+                break;
+            }
+            continue;
+        }
+        printf("\nmockhub: %s received, stopping\n", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+        fflush(stdout);
+        rc = 0;
+        break;
+    }
+done:
+    mh_hub_stop(hub);
+    mh_broker_stop(broker);
+    mh_store_free(store);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0')
+        g_prog = argv[0];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    int known = !strcmp(cmd, "run") || !strcmp(cmd, "device") || !strcmp(cmd, "connection-string");
+    if (!known) {
+        fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
+        usage(stderr);
+        return 2;
+    }
+    mh_config cfg;
+    mh_status st = {MH_OK, ""};
+    if (mh_config_from_env(&cfg, &st) != MH_OK)
+        return fail_status(&st);
+
+    if (!strcmp(cmd, "run")) {
+        if (argc != 2) {
+            usage(stderr);
+            return 2;
+        }
+        return cmd_run(&cfg, &t0);
+    }
+    if (!strcmp(cmd, "connection-string")) {
+        if (argc != 2) {
+            usage(stderr);
+            return 2;
+        }
+        print_service_cs(&cfg);
+        return 0;
+    }
+    return cmd_device(&cfg, argc - 2, argv + 2);
+}
