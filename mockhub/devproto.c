@@ -1,0 +1,79 @@
+/* devproto.c - the device side of the hub: twin GET and reported PATCH requests, method responses
+ * and telemetry that devices publish, as relayed by the plugin. Every twin request gets a reply:
+ * the Node device SDK waits for ever otherwise (node-sdk-behaviour.md 1.5).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub_internal.h"
+#include "topic.h"
+
+/* Twin reply topics carry the rid as sent, byte for byte. */
+static void twin_reply(mh_hub *hub, const char *id, int status, const char *rid, long version,
+                       const char *body, size_t len)
+{
+    char topic[400];
+    if (version >= 0)
+        snprintf(topic, sizeof topic, "$iothub/twin/res/%d/?$rid=%s&$version=%ld", status, rid, version);
+    else
+        snprintf(topic, sizeof topic, "$iothub/twin/res/%d/?$rid=%s", status, rid);
+    if (mh_hub_to_device(hub, id, topic, body, len, 0) != MH_OK)
+        fprintf(stderr, "mockhub: could not send twin reply to %s\n", id);
+}
+
+static void twin_error(mh_hub *hub, const char *id, const char *rid, const mh_status *st)
+{
+    const mh_err_info *info = mh_err_lookup(st->code);
+    char *body = mh_err_mqtt_body(st->code, st->text);
+    /* The Node SDK ignores the status segment: the body's errorCode is what fails the call. */
+    twin_reply(hub, id, info->http_status, rid, -1, body ? body : "", body ? strlen(body) : 0);
+    free(body);
+}
+
+void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const void *payload, size_t len)
+{
+    mh_topic t;
+    mh_status st = {0};
+    if (mh_topic_parse_device_publish(id, topic, &t, &st) != MH_OK) {
+        /* The plugin admits only parseable topics; anything else is a bug worth a line. */
+        fprintf(stderr, "mockhub: ignored publish from %s on '%s': %s\n", id, topic, st.text);
+        return;
+    }
+    switch (t.kind) {
+    case MH_TOPIC_TWIN_GET: {
+        char *json = NULL;
+        if (mh_store_twin_get_properties(hub->store, id, &json, &st) != MH_OK) {
+            twin_error(hub, id, t.rid, &st);
+            return;
+        }
+        twin_reply(hub, id, 200, t.rid, -1, json, strlen(json));
+        free(json);
+        return;
+    }
+    case MH_TOPIC_TWIN_PATCH_REPORTED: {
+        long version = 0;
+        if (mh_store_twin_report(hub->store, id, payload, len, t.version, &version, &st) != MH_OK) {
+            twin_error(hub, id, t.rid, &st);
+            return;
+        }
+        twin_reply(hub, id, 204, t.rid, version, "", 0);
+        return;
+    }
+    case MH_TOPIC_METHOD_RESPONSE:
+        if (!mh_methods_response(hub->methods, id, t.rid, t.status, payload, len))
+            fprintf(stderr, "mockhub: %s answered method request $rid=%s, which is not waiting "
+                            "(timed out, or not addressed to it)\n", id, t.rid);
+        return;
+    case MH_TOPIC_TELEMETRY: {
+        /* MOCK: telemetry is accepted (PUBACK) and dropped: no Event Hubs endpoint to read it from. */
+        mh_prop props[32];
+        int n = 0;
+        if (mh_topic_props_parse(t.props, props, 32, &n, &st) != MH_OK)
+            fprintf(stderr, "mockhub: telemetry from %s has a bad property bag: %s\n", id, st.text);
+        return;
+    }
+    case MH_TOPIC_INVALID:
+        break;
+    }
+}

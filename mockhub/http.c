@@ -1,0 +1,357 @@
+/* http.c - the HTTPS server over libmicrohttpd: TLS, body capping, and suspend/resume so a reply
+ * can be sent later from another thread without holding a server thread.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#define MH_HTTP_THREADS 2
+
+struct mh_http {
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    char *cert_pem;
+    char *key_pem;
+    size_t body_cap;
+    mh_http_handler handler;
+    void *ctx;
+};
+
+enum reply_state { REPLY_IN_HANDLER, REPLY_SUSPENDED, REPLY_QUEUED };
+
+struct mh_http_reply {
+    pthread_mutex_t lock;
+    int refs;                /* the request state holds one, the handler (or its delegate) one */
+    enum reply_state state;
+    int has_response;
+    mh_http_response response;
+    struct MHD_Connection *conn;
+};
+
+/* Per-request state, kept in MHD's con_cls from the first call to the completion notice. */
+struct request_state {
+    char *body;
+    size_t len;
+    size_t cap;
+    int too_large;
+    mh_http_reply *reply;
+};
+
+static void response_cleanup(mh_http_response *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+    for (int i = 0; i < MH_HTTP_MAX_HEADERS; i++) {
+        free(resp->header_values[i]);
+        resp->header_values[i] = NULL;
+        resp->header_names[i] = NULL;
+    }
+}
+
+static void reply_unref(mh_http_reply *reply)
+{
+    pthread_mutex_lock(&reply->lock);
+    int left = --reply->refs;
+    pthread_mutex_unlock(&reply->lock);
+    if (left == 0) {
+        response_cleanup(&reply->response);
+        pthread_mutex_destroy(&reply->lock);
+        free(reply);
+    }
+}
+
+void mh_http_response_header(mh_http_response *resp, const char *name, const char *value)
+{
+    for (int i = 0; i < MH_HTTP_MAX_HEADERS; i++) {
+        if (resp->header_names[i] == NULL) {
+            char *copy = strdup(value);
+            if (copy == NULL)
+                return;
+            resp->header_names[i] = name;
+            resp->header_values[i] = copy;
+            return;
+        }
+    }
+}
+
+void mh_http_reply_send(mh_http_reply *reply, mh_http_response *resp)
+{
+    pthread_mutex_lock(&reply->lock);
+    if (reply->has_response) { /* programmer error: answered twice; keep the first */
+        pthread_mutex_unlock(&reply->lock);
+        response_cleanup(resp);
+        reply_unref(reply);
+        return;
+    }
+    reply->response = *resp;
+    memset(resp, 0, sizeof *resp);
+    reply->has_response = 1;
+    if (reply->state == REPLY_SUSPENDED)
+        MHD_resume_connection(reply->conn);
+    pthread_mutex_unlock(&reply->lock);
+    reply_unref(reply);
+}
+
+const char *mh_http_header(const mh_http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->internal, MHD_HEADER_KIND, name);
+}
+
+const char *mh_http_query_arg(const mh_http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->internal, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, mh_http_response *resp)
+{
+    struct MHD_Response *r = NULL;
+    if (resp->body != NULL) {
+        size_t len = strlen(resp->body);
+        r = MHD_create_response_from_buffer(len, resp->body, MHD_RESPMEM_MUST_FREE);
+        if (r != NULL)
+            resp->body = NULL; /* MHD frees it now */
+    } else {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    }
+    if (r == NULL)
+        return MHD_NO;
+    if (resp->status != 204) {
+        const char *ct = resp->content_type ? resp->content_type : "application/json; charset=utf-8";
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ct);
+    }
+    for (int i = 0; i < MH_HTTP_MAX_HEADERS; i++)
+        if (resp->header_names[i] != NULL)
+            MHD_add_response_header(r, resp->header_names[i], resp->header_values[i]);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    mh_http *http = cls;
+    struct request_state *rs = *con_cls;
+    (void)version;
+
+    if (rs == NULL) {
+        rs = calloc(1, sizeof *rs);
+        if (rs == NULL)
+            return MHD_NO;
+        *con_cls = rs;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rs->too_large || rs->len + n > http->body_cap) {
+            rs->too_large = 1; /* keep reading, keep nothing */
+            return MHD_YES;
+        }
+        if (rs->len + n + 1 > rs->cap) {
+            size_t want = rs->cap ? rs->cap * 2 : 4096;
+            while (want < rs->len + n + 1)
+                want *= 2;
+            char *grown = realloc(rs->body, want);
+            if (grown == NULL)
+                return MHD_NO;
+            rs->body = grown;
+            rs->cap = want;
+        }
+        memcpy(rs->body + rs->len, upload_data, n);
+        rs->len += n;
+        rs->body[rs->len] = '\0';
+        return MHD_YES;
+    }
+
+    if (rs->reply == NULL) {
+        mh_http_reply *reply = calloc(1, sizeof *reply);
+        if (reply == NULL)
+            return MHD_NO;
+        pthread_mutex_init(&reply->lock, NULL);
+        reply->refs = 2;
+        reply->state = REPLY_IN_HANDLER;
+        reply->conn = conn;
+        rs->reply = reply;
+
+        mh_http_request req = {
+            .method = method,
+            .path = url,
+            .body = rs->body ? rs->body : "",
+            .body_len = rs->too_large ? 0 : rs->len,
+            .body_too_large = rs->too_large,
+            .internal = conn,
+        };
+        http->handler(http->ctx, &req, reply);
+    }
+
+    mh_http_reply *reply = rs->reply;
+    enum MHD_Result ret = MHD_YES;
+    pthread_mutex_lock(&reply->lock);
+    if (reply->has_response) {
+        if (reply->state != REPLY_QUEUED) {
+            reply->state = REPLY_QUEUED;
+            ret = queue(conn, &reply->response);
+        }
+    } else {
+        reply->state = REPLY_SUSPENDED;
+        MHD_suspend_connection(conn);
+    }
+    pthread_mutex_unlock(&reply->lock);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct request_state *rs = *con_cls;
+    if (rs == NULL)
+        return;
+    if (rs->reply != NULL)
+        reply_unref(rs->reply);
+    free(rs->body);
+    free(rs);
+    *con_cls = NULL;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && n < 1024 * 1024 && fseek(f, 0, SEEK_SET) == 0) {
+            buf = malloc((size_t)n + 1);
+            if (buf != NULL) {
+                size_t got = fread(buf, 1, (size_t)n, f);
+                buf[got] = '\0';
+            }
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Binds ourselves so a failure has an errno we can explain; MHD then serves this socket. */
+static int bind_listener(int port, mh_status *st)
+{
+    int one = 1, zero = 0;
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+                                  .sin6_addr = in6addr_any};
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (bind(fd, (struct sockaddr *)&a6, sizeof a6) == 0)
+            goto listen_now;
+        int e = errno;
+        close(fd);
+        fd = -1;
+        if (e != EADDRNOTAVAIL && e != EAFNOSUPPORT) {
+            errno = e;
+            goto fail;
+        }
+    }
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_ANY)};
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&a4, sizeof a4) != 0)
+        goto fail;
+listen_now:
+    if (listen(fd, 1024) != 0)
+        goto fail;
+    return fd;
+fail:;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if (e == EACCES)
+        mh_fail(st, MH_ERR_UNAVAILABLE,
+                "cannot bind HTTPS port %d: permission denied. Ports below 1024 need root or "
+                "CAP_NET_BIND_SERVICE: run as root, or `setcap cap_net_bind_service=+ep build/mockhub`, "
+                "or set MOCKHUB_HTTPS_PORT=8443 (note: Microsoft's Node service SDK always uses 443)",
+                port);
+    else if (e == EADDRINUSE)
+        mh_fail(st, MH_ERR_UNAVAILABLE,
+                "cannot bind HTTPS port %d: address in use (another mockhub or web server?). "
+                "Stop it or set MOCKHUB_HTTPS_PORT", port);
+    else
+        mh_fail(st, MH_ERR_UNAVAILABLE, "cannot listen on HTTPS port %d: %s", port, strerror(e));
+    return -1;
+}
+
+mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size_t body_cap,
+                     mh_http_handler handler, void *ctx, mh_http **out_http, mh_status *st)
+{
+    mh_http *http = calloc(1, sizeof *http);
+    if (http == NULL)
+        return mh_fail(st, MH_ERR_NOMEM, "out of memory");
+    http->listen_fd = -1;
+    http->body_cap = body_cap;
+    http->handler = handler;
+    http->ctx = ctx;
+    http->cert_pem = read_file(cert_file);
+    http->key_pem = read_file(key_file);
+    if (http->cert_pem == NULL || http->key_pem == NULL) {
+        mh_fail(st, MH_ERR_INTERNAL, "cannot read TLS certificate %s or key %s", cert_file, key_file);
+        goto fail;
+    }
+    http->listen_fd = bind_listener(port, st);
+    if (http->listen_fd < 0)
+        goto fail;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    http->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, http,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)http->listen_fd,
+        MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, http->key_pem,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MH_HTTP_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+        MHD_OPTION_END);
+    if (http->daemon == NULL) {
+        mh_fail(st, MH_ERR_UNAVAILABLE, "libmicrohttpd failed to start on port %d (TLS files %s, %s)",
+                port, cert_file, key_file);
+        goto fail;
+    }
+    *out_http = http;
+    return MH_OK;
+fail:;
+    mh_err code = st ? st->code : MH_ERR_INTERNAL;
+    mh_http_stop(http);
+    return code;
+}
+
+void mh_http_stop(mh_http *http)
+{
+    if (http == NULL)
+        return;
+    if (http->daemon != NULL)
+        MHD_stop_daemon(http->daemon); /* closes the listen socket too */
+    else if (http->listen_fd >= 0)
+        close(http->listen_fd);
+    free(http->cert_pem);
+    free(http->key_pem);
+    free(http);
+}

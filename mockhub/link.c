@@ -1,0 +1,115 @@
+/* link.c - libmosquitto client of the broker's internal listener, on its own network thread.
+ * It subscribes to the plugin's `$mockhub/from/#` and `$mockhub/ev/#` (wildcards never match
+ * `$` topics, hence the explicit prefix) and asks the plugin to resync after every connect.
+ */
+#include "link.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+
+struct mh_link {
+    struct mosquitto *mosq;
+    mh_link_on_message on_message;
+    mh_link_on_state on_state;
+    void *ctx;
+};
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+    mh_link *link = obj;
+    if (rc != 0) {
+        fprintf(stderr, "mockhub: broker refused the hub link: %s\n", mosquitto_connack_string(rc));
+        return;
+    }
+    char *subs[] = {(char *)"$mockhub/from/#", (char *)"$mockhub/ev/#"};
+    mosquitto_subscribe_multiple(mosq, NULL, 2, subs, 1, 0, NULL);
+    link->on_state(link->ctx, 1);
+}
+
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count, const int *granted)
+{
+    (void)obj;
+    (void)mid;
+    (void)qos_count;
+    (void)granted;
+    /* Only now can the plugin's answer to resync not be missed. */
+    mosquitto_publish(mosq, NULL, "$mockhub/resync", 0, NULL, 0, false);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+    (void)mosq;
+    mh_link *link = obj;
+    if (rc != 0)
+        fprintf(stderr, "mockhub: lost the broker link (%s); reconnecting\n", mosquitto_strerror(rc));
+    link->on_state(link->ctx, 0);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+    (void)mosq;
+    mh_link *link = obj;
+    link->on_message(link->ctx, msg->topic, msg->payload, (size_t)msg->payloadlen);
+}
+
+mh_err mh_link_start(const char *socket_path, const char *secret, mh_link_on_message on_msg,
+                     mh_link_on_state on_state, void *ctx, mh_link **out_link, mh_status *st)
+{
+    mosquitto_lib_init();
+    mh_link *link = calloc(1, sizeof *link);
+    if (link == NULL)
+        return mh_fail(st, MH_ERR_NOMEM, "out of memory");
+    link->on_message = on_msg;
+    link->on_state = on_state;
+    link->ctx = ctx;
+    link->mosq = mosquitto_new("$mockhub-hub", true, link);
+    if (link->mosq == NULL) {
+        free(link);
+        return mh_fail(st, MH_ERR_NOMEM, "mosquitto_new failed");
+    }
+    mosquitto_int_option(link->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_int_option(link->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_max_inflight_messages_set(link->mosq, 0);
+    mosquitto_username_pw_set(link->mosq, "$mockhub", secret);
+    mosquitto_reconnect_delay_set(link->mosq, 1, 2, false);
+    mosquitto_connect_callback_set(link->mosq, on_connect);
+    mosquitto_subscribe_callback_set(link->mosq, on_subscribe);
+    mosquitto_disconnect_callback_set(link->mosq, on_disconnect);
+    mosquitto_message_callback_set(link->mosq, on_message);
+    int rc = mosquitto_connect(link->mosq, socket_path, 0, 60);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        mh_fail(st, MH_ERR_UNAVAILABLE, "cannot connect to the broker's internal socket %s: %s",
+                socket_path, mosquitto_strerror(rc));
+        goto fail;
+    }
+    rc = mosquitto_loop_start(link->mosq);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        mh_fail(st, MH_ERR_INTERNAL, "cannot start the broker link thread: %s", mosquitto_strerror(rc));
+        goto fail;
+    }
+    *out_link = link;
+    return MH_OK;
+fail:
+    mosquitto_destroy(link->mosq);
+    free(link);
+    return st ? st->code : MH_ERR_UNAVAILABLE;
+}
+
+mh_err mh_link_publish(mh_link *link, const char *topic, const void *payload, size_t len, int qos)
+{
+    int rc = mosquitto_publish(link->mosq, NULL, topic, (int)len, payload, qos, false);
+    return rc == MOSQ_ERR_SUCCESS ? MH_OK : MH_ERR_UNAVAILABLE;
+}
+
+void mh_link_stop(mh_link *link)
+{
+    if (link == NULL)
+        return;
+    mosquitto_disconnect(link->mosq);
+    mosquitto_loop_stop(link->mosq, false);
+    mosquitto_destroy(link->mosq);
+    free(link);
+}

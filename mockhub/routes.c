@@ -1,0 +1,510 @@
+/* routes.c - IoT Hub's service REST API (api-version 2021-04-12 shapes, any version accepted):
+ * the route table, authorization per route, body checks, and the handlers for the registry,
+ * twins, direct methods, query, statistics and /health.
+ * https://learn.microsoft.com/rest/api/iothub/service/devices
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hub_internal.h"
+#if __has_include("query.h")
+#include "query.h"
+#define HAVE_QUERY 1
+#endif
+#include "replies.h"
+#include "svcauth.h"
+
+#define METHOD_PAYLOAD_MAX (128 * 1024) /* AZURE: 128 KB each way */
+
+typedef void (*route_fn)(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id);
+
+typedef struct route {
+    const char *method;
+    const char *pattern; /* segments; "{id}" matches one segment, a trailing "*" any rest */
+    unsigned need;       /* MH_RIGHT_* (any of); 0 = no auth */
+    route_fn fn;
+} route;
+
+/* ---- helpers ---- */
+
+/* Parses the body as JSON. Replies with the hub's error and returns NULL when it is not. */
+static cJSON *body_json(const mh_http_request *req, mh_http_reply *reply)
+{
+    if (req->body_too_large) {
+        mh_reply_error(reply, MH_ERR_TOO_LARGE, "Message body is too large");
+        return NULL;
+    }
+    const char *p = req->body;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '\0') {
+        mh_reply_error(reply, MH_ERR_ARGUMENT_NULL, "BadRequest: the request body is empty");
+        return NULL;
+    }
+    cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+    if (doc == NULL) {
+        mh_reply_error(reply, MH_ERR_FORMAT, "The request body is not valid JSON");
+        return NULL;
+    }
+    return doc;
+}
+
+static int id_ok(const char *id, mh_http_reply *reply)
+{
+    mh_status st = {0};
+    if (mh_device_id_check(id, &st) != MH_OK) {
+        mh_reply_status(reply, &st);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- /health ---- */
+
+static void r_health(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)req;
+    (void)id;
+    cJSON *doc = cJSON_CreateObject();
+    int ready = mh_hub_ready(hub);
+    cJSON_AddStringToObject(doc, "status", ready ? "ok" : "starting");
+    cJSON_AddBoolToObject(doc, "https", hub->http != NULL);
+    cJSON_AddBoolToObject(doc, "broker", hub->link_up);
+    cJSON_AddBoolToObject(doc, "plugin", hub->plugin_ready);
+    cJSON_AddNumberToObject(doc, "connectedDevices", (double)mh_hub_connected_count(hub));
+    mh_reply_json(reply, ready ? 200 : 503, doc, NULL);
+}
+
+/* ---- registry ---- */
+
+static const char *etag_of(const cJSON *doc)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(doc, "etag");
+    return cJSON_IsString(e) ? e->valuestring : NULL;
+}
+
+static void reply_device(mh_http_reply *reply, cJSON *dev)
+{
+    char etag[128] = "";
+    const char *e = etag_of(dev);
+    if (e)
+        snprintf(etag, sizeof etag, "%s", e);
+    mh_reply_json(reply, 200, dev, e ? etag : NULL);
+}
+
+static void r_device_put(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    mh_status st = {0};
+    cJSON *out = NULL;
+    if (!id_ok(id, reply))
+        return;
+    cJSON *body = body_json(req, reply);
+    if (body == NULL)
+        return;
+    const char *if_match = mh_http_header(req, "If-Match");
+    mh_err err;
+    int now_disabled = 0;
+    if (if_match == NULL)
+        err = mh_store_device_create(hub->store, id, body, &out, &st);
+    else
+        err = mh_store_device_update(hub->store, id, body, if_match, &out, &now_disabled, &st);
+    cJSON_Delete(body);
+    if (err != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    if (now_disabled) /* AZURE: the hub closes a disabled device's connection at once */
+        mh_hub_kick(hub, id, 0);
+    reply_device(reply, out);
+}
+
+static void r_device_get(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)req;
+    mh_status st = {0};
+    cJSON *out = NULL;
+    if (!id_ok(id, reply))
+        return;
+    if (mh_store_device_get(hub->store, id, &out, &st) != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    reply_device(reply, out);
+}
+
+static void r_device_delete(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    mh_status st = {0};
+    if (!id_ok(id, reply))
+        return;
+    if (mh_store_device_delete(hub->store, id, mh_http_header(req, "If-Match"), &st) != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    mh_hub_kick(hub, id, 1);
+    mh_reply_empty(reply, 204);
+}
+
+static void r_device_list(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)id;
+    mh_status st = {0};
+    cJSON *out = NULL;
+    const char *top_text = mh_http_query_arg(req, "top");
+    long top = top_text ? strtol(top_text, NULL, 10) : 1000;
+    if (top < 1 || top > 1000) /* AZURE: "Any value outside the range of 1-1000 is considered to be 1000" */
+        top = 1000;
+    if (mh_store_device_list(hub->store, (int)top, &out, &st) != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    mh_reply_json(reply, 200, out, NULL);
+}
+
+/* ---- twins ---- */
+
+static void r_twin_get(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)req;
+    mh_status st = {0};
+    cJSON *out = NULL;
+    if (!id_ok(id, reply))
+        return;
+    if (mh_store_twin_get(hub->store, id, &out, &st) != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    mh_reply_json(reply, 200, out, NULL); /* AZURE: no ETag header on /twins */
+}
+
+static void twin_write(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id,
+                       int replace)
+{
+    mh_status st = {0};
+    cJSON *twin = NULL, *push = NULL;
+    long version = 0;
+    if (!id_ok(id, reply))
+        return;
+    cJSON *body = body_json(req, reply);
+    if (body == NULL)
+        return;
+    mh_err err = mh_store_twin_update(hub->store, id, body, mh_http_header(req, "If-Match"), replace,
+                                      &twin, &push, &version, &st);
+    cJSON_Delete(body);
+    if (err != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    /* AZURE: desired changes reach a connected, subscribed device at once; they are not queued. */
+    if (push != NULL && (mh_hub_device_subs(hub, id) & MH_SUB_DESIRED)) {
+        char *text = cJSON_PrintUnformatted(push);
+        char topic[96];
+        snprintf(topic, sizeof topic, "$iothub/twin/PATCH/properties/desired/?$version=%ld", version);
+        if (text == NULL || mh_hub_to_device(hub, id, topic, text, strlen(text), 0) != MH_OK)
+            fprintf(stderr, "mockhub: could not push desired properties to %s\n", id);
+        free(text);
+    }
+    cJSON_Delete(push);
+    mh_reply_json(reply, 200, twin, NULL);
+}
+
+static void r_twin_patch(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    twin_write(hub, req, reply, id, 0);
+}
+
+static void r_twin_put(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    twin_write(hub, req, reply, id, 1);
+}
+
+/* ---- direct methods ---- */
+
+/* AZURE: method names are printable US-ASCII except $ ( ) < > @ , ; : \ " / [ ] ? = { } SP HT. */
+static int method_name_ok(const char *s)
+{
+    if (*s == '\0' || strlen(s) > 128)
+        return 0;
+    for (; *s; s++)
+        if (*s <= 32 || *s >= 127 || strchr("$()<>@,;:\\\"/[]?={}", *s))
+            return 0;
+    return 1;
+}
+
+/* Reads an optional integer member into *out; replies 400 and returns 0 when it is not one in [lo, hi]. */
+static int timeout_arg(const cJSON *body, const char *name, int lo, int hi, int *out, mh_http_reply *reply)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, name);
+    if (v == NULL || cJSON_IsNull(v))
+        return 1;
+    char text[128];
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble || v->valuedouble < lo ||
+        v->valuedouble > hi) {
+        snprintf(text, sizeof text, "%s must be within [%d; %d].", name, lo, hi);
+        mh_reply_error(reply, MH_ERR_ARGUMENT_INVALID, text);
+        return 0;
+    }
+    *out = (int)v->valuedouble;
+    return 1;
+}
+
+static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    mh_status st = {0};
+    mh_device_auth dev;
+    char *payload = NULL;
+    if (!id_ok(id, reply))
+        return;
+    cJSON *body = body_json(req, reply);
+    if (body == NULL)
+        return;
+    if (!cJSON_IsObject(body)) {
+        mh_reply_error(reply, MH_ERR_ARGUMENT_INVALID, "The request body must be a JSON object");
+        goto done;
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "methodName");
+    if (!cJSON_IsString(name) || !method_name_ok(name->valuestring)) {
+        mh_reply_error(reply, MH_ERR_ARGUMENT_INVALID,
+                       "methodName is required and must be printable ASCII without $()<>@,;:\\\"/[]?={} or spaces");
+        goto done;
+    }
+    int response_timeout = 30, connect_timeout = 0;
+    if (!timeout_arg(body, "responseTimeoutInSeconds", 5, 300, &response_timeout, reply) ||
+        !timeout_arg(body, "connectTimeoutInSeconds", 0, 300, &connect_timeout, reply))
+        goto done;
+    /* AZURE: an explicit payload (null included) is re-serialised; an absent one is 0 bytes. */
+    const cJSON *jp = cJSON_GetObjectItemCaseSensitive(body, "payload");
+    payload = jp ? cJSON_PrintUnformatted(jp) : strdup("");
+    if (payload == NULL) {
+        mh_reply_error(reply, MH_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    size_t plen = strlen(payload);
+    if (plen > METHOD_PAYLOAD_MAX) {
+        char text[128];
+        snprintf(text, sizeof text, "Method payload is %zu bytes; the maximum is %d", plen, METHOD_PAYLOAD_MAX);
+        mh_reply_error(reply, MH_ERR_TOO_LARGE, text);
+        goto done;
+    }
+    if (mh_store_device_auth(hub->store, id, &dev) != MH_OK) {
+        mh_reply_error(reply, MH_ERR_DEVICE_NOT_FOUND, id);
+        goto done;
+    }
+    int online = (mh_hub_device_subs(hub, id) & MH_SUB_METHODS) != 0;
+    mh_methods_invoke(hub->methods, id, name->valuestring, payload, plen, response_timeout,
+                      connect_timeout, online, reply);
+    (void)st;
+done:
+    free(payload);
+    cJSON_Delete(body);
+}
+
+/* ---- query and statistics ---- */
+#ifndef HAVE_QUERY
+static void r_query(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)hub; (void)req; (void)id;
+    mh_reply_error(reply, MH_ERR_NOT_IMPLEMENTED, "query engine not built");
+}
+static void r_stats_devices(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    r_query(hub, req, reply, id);
+}
+#else
+
+static void r_query(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)id;
+    mh_status st = {0};
+    mh_query_page page = {0};
+    cJSON *body = body_json(req, reply);
+    if (body == NULL)
+        return;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(body, "query");
+    if (!cJSON_IsString(q)) {
+        cJSON_Delete(body);
+        mh_reply_error(reply, MH_ERR_ARGUMENT_NULL, "The body must be {\"query\": \"SELECT ...\"}");
+        return;
+    }
+    const char *max_text = mh_http_header(req, "x-ms-max-item-count");
+    int max_items = max_text ? atoi(max_text) : 0;
+    mh_err err = mh_query_execute(hub->store, q->valuestring, max_items,
+                                  mh_http_header(req, "x-ms-continuation"), &page, &st);
+    cJSON_Delete(body);
+    if (err != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    char *text = cJSON_PrintUnformatted(page.items);
+    if (text == NULL) {
+        mh_query_page_cleanup(&page);
+        mh_reply_error(reply, MH_ERR_NOMEM, "out of memory");
+        return;
+    }
+    mh_http_response resp = {.status = 200, .body = text};
+    mh_http_response_header(&resp, "x-ms-item-type", page.item_type);
+    /* Only while more pages remain: the Node SDK loops for ever on an empty token. */
+    if (page.continuation != NULL)
+        mh_http_response_header(&resp, "x-ms-continuation", page.continuation);
+    mh_query_page_cleanup(&page);
+    mh_http_reply_send(reply, &resp);
+}
+
+static long count_query(mh_hub *hub, const char *sql, mh_status *st)
+{
+    mh_query_page page = {0};
+    if (mh_query_execute(hub->store, sql, 1, NULL, &page, st) != MH_OK)
+        return -1;
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(page.items, 0), "n");
+    long v = cJSON_IsNumber(n) ? (long)n->valuedouble : 0;
+    mh_query_page_cleanup(&page);
+    return v;
+}
+
+static void r_stats_devices(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)req;
+    (void)id;
+    mh_status st = {0};
+    long total = count_query(hub, "SELECT COUNT() AS n FROM devices", &st);
+    long enabled = total < 0 ? -1 : count_query(hub, "SELECT COUNT() AS n FROM devices WHERE status = 'enabled'", &st);
+    if (total < 0 || enabled < 0) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(doc, "totalDeviceCount", (double)total);
+    cJSON_AddNumberToObject(doc, "enabledDeviceCount", (double)enabled);
+    cJSON_AddNumberToObject(doc, "disabledDeviceCount", (double)(total - enabled));
+    mh_reply_json(reply, 200, doc, NULL);
+}
+
+#endif
+
+static void r_stats_service(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)req;
+    (void)id;
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddNumberToObject(doc, "connectedDeviceCount", (double)mh_hub_connected_count(hub));
+    mh_reply_json(reply, 200, doc, NULL);
+}
+
+static void r_not_implemented(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)hub;
+    (void)id;
+    char text[600];
+    snprintf(text, sizeof text, "mockhub does not implement %s %s yet (modules, jobs, configurations, "
+             "bulk registry operations, cloud-to-device and file upload are not emulated)",
+             req->method, req->path);
+    mh_reply_error(reply, MH_ERR_NOT_IMPLEMENTED, text);
+}
+
+#define R_READ MH_RIGHT_REGISTRY_READ
+#define R_WRITE MH_RIGHT_REGISTRY_WRITE
+#define R_SVC MH_RIGHT_SERVICE_CONNECT
+#define R_ANY (R_READ | R_WRITE | R_SVC)
+
+/* First match wins; a path that matches some pattern with another verb gets 405. */
+static const route routes[] = {
+    {"GET", "/health", 0, r_health},
+    {"GET", "/devices", R_READ, r_device_list},
+    {"POST", "/devices/query", R_READ | R_SVC, r_query},
+    {"PUT", "/devices/{id}", R_WRITE, r_device_put},
+    {"GET", "/devices/{id}", R_READ, r_device_get},
+    {"DELETE", "/devices/{id}", R_WRITE, r_device_delete},
+    {"GET", "/twins/{id}", R_SVC | R_READ, r_twin_get},
+    {"PATCH", "/twins/{id}", R_SVC, r_twin_patch},
+    {"PUT", "/twins/{id}", R_SVC, r_twin_put},
+    {"POST", "/twins/{id}/methods", R_SVC, r_method},
+    {"GET", "/statistics/devices", R_READ, r_stats_devices},
+    {"GET", "/statistics/service", R_SVC | R_READ, r_stats_service},
+    /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
+    {"*", "/devices", R_ANY, r_not_implemented},   /* POST /devices: bulk registry operations */
+    {"*", "/devices/{id}/modules/*", R_ANY, r_not_implemented},
+    {"*", "/devices/{id}/modules", R_ANY, r_not_implemented},
+    {"*", "/twins/{id}/modules/*", R_ANY, r_not_implemented},
+    {"*", "/devices/{id}/commands", R_ANY, r_not_implemented},
+    {"*", "/devices/{id}/files/*", R_ANY, r_not_implemented},
+    {"*", "/devices/{id}/files", R_ANY, r_not_implemented},
+    {"*", "/devices/{id}/messages/*", R_ANY, r_not_implemented},
+    {"*", "/messages/*", R_ANY, r_not_implemented},
+    {"*", "/jobs/*", R_ANY, r_not_implemented},
+    {"*", "/jobs", R_ANY, r_not_implemented},
+    {"*", "/configurations/*", R_ANY, r_not_implemented},
+    {"*", "/configurations", R_ANY, r_not_implemented},
+    {"*", "/digitaltwins/*", R_ANY, r_not_implemented},
+};
+
+static mh_err policy_lookup(void *store, const char *name, mh_policy *out)
+{
+    return mh_store_policy_get(store, name, out);
+}
+
+/* Matches path against pattern; copies the {id} segment into id. A trailing '/' on the path is
+ * accepted (.NET and Node ask for "/devices/"). */
+static int match(const char *pattern, const char *path, char *id, size_t idlen)
+{
+    const char *p = pattern, *s = path;
+    while (*p) {
+        if (*p == '*')
+            return *s != '\0';
+        if (strncmp(p, "{id}", 4) == 0) {
+            const char *end = strchr(s, '/');
+            size_t n = end ? (size_t)(end - s) : strlen(s);
+            if (n == 0 || n >= idlen)
+                return 0;
+            memcpy(id, s, n);
+            id[n] = '\0';
+            s += n;
+            p += 4;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    return *s == '\0' || (s[0] == '/' && s[1] == '\0');
+}
+
+void mh_routes_handle(void *ctx, const mh_http_request *req, mh_http_reply *reply)
+{
+    mh_hub *hub = ctx;
+    char id[256];
+    const route *found = NULL;
+    int path_known = 0;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!match(routes[i].pattern, req->path, id, sizeof id))
+            continue;
+        path_known = 1;
+        if (strcmp(routes[i].method, "*") == 0 || strcmp(routes[i].method, req->method) == 0) {
+            found = &routes[i];
+            break;
+        }
+    }
+    if (found == NULL) {
+        char text[600];
+        if (path_known) {
+            snprintf(text, sizeof text, "%s is not supported on %s", req->method, req->path);
+            mh_reply_error(reply, MH_ERR_METHOD_NOT_ALLOWED, text);
+        } else {
+            snprintf(text, sizeof text, "No IoT Hub API at %s %s", req->method, req->path);
+            mh_reply_error(reply, MH_ERR_NOT_FOUND, text);
+        }
+        return;
+    }
+    if (found->need != 0) {
+        mh_status st = {0};
+        if (mh_svcauth_check(mh_http_header(req, "Authorization"), hub->cfg.hostname, found->need,
+                             (long long)time(NULL), policy_lookup, hub->store, &st) != MH_OK) {
+            mh_reply_status(reply, &st);
+            return;
+        }
+    }
+    found->fn(hub, req, reply, id);
+}
