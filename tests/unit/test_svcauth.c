@@ -1,0 +1,115 @@
+/* Unit tests for svcauth.c: service SAS tokens on REST calls. Tokens are made with iot_sas_format
+ * (itself checked against Microsoft's SDK vectors in test_sas.c) and one literal token produced by
+ * the Node service SDK (azure-iothub 1.16.6 Registry, node-sdk-behaviour.md 3). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "iot_sas.h"
+#include "svcauth.h"
+
+#define OWNER_KEY "bW9ja2h1Yi13ZWxsLWtub3duLWRldmVsb3BtZW50LWtleQ=="
+#define REGREAD_KEY "cmVnaXN0cnlSZWFkLWtleS1mb3ItdGVzdHMtb25seQ=="
+#define NOW 1795680000LL
+
+static mh_err lookup(void *ctx, const char *name, mh_policy *out)
+{
+    (void)ctx;
+    memset(out, 0, sizeof *out);
+    if (strcmp(name, "iothubowner") == 0) {
+        strcpy(out->name, name);
+        strcpy(out->primary_key, "c2Vjb25kYXJ5LWlzLW5vdC10aGUtcHJpbWFyeQ==");
+        strcpy(out->secondary_key, OWNER_KEY);
+        out->rights = MH_RIGHT_REGISTRY_READ | MH_RIGHT_REGISTRY_WRITE | MH_RIGHT_SERVICE_CONNECT |
+                      MH_RIGHT_DEVICE_CONNECT;
+        return MH_OK;
+    }
+    if (strcmp(name, "registryRead") == 0) {
+        strcpy(out->name, name);
+        strcpy(out->primary_key, REGREAD_KEY);
+        strcpy(out->secondary_key, REGREAD_KEY);
+        out->rights = MH_RIGHT_REGISTRY_READ;
+        return MH_OK;
+    }
+    return MH_ERR_NOT_FOUND;
+}
+
+static void token(const char *resource, const char *key, const char *policy, long long se, char *out)
+{
+    cr_assert_eq(iot_sas_format(resource, key, policy, se, out, 1024), IOT_OK);
+}
+
+Test(svcauth, check_owner_secondary_key_succeeds)
+{
+    char t[1024];
+    mh_status st = {0};
+    token("localhost", OWNER_KEY, "iothubowner", NOW + 3600, t);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, lookup, NULL, &st), MH_OK,
+                 "%s", st.text);
+}
+
+Test(svcauth, check_host_case_insensitive_succeeds)
+{
+    char t[1024];
+    token("LocalHost", OWNER_KEY, "iothubowner", NOW + 3600, t);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_REGISTRY_READ, NOW, lookup, NULL, NULL), MH_OK);
+}
+
+Test(svcauth, check_expired_fails)
+{
+    char t[1024];
+    mh_status st = {0};
+    token("localhost", OWNER_KEY, "iothubowner", NOW - 1, t);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, lookup, NULL, &st),
+                 MH_ERR_UNAUTHORIZED);
+    cr_assert(strstr(st.text, "expired") != NULL, "%s", st.text);
+}
+
+Test(svcauth, check_wrong_key_fails)
+{
+    char t[1024];
+    token("localhost", REGREAD_KEY, "iothubowner", NOW + 60, t);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, lookup, NULL, NULL),
+                 MH_ERR_UNAUTHORIZED);
+}
+
+Test(svcauth, check_missing_right_fails)
+{
+    char t[1024];
+    mh_status st = {0};
+    token("localhost", REGREAD_KEY, "registryRead", NOW + 60, t);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_REGISTRY_READ, NOW, lookup, NULL, &st), MH_OK);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_REGISTRY_WRITE, NOW, lookup, NULL, &st),
+                 MH_ERR_UNAUTHORIZED);
+    cr_assert(strstr(st.text, "registryRead") != NULL, "%s", st.text);
+}
+
+Test(svcauth, check_other_hub_fails)
+{
+    char t[1024];
+    token("otherhub.azure-devices.net", OWNER_KEY, "iothubowner", NOW + 60, t);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, lookup, NULL, NULL),
+                 MH_ERR_UNAUTHORIZED);
+}
+
+Test(svcauth, check_device_scoped_token_fails)
+{
+    char t[1024];
+    /* a device token (no skn) presented to the service API */
+    token("localhost/devices/dev1", OWNER_KEY, NULL, NOW + 60, t);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, lookup, NULL, NULL),
+                 MH_ERR_UNAUTHORIZED);
+}
+
+Test(svcauth, check_unknown_policy_and_garbage_fail)
+{
+    char t[1024];
+    token("localhost", OWNER_KEY, "nosuchpolicy", NOW + 60, t);
+    cr_assert_eq(mh_svcauth_check(t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, lookup, NULL, NULL),
+                 MH_ERR_UNAUTHORIZED);
+    cr_assert_eq(mh_svcauth_check(NULL, "localhost", 1, NOW, lookup, NULL, NULL), MH_ERR_UNAUTHORIZED);
+    cr_assert_eq(mh_svcauth_check("", "localhost", 1, NOW, lookup, NULL, NULL), MH_ERR_UNAUTHORIZED);
+    cr_assert_eq(mh_svcauth_check("Bearer abc", "localhost", 1, NOW, lookup, NULL, NULL), MH_ERR_UNAUTHORIZED);
+    cr_assert_eq(mh_svcauth_check("SharedAccessSignature sr=localhost&sig=%%%&se=1&skn=iothubowner",
+                                  "localhost", 1, NOW, lookup, NULL, NULL),
+                 MH_ERR_UNAUTHORIZED);
+}
