@@ -94,6 +94,9 @@ mh_err mh_store_device_list(mh_store *store, int top, cJSON **out_array, mh_stat
 mh_err mh_store_set_connected(mh_store *store, const char *device_id, int connected) MH_WARN_UNUSED;
 /* Marks every device Disconnected (hub start: no connection survives a restart). */
 mh_err mh_store_reset_connections(mh_store *store) MH_WARN_UNUSED;
+/* lastActivityTime = now (device traffic: telemetry, twin and method messages). Unknown ids are
+ * ignored (MH_OK). Reported patches through mh_store_twin_report already do this. */
+mh_err mh_store_device_touch(mh_store *store, const char *device_id) MH_WARN_UNUSED;
 
 /* ---- twins ---- */
 
