@@ -1,0 +1,32 @@
+/* conns.h - the plugin's table of live device connections: broker client pointer -> device id,
+ * per-connection generation number, SAS expiry, clean-session flag. Needed because Mosquitto 2.0
+ * has no CONNECT event and a takeover's DISCONNECT arrives after the new connection's auth
+ * (shared/reference/mosquitto-plugin-notes.md (e)). Single-threaded, like the broker.
+ */
+#ifndef MH_PLUGIN_CONNS_H
+#define MH_PLUGIN_CONNS_H
+
+#include <stddef.h>
+
+typedef struct mh_conn {
+    const void *client;      /* struct mosquitto *, used only as a key */
+    char id[129];            /* device id (= MQTT client id) */
+    unsigned long long gen;  /* increasing over the broker's life, never 0 */
+    long long expiry;        /* SAS se; 0 = never checked again */
+    int clean;               /* clean session flag of the CONNECT */
+    struct mh_conn *next;    /* hash chain */
+} mh_conn;
+
+/* Inserts (or replaces) the entry for client with a new generation. NULL when out of memory or
+ * when the table holds its maximum of entries. The entry stays valid until removed. */
+mh_conn *mh_conns_add(const void *client, const char *id, long long expiry, int clean);
+mh_conn *mh_conns_find(const void *client);
+void mh_conns_remove(const void *client);
+/* The live connection for device id with the highest generation, or NULL. O(n). */
+mh_conn *mh_conns_newest(const char *id);
+size_t mh_conns_count(void);
+/* Calls fn for every entry; fn must not add or remove entries. */
+void mh_conns_foreach(void (*fn)(mh_conn *conn, void *ctx), void *ctx);
+void mh_conns_clear(void);
+
+#endif
