@@ -240,7 +240,10 @@ static iots_err parse_raw_method_result(const char *body, size_t len, int *out_s
     if (end <= i || body[end - 1] != '}')
         return IOTS_ERR_PROTOCOL;
     end--;
-    char *payload = dup_n(body + i, end - i);
+    while (end > i && isspace((unsigned char)body[end - 1]))
+        end--;
+    /* AZURE: the 2017 hub wrote {"status":N,"payload":} for an empty device answer: that is null. */
+    char *payload = end > i ? dup_n(body + i, end - i) : strdup("null");
     if (!payload)
         return IOTS_ERR_NOMEM;
     *out_status = (int)(neg ? -status : status);
