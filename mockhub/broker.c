@@ -123,10 +123,11 @@ mh_err mh_broker_conf_format(const mh_config *cfg, const mh_broker_params *p, ch
     /* The SDKs connect with clean session off and do not re-subscribe after a reconnect: their
      * subscriptions must survive a restart of the hub. */
     bprintf(&b, "persistence true\n");
-    bprintf(&b, "persistence_location %s/\n", cfg->data_dir);
+    bprintf(&b, "persistence_location %s\n", cfg->data_dir); /* 2.0.11 appends the slash */
     bprintf(&b, "persistence_file mosquitto.db\n");
     bprintf(&b, "autosave_interval 60\n");
-    bprintf(&b, "log_dest stdout\n");
+    /* stderr: unbuffered, so nothing is lost when the broker dies (stdout to a pipe is block-buffered) */
+    bprintf(&b, "log_dest stderr\n");
     bprintf(&b, "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n");
     bprintf(&b, "connection_messages true\n");
     bprintf(&b, "log_timestamp true\nlog_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S\n");
@@ -137,7 +138,7 @@ mh_err mh_broker_conf_format(const mh_config *cfg, const mh_broker_params *p, ch
     /* IoT Hub's largest payloads are 256 KB (telemetry) and 128 KB (method); cap far above. */
     bprintf(&b, "max_packet_size 1048576\n");
     bprintf(&b, "plugin %s\n", p->plugin_path);
-    bprintf(&b, "plugin_opt_db %s\n", cfg->db_path);
+    bprintf(&b, "plugin_opt_db_path %s\n", cfg->db_path);
     bprintf(&b, "plugin_opt_hostname %s\n", cfg->hostname);
     bprintf(&b, "plugin_opt_hub_secret %s\n", p->hub_secret);
     bprintf(&b, "\n# devices: MQTT 3.1.1 over TLS (TLS 1.2 minimum: the Python SDK pins 1.2)\n");
@@ -259,6 +260,10 @@ static void log_add(mh_broker *b, const char *line, size_t len)
     fputc('\n', stdout);
     fflush(stdout);
     funlockfile(stdout);
+    /* expected when we run as root with `user root`; not worth a place in error reports */
+    static const char noise[] = "Mosquitto should not be run as root";
+    if (memmem(line, len, noise, sizeof noise - 1) != NULL)
+        return;
     pthread_mutex_lock(&b->lock);
     char *slot = b->lines[b->nlines % LOG_LINES];
     size_t n = len < LOG_LINE_MAX - 1 ? len : LOG_LINE_MAX - 1;
@@ -394,30 +399,31 @@ static void describe_exit(mh_broker *b, char *why, size_t whylen)
         snprintf(why, whylen, "exit status %d; last log: %s", WEXITSTATUS(b->status), tail);
 }
 
-/* Turns a failed start into advice: the broker's own message is terse. */
+/* Turns a failed start into advice: the broker's own message is terse. The advice goes first, since
+ * mh_status holds 512 characters and the log tail may be cut. */
 static mh_err start_failure(mh_broker *b, const mh_config *cfg, const char *what, mh_status *st)
 {
     char tail[1500];
-    log_tail(b, tail, sizeof tail, 6);
-    const char *hint = "";
-    char hb[400] = "";
-    if (log_contains(b, "Address already in use")) {
-        snprintf(hb, sizeof hb,
-                 " -> MQTT port %d is already in use (another broker? on Debian: `systemctl stop mosquitto`; "
-                 "or another mockhub). Free it or set MOCKHUB_MQTT_PORT.",
+    log_tail(b, tail, sizeof tail, 3);
+    char hint[400] = "";
+    if (log_contains(b, "Address already in use"))
+        snprintf(hint, sizeof hint,
+                 "MQTT port %d is already in use (another broker? on Debian `systemctl stop mosquitto`; or another "
+                 "mockhub): free it or set MOCKHUB_MQTT_PORT. ",
                  cfg->mqtt_port);
-        hint = hb;
-    } else if (log_contains(b, "Permission denied") && cfg->mqtt_port < 1024) {
-        snprintf(hb, sizeof hb,
-                 " -> binding port %d needs root or CAP_NET_BIND_SERVICE; set MOCKHUB_MQTT_PORT above 1023.",
+    else if (log_contains(b, "Permission denied") && cfg->mqtt_port < 1024)
+        snprintf(hint, sizeof hint,
+                 "binding port %d needs root or CAP_NET_BIND_SERVICE: set MOCKHUB_MQTT_PORT above 1023. ",
                  cfg->mqtt_port);
-        hint = hb;
-    } else if (log_contains(b, "plugin") || log_contains(b, "Plugin")) {
-        hint = " -> the bridge plugin failed to load or initialise: rebuild with `make` (or check MOCKHUB_PLUGIN).";
-    } else if (log_contains(b, "certificate") || log_contains(b, "key file") || log_contains(b, "SSL")) {
-        hint = " -> TLS files unusable: delete server.pem and server.key in the data dir to have them re-issued.";
-    }
-    return mh_fail(st, MH_ERR_UNAVAILABLE, "the broker %s (log: %s)%s", what, tail[0] ? tail : "empty", hint);
+    else if (log_contains(b, "Unable to load") || log_contains(b, "Error: Plugin"))
+        snprintf(hint, sizeof hint,
+                 "the bridge plugin failed to load or initialise: rebuild with `make` (or check MOCKHUB_PLUGIN). ");
+    else if (log_contains(b, "certificate") || log_contains(b, "key file") || log_contains(b, "SSL") ||
+             log_contains(b, "TLS"))
+        snprintf(hint, sizeof hint,
+                 "TLS files unusable: delete server.pem and server.key in the data dir to have them re-issued. ");
+    return mh_fail(st, MH_ERR_UNAVAILABLE, "the broker %s: %sBroker log: %s", what, hint,
+                   tail[0] ? tail : "(empty)");
 }
 
 static mh_err write_file(const char *path, const char *text, mode_t mode, mh_status *st)
