@@ -137,12 +137,17 @@ mh_err mh_store_twin_report(mh_store *store, const char *device_id, const char *
 
 /* ---- query (implemented in store_query.c) ---- */
 
-/* Runs a compiled twin query. sql is a SELECT produced by the query compiler; params are its bound
- * text values (?1..?n). Each result row is passed to on_row as cJSON the callee may keep
- * (ownership moves to on_row). A row whose first column is named "__twin_id" is rendered as the
- * full twin of that device. */
+/* Runs a compiled twin query (mockhub/query/sqlgen.h). sql is one SELECT over `devices`; params is
+ * a JSON array bound as ?1..?n (strings as text, integral numbers as integers, other numbers as
+ * reals, booleans as 1/0, null as NULL). Each result row goes to on_row, in order, as cJSON that
+ * on_row owns: when the first column is named "__twin_id" the row is the device's full twin (as
+ * mh_store_twin_get renders it, from MH_TWIN_COLUMNS in columns 1..); otherwise an object with one
+ * member per column (names starting "__" hold plain SQL values; the others hold JSON text, or a
+ * number; NULL columns are left out). on_row returns nonzero to stop early.
+ * Errors: MH_ERR_QUERY when evaluation fails on the data (e.g. integer overflow in SUM),
+ * MH_ERR_INTERNAL (SQL the compiler should not have produced), MH_ERR_NOMEM. */
 typedef int (*mh_store_row_cb)(void *ctx, cJSON *row);
-mh_err mh_store_query_run(mh_store *store, const char *sql, const char *const *params, int nparams,
-                          mh_store_row_cb on_row, void *ctx, mh_status *st) MH_WARN_UNUSED;
+mh_err mh_store_query_run(mh_store *store, const char *sql, const cJSON *params, mh_store_row_cb on_row,
+                          void *ctx, mh_status *st) MH_WARN_UNUSED;
 
 #endif
