@@ -390,12 +390,12 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
     (void)userdata;
     memset(&g, 0, sizeof g);
     g.pid = identifier;
-    g.db_path = opt_dup(options, option_count, "db");
+    g.db_path = opt_dup(options, option_count, "db_path");
     g.hostname = opt_dup(options, option_count, "hostname");
     g.hub_secret = opt_dup(options, option_count, "hub_secret");
     if (!g.db_path || !g.hostname || !g.hub_secret || !*g.hub_secret) {
         mosquitto_log_printf(MOSQ_LOG_ERR,
-                             "mockhub: plugin_opt_db, plugin_opt_hostname and plugin_opt_hub_secret are required");
+                             "mockhub: plugin_opt_db_path, plugin_opt_hostname and plugin_opt_hub_secret are required");
         goto fail;
     }
     if (mh_store_open(g.db_path, MH_STORE_READONLY, &g.store) != MH_OK) {
