@@ -26,6 +26,7 @@
 #define LOG_LINES 24    /* broker log lines kept for error reports */
 #define LOG_LINE_MAX 512
 #define STOP_GRACE_MS 5000
+#define PROBE_AFTER_MS 2000 /* socket probing fallback, see mh_broker_start */
 
 struct mh_broker {
     pid_t pid; /* 0 once reaped */
@@ -38,6 +39,7 @@ struct mh_broker {
     pthread_mutex_t lock;
     char lines[LOG_LINES][LOG_LINE_MAX]; /* ring of the last lines */
     unsigned nlines;                     /* total lines seen; ring index = nlines % LOG_LINES */
+    int running;                         /* the broker logged that it runs */
 };
 
 /* ---------------------------------------------------------------- configuration text */
@@ -251,8 +253,19 @@ static mh_err find_mosquitto(char *out, size_t outsz, mh_status *st)
                    "`apt-get install mosquitto`");
 }
 
+static int ends_with(const char *line, size_t len, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return len >= n && memcmp(line + len - n, suffix, n) == 0;
+}
+
 static void log_add(mh_broker *b, const char *line, size_t len)
 {
+    /* We run the broker with `user root` on purpose when we are root (it must read the data dir):
+     * its warning about that would only worry users. */
+    static const char noise[] = "Mosquitto should not be run as root";
+    if (memmem(line, len, noise, sizeof noise - 1) != NULL)
+        return;
     /* Forward at once: it is the broker's only log. */
     flockfile(stdout);
     fputs("broker: ", stdout);
@@ -260,17 +273,24 @@ static void log_add(mh_broker *b, const char *line, size_t len)
     fputc('\n', stdout);
     fflush(stdout);
     funlockfile(stdout);
-    /* expected when we run as root with `user root`; not worth a place in error reports */
-    static const char noise[] = "Mosquitto should not be run as root";
-    if (memmem(line, len, noise, sizeof noise - 1) != NULL)
-        return;
     pthread_mutex_lock(&b->lock);
     char *slot = b->lines[b->nlines % LOG_LINES];
     size_t n = len < LOG_LINE_MAX - 1 ? len : LOG_LINE_MAX - 1;
     memcpy(slot, line, n);
     slot[n] = '\0';
     b->nlines++;
+    /* "mosquitto version 2.0.11 running": printed once plugins are loaded and every listener is open. */
+    if (ends_with(line, len, " running") && memmem(line, len, "mosquitto version", 17) != NULL)
+        b->running = 1;
     pthread_mutex_unlock(&b->lock);
+}
+
+static int log_saw_running(mh_broker *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int r = b->running;
+    pthread_mutex_unlock(&b->lock);
+    return r;
 }
 
 static void *log_main(void *arg)
@@ -542,14 +562,16 @@ mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout
     }
     b->log_thread_started = 1;
 
-    long deadline = now_ms() + timeout_ms;
+    long started = now_ms(), deadline = started + timeout_ms;
     for (;;) {
         if (reap(b, 0)) {
             join_log(b); /* all of its output, for the diagnosis */
             rc = start_failure(b, cfg, WIFSIGNALED(b->status) ? "was killed while starting" : "exited while starting", st);
             goto fail;
         }
-        if (socket_accepts(b->socket_path))
+        /* Ready when the broker says it runs; probing the socket instead would log a connection
+         * in the broker each time, so it is only the fallback for a broker that words it otherwise. */
+        if (log_saw_running(b) || (now_ms() > started + PROBE_AFTER_MS && socket_accepts(b->socket_path)))
             break;
         if (now_ms() > deadline) {
             rc = start_failure(b, cfg, "did not open its listeners in time", st);

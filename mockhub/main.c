@@ -277,7 +277,8 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
     if (cert_actions & MH_CERTS_CA_CREATED)
         printf("mockhub: created a development CA: %s\n", cfg->ca_cert);
     if (cert_actions & MH_CERTS_SERVER_ISSUED)
-        printf("mockhub: issued a server certificate for %s, localhost, 127.0.0.1\n", cfg->hostname);
+        printf("mockhub: issued a server certificate for %s%s\n", cfg->hostname,
+               strcmp(cfg->hostname, "localhost") ? ", localhost, 127.0.0.1, ::1" : ", 127.0.0.1, ::1");
     if (mh_store_open(cfg->db_path, 0, &store) != MH_OK) {
         fprintf(stderr, "%s: cannot open the database %s\n", g_prog, cfg->db_path);
         goto done;
