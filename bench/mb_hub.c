@@ -160,3 +160,57 @@ int mb_hub_wait_healthy(const char *base, double timeout_s)
     mb_http_free(h);
     return ok;
 }
+
+long mb_hub_connect_all(mb_loop *l, const mb_hub *hub, mb_device *devs, long n, int inflight,
+                        const char *const *subs, mb_on_msg on_msg, void *ud, double timeout_s,
+                        mb_client **clients, mb_samples *connect_lat, double *out_wall_s)
+{
+    uint64_t t0 = mb_now_ns(), last = t0;
+    uint64_t end = t0 + (uint64_t)(timeout_s * 1e9);
+    long next = 0, ready = 0, failed = 0, printed = 0;
+    long pending = 0, first = 0;
+    char *done = calloc((size_t)n, 1);
+    if (!done) mb_die("oom");
+    while ((ready + failed < n) && mb_now_ns() < end) {
+        while (next < n && pending < inflight) {
+            mb_client_cfg cfg;
+            mb_hub_device_cfg(hub, &devs[next], &cfg);
+            for (int k = 0; k < 4 && subs && subs[k]; k++) cfg.subs[k] = subs[k];
+            int rc = 0;
+            clients[next] = mb_client_start(l, &cfg, on_msg, NULL, ud, &rc);
+            if (!clients[next]) {
+                if (printed++ < 5) fprintf(stderr, "bench: %s: cannot start: %s\n", devs[next].id, mosquitto_strerror(rc));
+                done[next] = 1;
+                failed++;
+            } else {
+                pending++;
+            }
+            next++;
+        }
+        mb_loop_poll(l, 5);
+        /* scan only from the first device not yet settled: connections finish roughly in order */
+        while (first < next && done[first]) first++;
+        pending = 0;
+        for (long i = first; i < next; i++) {
+            if (done[i]) continue;
+            mb_client_state st = mb_client_get_state(clients[i]);
+            if (st == MB_C_READY) {
+                done[i] = 1;
+                ready++;
+                last = mb_now_ns();
+                if (connect_lat) mb_samples_add(connect_lat, mb_client_connack_ns(clients[i]) - mb_client_started_ns(clients[i]));
+            } else if (st == MB_C_FAILED || st == MB_C_LOST) {
+                done[i] = 1;
+                failed++;
+                if (printed++ < 5)
+                    fprintf(stderr, "bench: %s: connect failed (CONNACK/reason %d)\n", devs[i].id, mb_client_connack_rc(clients[i]));
+            } else {
+                pending++;
+            }
+        }
+    }
+    if (ready + failed < n) fprintf(stderr, "bench: %ld of %ld devices not connected after %.0f s\n", n - ready - failed, n, timeout_s);
+    free(done);
+    if (out_wall_s) *out_wall_s = (double)(last - t0) / 1e9;
+    return ready;
+}

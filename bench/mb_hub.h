@@ -8,6 +8,7 @@
 
 #include "mb_http.h"
 #include "mb_mqtt.h"
+#include "mb_stats.h"
 
 #define MB_API "api-version=2021-04-12"
 
@@ -45,3 +46,12 @@ void mb_hub_device_cfg(const mb_hub *hub, const mb_device *d, mb_client_cfg *out
 int mb_hub_wait_healthy(const char *base, double timeout_s);
 
 #endif
+
+/* Connects devs[0..n) on loop l with at most `inflight` connections being set up at a time, each
+ * subscribed to subs (NULL-terminated, at most 4), and waits until all are READY or failed, or
+ * timeout_s passed. clients[i] receives each client (NULL when it could not start). connect_lat (may
+ * be NULL) gets start -> CONNACK per device; *out_wall_s the time from first start to last READY.
+ * Returns the number READY; prints the first failures. */
+long mb_hub_connect_all(mb_loop *l, const mb_hub *hub, mb_device *devs, long n, int inflight,
+                        const char *const *subs, mb_on_msg on_msg, void *ud, double timeout_s,
+                        mb_client **clients, mb_samples *connect_lat, double *out_wall_s);
