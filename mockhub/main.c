@@ -58,6 +58,15 @@ static int fail_status(const mh_status *st)
     return 1;
 }
 
+static int device_fail(const mh_status *st, const char *id)
+{
+    if (st->code == MH_ERR_DEVICE_NOT_FOUND) {
+        fprintf(stderr, "%s: device '%s' is not registered (see `%s device list`)\n", g_prog, id, g_prog);
+        return 1;
+    }
+    return fail_status(st);
+}
+
 static long ms_since(const struct timespec *t0)
 {
     struct timespec t;
@@ -160,13 +169,13 @@ static int cmd_device(const mh_config *cfg, int argc, char **argv)
             goto done;
         }
         if (mh_store_device_create(store, id, body, &dev, &st) != MH_OK) {
-            rc = fail_status(&st);
+            rc = device_fail(&st, id);
             goto done;
         }
         rc = print_device_cs(cfg, dev);
     } else if (!strcmp(sub, "show") || !strcmp(sub, "connection-string")) {
         if (mh_store_device_get(store, id, &dev, &st) != MH_OK) {
-            rc = fail_status(&st);
+            rc = device_fail(&st, id);
             goto done;
         }
         if (!strcmp(sub, "show")) {
@@ -183,14 +192,14 @@ static int cmd_device(const mh_config *cfg, int argc, char **argv)
         }
     } else if (!strcmp(sub, "delete")) {
         if (mh_store_device_delete(store, id, NULL, &st) != MH_OK) {
-            rc = fail_status(&st);
+            rc = device_fail(&st, id);
             goto done;
         }
         printf("deleted %s\n", id);
         rc = 0;
     } else { /* list */
         if (mh_store_device_list(store, 1000, &dev, &st) != MH_OK) {
-            rc = fail_status(&st);
+            rc = device_fail(&st, id);
             goto done;
         }
         const cJSON *d = NULL;
