@@ -160,7 +160,7 @@ int main(int argc, char **argv)
     long errors = 0;
     g_devs = calloc((size_t)g_ndev, sizeof *g_devs);
     if (!g_devs) mb_die("oom");
-    long reg = mb_hub_register(&g_hub, "bm", 0, g_ndev, 64, g_devs, "registry_put", &errors);
+    long reg = mb_hub_register(&g_hub, "bm", 0, g_ndev, 64, g_devs, NULL, &errors);
     if (reg != g_ndev) mb_die("only %ld of %ld method devices registered", reg, g_ndev);
 
     pthread_t th;
