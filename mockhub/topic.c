@@ -32,6 +32,13 @@ static const char *const shared_filters[] = {
     "devices/+/messages/devicebound/#",
 };
 
+/* Topic prefixes the hub delivers to every device (replies are targeted at one client). */
+static const char *const receive_prefixes[] = {
+    "$iothub/methods/POST/",
+    "$iothub/twin/res/",
+    "$iothub/twin/PATCH/properties/desired/",
+};
+
 /* Parses a non-negative decimal long; 0 on success. */
 static int parse_long(const char *s, size_t len, long *out)
 {
@@ -261,4 +268,20 @@ int mh_topic_device_may_subscribe(const char *device_id, const char *filter)
     idlen = strlen(device_id);
     return strncmp(filter, "devices/", 8) == 0 && strncmp(filter + 8, device_id, idlen) == 0 &&
            strcmp(filter + 8 + idlen, own_c2d_tail) == 0;
+}
+
+int mh_topic_device_may_receive(const char *device_id, const char *topic)
+{
+    static const char own_c2d_mid[] = "/messages/devicebound/";
+    size_t i, idlen;
+
+    if (!device_id || !*device_id || !topic)
+        return 0;
+    for (i = 0; i < sizeof receive_prefixes / sizeof receive_prefixes[0]; i++) {
+        if (strncmp(topic, receive_prefixes[i], strlen(receive_prefixes[i])) == 0)
+            return 1;
+    }
+    idlen = strlen(device_id);
+    return strncmp(topic, "devices/", 8) == 0 && strncmp(topic + 8, device_id, idlen) == 0 &&
+           strncmp(topic + 8 + idlen, own_c2d_mid, strlen(own_c2d_mid)) == 0;
 }

@@ -41,6 +41,11 @@ int mh_topic_device_may_publish(const char *device_id, const char *topic);
  * az-C SDK's devices/+/messages/devicebound/#. Nothing else. */
 int mh_topic_device_may_subscribe(const char *device_id, const char *filter);
 
+/* 1 when topic is one the hub delivers to device device_id: $iothub/methods/POST/...,
+ * $iothub/twin/res/..., $iothub/twin/PATCH/properties/desired/..., devices/{device_id}/messages/devicebound/...
+ * (the broker plugin's READ check, which the broker applies to queued messages on reconnect). */
+int mh_topic_device_may_receive(const char *device_id, const char *topic);
+
 /* One decoded telemetry property ("$.mid" -> "42"). A bare key (no '=') has value "". */
 typedef struct mh_prop {
     char key[256];

@@ -204,20 +204,25 @@ static int on_acl_check(int event, void *event_data, void *userdata)
             emit_filter("unsubscribed", ed->client, id, ed->topic);
         return MOSQ_ERR_SUCCESS;
     case MOSQ_ACL_READ:
+        /* Live deliveries to devices are targeted (mosquitto_broker_publish with a client id) and
+         * skip this check. The broker runs it on a persistent session's queued messages when the
+         * device reconnects (connect__on_authorised -> connection_check_acl, 2.0.11): denying all
+         * READ would drop queued QoS 1 messages (verified), so the device's own inbound topics
+         * pass. Nothing can broadcast on them: devices may not publish there (WRITE above) and
+         * the hub's non-$mockhub publishes are dropped in hub_message. */
+        return mh_topic_device_may_receive(id, ed->topic) ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
     default:
-        /* Devices receive only targeted publishes (mosquitto_broker_publish with a client id),
-         * which bypass this check; so nothing broadcast can ever reach a device. */
         return MOSQ_ERR_ACL_DENIED;
     }
 }
 
-/* A publish from the daemon: $mockhub/to/{id}/{topic}, $mockhub/kick/{id}, $mockhub/resync. */
 static void on_resync_one(mh_conn *c, void *ctx)
 {
     (void)ctx;
     emit_connected(c);
 }
 
+/* A publish from the daemon: $mockhub/to/{id}/{topic}, $mockhub/kick/{id}, $mockhub/resync. */
 static int hub_message(struct mosquitto_evt_message *ed)
 {
     char body[64];
@@ -256,7 +261,11 @@ static int hub_message(struct mosquitto_evt_message *ed)
             mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not publish $mockhub/ev/ready");
         return MOSQ_ERR_ACL_DENIED;
     }
-    return MOSQ_ERR_SUCCESS; /* anything else the hub publishes is routed normally */
+    if (strncmp(ed->topic, "$mockhub/", 9) == 0)
+        return MOSQ_ERR_SUCCESS; /* other internal topics route normally */
+    /* A plain $iothub/... or devices/... publish would be a broadcast to every subscribed device. */
+    mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: dropped hub publish on %s (use " P_TO "{id}/...)", ed->topic);
+    return MOSQ_ERR_ACL_DENIED;
 }
 
 static int on_message(int event, void *event_data, void *userdata)

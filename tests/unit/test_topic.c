@@ -226,3 +226,33 @@ Test(topic, mh_topic_props_parse_bad_bags_fails)
     cr_assert_eq(mh_topic_props_parse(big, p, 2, &n, NULL), MH_ERR_ARGUMENT_INVALID);
     cr_assert_eq(n, -7);
 }
+
+Test(topic, mh_topic_device_may_receive_hub_topics_succeeds)
+{
+    static const char *const topics[] = {
+        "$iothub/methods/POST/rebootDevice/?$rid=1",
+        "$iothub/twin/res/200/?$rid=abc",
+        "$iothub/twin/res/204/?$rid=2&$version=3",
+        "$iothub/twin/PATCH/properties/desired/?$version=2",
+        /* real C2D capture (iothub-protocol.md 4.2) */
+        "devices/mqtt-dev-01/messages/devicebound/%24.mid=d411e727&%24.to=%2Fdevices%2Fmqtt-dev-01%2Fmessages%2Fdevicebound&%24.ce=utf-8&iothub-ack=none",
+    };
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+        cr_assert(mh_topic_device_may_receive("mqtt-dev-01", topics[i]), "%s", topics[i]);
+}
+
+Test(topic, mh_topic_device_may_receive_other_topics_fails)
+{
+    static const char *const topics[] = {
+        "devices/dev2/messages/devicebound/x",
+        "devices/dev/messages/devicebound/x",
+        "devices/dev1/messages/events/",
+        "$iothub/twin/GET/?$rid=1",
+        "$iothub/methods/res/200/?$rid=1",
+        "$mockhub/from/dev1/$iothub/twin/GET/?$rid=1",
+        "$mockhub/ev/connected/dev1",
+        "other/topic",
+    };
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+        cr_assert_not(mh_topic_device_may_receive("dev1", topics[i]), "%s", topics[i]);
+}
