@@ -106,7 +106,7 @@ static void on_connection(void *ctx, iotd_conn_event ev, const char *why)
     case IOTD_CONN_CONNECTED: printf("connected to %s\nWaiting for rebootDevice direct method...\n", why); break;
     case IOTD_CONN_RETRYING: printf("connection failed: %s\n", why); break;
     case IOTD_CONN_RENEWING: printf("%s\n", why); break;
-    case IOTD_CONN_FAILED: fprintf(stderr, "error: %s\n", why); break;
+    case IOTD_CONN_FAILED: break; /* main prints the reason once */
     case IOTD_CONN_CLOSED: printf("disconnected\n"); break;
     }
     fflush(stdout);
@@ -230,7 +230,7 @@ int main(int argc, char **argv)
 
     while (!stop_requested) {
         if (iotd_client_run(app.client, 100) != IOTD_OK) {
-            fprintf(stderr, "error: giving up: %s\n", iotd_client_last_error(app.client));
+            fprintf(stderr, "error: authentication failed, not retrying: %s\n", iotd_client_last_error(app.client));
             rc = EXIT_AUTH;
             break;
         }

@@ -635,11 +635,14 @@ void iotd_client_close(iotd_client *c)
 {
     int i;
 
+    int was_up;
+
     if (!c || c->st == ST_CLOSED)
         return;
-    if (c->st == ST_CONNECTED || c->st == ST_CONNECTING) {
+    was_up = c->st == ST_CONNECTED || c->st == ST_CONNECTING;
+    if (was_up) {
+        c->st = ST_CLOSED; /* first: the disconnect callback may run inside the call */
         iotd_transport_disconnect(c->tr);
-        c->st = ST_CLOSED;
         /* let libmosquitto write the DISCONNECT packet */
         for (i = 0; i < 10; i++)
             if (iotd_transport_loop(c->tr, 20, NULL, 0) != IOTD_OK)
@@ -647,7 +650,8 @@ void iotd_client_close(iotd_client *c)
     }
     c->st = ST_CLOSED;
     fail_pending(c, IOTD_E_DISCONNECTED);
-    notify(c, IOTD_CONN_CLOSED, "");
+    if (was_up)
+        notify(c, IOTD_CONN_CLOSED, "");
 }
 
 int iotd_client_connected(const iotd_client *c)

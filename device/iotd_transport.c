@@ -16,7 +16,16 @@ struct iotd_transport {
     struct mosquitto *mosq;
     iotd_transport_events ev;
     void *ctx;
+    char last_log_error[256]; /* libmosquitto logs OpenSSL's reason and consumes the error queue */
 };
+
+static void tr_on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+    iotd_transport *t = obj;
+    (void)mosq;
+    if (level == MOSQ_LOG_ERR && str)
+        snprintf(t->last_log_error, sizeof(t->last_log_error), "%s", str);
+}
 
 static void tr_on_connect(struct mosquitto *mosq, void *obj, int rc)
 {
@@ -42,11 +51,14 @@ static void tr_on_message(struct mosquitto *mosq, void *obj, const struct mosqui
         t->ev.on_message(t->ctx, msg->topic, msg->payload ? (const char *)msg->payload : "", (size_t)msg->payloadlen);
 }
 
-static void set_why(char *why, size_t whylen, const char *what, int rc)
+static void set_why(char *why, size_t whylen, const char *what, int rc, const char *detail)
 {
     if (!why || whylen == 0)
         return;
-    if (rc == MOSQ_ERR_ERRNO)
+    if (rc == MOSQ_ERR_TLS)
+        snprintf(why, whylen, "%s: TLS failed (%s); does the server certificate match the host name, and is its CA "
+                 "trusted (system store, IOTHUB_CA_FILE or --ca)?", what, detail && *detail ? detail : "handshake error");
+    else if (rc == MOSQ_ERR_ERRNO)
         snprintf(why, whylen, "%s: %s", what, strerror(errno));
     else
         snprintf(why, whylen, "%s: %s", what, mosquitto_strerror(rc));
@@ -75,7 +87,7 @@ iotd_err iotd_transport_new(const char *client_id, const char *ca_file, const io
     t->mosq = mosquitto_new(client_id, false, t);
     if (!t->mosq) {
         err = errno == ENOMEM ? IOTD_E_NOMEM : IOTD_E_INVALID;
-        set_why(why, whylen, "cannot create MQTT client", MOSQ_ERR_ERRNO);
+        set_why(why, whylen, "cannot create MQTT client", MOSQ_ERR_ERRNO, NULL);
         goto cleanup;
     }
     mosquitto_int_option(t->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
@@ -89,13 +101,14 @@ iotd_err iotd_transport_new(const char *client_id, const char *ca_file, const io
     }
     rc = mosquitto_tls_set(t->mosq, (ca_file && *ca_file) ? ca_file : NULL, SYSTEM_CA_PATH, NULL, NULL, NULL);
     if (rc != MOSQ_ERR_SUCCESS) {
-        set_why(why, whylen, "cannot set up TLS", rc);
+        set_why(why, whylen, "cannot set up TLS", rc, NULL);
         err = IOTD_E_CONFIG;
         goto cleanup;
     }
     mosquitto_connect_callback_set(t->mosq, tr_on_connect);
     mosquitto_disconnect_callback_set(t->mosq, tr_on_disconnect);
     mosquitto_message_callback_set(t->mosq, tr_on_message);
+    mosquitto_log_callback_set(t->mosq, tr_on_log);
     *out = t;
     return IOTD_OK;
 
@@ -122,15 +135,16 @@ iotd_err iotd_transport_connect(iotd_transport *t, const char *host, int port, c
         return IOTD_E_INVALID;
     rc = mosquitto_username_pw_set(t->mosq, username, password);
     if (rc != MOSQ_ERR_SUCCESS) {
-        set_why(why, whylen, "cannot set credentials", rc);
+        set_why(why, whylen, "cannot set credentials", rc, NULL);
         return IOTD_E_INVALID;
     }
     errno = 0;
+    t->last_log_error[0] = '\0';
     rc = mosquitto_connect(t->mosq, host, port, keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS) {
         char what[300];
         snprintf(what, sizeof(what), "cannot connect to %s:%d", host, port);
-        set_why(why, whylen, what, rc);
+        set_why(why, whylen, what, rc, t->last_log_error);
         return IOTD_E_TRANSPORT;
     }
     return IOTD_OK;
@@ -175,6 +189,6 @@ iotd_err iotd_transport_loop(iotd_transport *t, int timeout_ms, char *why, size_
         return IOTD_OK;
     if (rc == MOSQ_ERR_NO_CONN)
         return IOTD_E_NOT_CONNECTED;
-    set_why(why, whylen, "connection failed", rc);
+    set_why(why, whylen, "connection error", rc, t->last_log_error);
     return IOTD_E_TRANSPORT;
 }
