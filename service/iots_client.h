@@ -75,7 +75,8 @@ iots_err iots_delete_device(iots_client *client, const char *device_id, const ch
 iots_err iots_query_new(iots_client *client, const char *sql, int page_size, iots_query **out) IOTS_WARN_UNUSED;
 
 /* Fetches the next page: *out_page = JSON array text (malloc'd), *out_count its length (may be NULL).
- * Call while iots_query_has_more(). After the last page, returns IOTS_ERR_ARG. */
+ * Call while iots_query_has_more(). After the last page, returns IOTS_ERR_ARG. On any error the
+ * query is unchanged (has_more stays as it was, the same page can be retried): stop on errors. */
 iots_err iots_query_next(iots_query *query, char **out_page, int *out_count) IOTS_WARN_UNUSED;
 
 /* 1 before the first page and while the hub sent x-ms-continuation on the last page. */
