@@ -1442,9 +1442,8 @@ mh_err mh_store_twin_report(mh_store *store, const char *device_id, const char *
     if (len > MAX_PATCH)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Twin properties size %zu exceeds maximum %d", len,
                        MH_TWIN_MAX_PROPERTIES);
-    p = patch ? cJSON_ParseWithLength(patch, len) : NULL;
-    if (!cJSON_IsObject(p)) {
-        cJSON_Delete(p);
+    p = mh_twin_parse_object(patch, len);
+    if (!p) {
         /* AZURE: the hub's text, typo included (iot-central-firmware#107) */
         return mh_fail(st, MH_ERR_FORMAT, "Error occured while parsing message payload as UTF-8 JSON object.");
     }

@@ -27,10 +27,17 @@ typedef enum mh_twin_section {
 #define MH_TWIN_INT_MIN -4503599627370496.0 /* -2^52 */
 
 /* Checks a document or patch against the key and value rules: member names (no '.', '$', space,
- * C0/C1 control characters; 1..1024 bytes), depth <= 10, strings <= 4096 bytes, integers within
+ * C0/C1 control characters; <= 1024 bytes; UTF-8), depth <= 10, strings <= 4096 bytes, integers within
  * +-2^52. allow_null: 1 for patches (null deletes), 0 for stored documents. The root must be an
  * object. Returns MH_OK or ArgumentInvalid with the hub's text in *st. Does not check the size. */
 mh_err mh_twin_validate(const cJSON *doc, int allow_null, mh_status *st) MH_WARN_UNUSED;
+
+/* Parses len bytes as one JSON object: valid UTF-8, nothing but whitespace after the value.
+ * Returns the tree (caller owns) or NULL. */
+cJSON *mh_twin_parse_object(const char *text, size_t len);
+
+/* 1 when the len bytes at s are well-formed UTF-8 (no overlongs, no surrogates). */
+int mh_twin_utf8_valid(const char *s, size_t len);
 
 /* The size of a section as IoT Hub counts it: the sum over members of name bytes + value size,
  * strings by UTF-8 bytes, numbers 8, booleans 4, null 4, objects and arrays the sum of their parts. */

@@ -970,7 +970,8 @@ Test(limits, twin_report_dollar_members_fails)
 
 Test(limits, twin_report_not_a_json_object_fails)
 {
-    static const char *const bad[] = {"{\"a\":", "[1,2]", "42", "\"text\"", "", "null"};
+    static const char *const bad[] = {"{\"a\":", "[1,2]", "42", "\"text\"", "", "null", "{\"a\":1} x",
+                                      "{\"a\":1}{}", "{\"a\":\"\xff\"}"};
     size_t i;
 
     lim_setup();

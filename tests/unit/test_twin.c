@@ -468,3 +468,39 @@ Test(twin, mh_twin_etag_matches_table_succeeds)
         cr_assert_eq(mh_twin_etag_matches(v[i].if_match, "AAAAAAAAAAE="), v[i].match, "case %zu %s", i,
                      v[i].if_match ? v[i].if_match : "(null)");
 }
+
+/* ---- parsing ---- */
+
+Test(twin, mh_twin_utf8_valid_table_succeeds)
+{
+    static const struct {
+        const char *s;
+        int ok;
+    } v[] = {{"abc", 1}, {"\xc3\xa9", 1}, {"\xe2\x82\xac", 1}, {"\xf0\x9f\x98\x80", 1}, {"\xff", 0},
+             {"\xc3", 0}, {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0},
+             {"\x80", 0}};
+    size_t i;
+
+    for (i = 0; i < sizeof v / sizeof v[0]; i++)
+        cr_assert_eq(mh_twin_utf8_valid(v[i].s, strlen(v[i].s)), v[i].ok, "case %zu", i);
+}
+
+Test(twin, mh_twin_parse_object_succeeds)
+{
+    const char text[] = " {\"a\":1}\r\n  garbage-after-len";
+    cJSON *doc = mh_twin_parse_object(text, 12);
+
+    cr_assert_not_null(doc);
+    assert_json(doc, "{\"a\":1}");
+    cJSON_Delete(doc);
+}
+
+Test(twin, mh_twin_parse_object_bad_input_fails)
+{
+    static const char *const bad[] = {"", "[]", "1", "null", "{", "{}x", "{} {}", "{\"a\":\"\xc3\"}"};
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_null(mh_twin_parse_object(bad[i], strlen(bad[i])), "%s", bad[i]);
+    cr_assert_null(mh_twin_parse_object(NULL, 0));
+}
