@@ -161,6 +161,7 @@ static void prepare(slot *s)
         snprintf(hdr, sizeof hdr, "x-ms-continuation: %s", s->req.continuation);
         s->headers = curl_slist_append(s->headers, hdr);
     }
+    if (s->req.extra_header) s->headers = curl_slist_append(s->headers, s->req.extra_header);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->req.method);
     if (s->req.body) {

@@ -16,6 +16,7 @@ typedef struct mb_http_req {
     size_t body_len;
     const char *if_match;  /* optional If-Match value */
     const char *continuation; /* optional x-ms-continuation value */
+    const char *extra_header; /* optional "Name: value" */
     long tag;              /* caller's */
     uint64_t start_ns;     /* set by the driver */
 } mb_http_req;

@@ -136,7 +136,7 @@ int main(int argc, char **argv)
            cpu, ncpu, mem_total_mib(), un.release, mb_arg(argc, argv, "broker", "mosquitto"), la[0]);
     printf("ratios: latency = median / floor sequential median (%s); throughput = / floor 64-outstanding (%s)\n\n",
            k_seq, k_win);
-    printf("%-15s %-46s %9s %9s %13s %8s %7s %6s  %-34s %s\n", "figure", "what", "median", "p99", "throughput",
+    printf("%-20s %-46s %9s %9s %13s %8s %7s %6s  %-34s %s\n", "figure", "what", "median", "p99", "throughput",
            "x floor", "%floor", "errors", "target", "");
     long total_errors = 0;
     cJSON *it;
@@ -179,7 +179,7 @@ int main(int argc, char **argv)
             cJSON_AddStringToObject(it, "target", t->text);
             if (ok >= 0) cJSON_AddBoolToObject(it, "target_met", ok);
         }
-        printf("%-15s %-46.46s %9s %9s %13s %8s %7s %6ld  %-34s %s\n", key, str(it, "label"), bm, bp, bt, rl, rt,
+        printf("%-20s %-46.46s %9s %9s %13s %8s %7s %6ld  %-34s %s\n", key, str(it, "label"), bm, bp, bt, rl, rt,
                errors, ttext, met);
     }
     if (bad_lines) printf("(%ld unreadable result lines)\n", bad_lines);

@@ -178,7 +178,9 @@ if want method || want twin || want conn || want query; then
                 hub_alive
             fi
             if want query && hub_alive; then
-                step query mh_query "${HUB[@]}" --twins=$QUERY_TWINS --runs=$QUERY_RUNS || logs_tail
+                REPORTERS=0
+                want conn && REPORTERS=$CONN_DEVICES
+                step query mh_query "${HUB[@]}" --twins=$QUERY_TWINS --runs=$QUERY_RUNS --reporters=$REPORTERS || logs_tail
                 hub_alive
             fi
         fi
