@@ -1192,6 +1192,30 @@ static int bind_json(sqlite3_stmt *s, int i, const cJSON *doc)
     return sqlite3_bind_text(s, i, text, -1, free) == SQLITE_OK;
 }
 
+/* Parses and validates a service twin body before any database work. PUT replaces both
+ * sections: an absent one becomes empty. */
+static mh_err twin_body_prepare(const cJSON *body, int replace, mh_twin_body *out, mh_status *st)
+{
+    mh_twin_body b = {0};
+    mh_err err = mh_twin_body_parse(body, &b, st);
+
+    if (err != MH_OK)
+        return err;
+    if (replace && ((!b.tags && !(b.tags = cJSON_CreateObject())) ||
+                    (!b.desired && !(b.desired = cJSON_CreateObject())))) {
+        err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if ((b.tags && (err = mh_twin_validate(b.tags, 1, st)) != MH_OK) ||
+        (b.desired && (err = mh_twin_validate(b.desired, 1, st)) != MH_OK))
+        goto fail;
+    *out = b;
+    return MH_OK;
+fail:
+    mh_twin_body_cleanup(&b);
+    return err;
+}
+
 mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON *body, const char *if_match,
                             int replace, cJSON **out_twin, cJSON **out_desired_push, long *out_desired_version,
                             mh_status *st)
@@ -1206,23 +1230,11 @@ mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON 
 
     if (!store || !device_id || !out_twin)
         return mh_fail(st, MH_ERR_ARGUMENT_NULL, "BadRequest");
-    err = mh_twin_body_parse(body, &b, st);
+    err = twin_body_prepare(body, replace, &b, st);
     if (err != MH_OK)
         return err;
-    /* PUT replaces both sections: an absent one becomes empty. */
-    if (replace) {
-        if (!b.tags && !(b.tags = cJSON_CreateObject()))
-            goto nomem;
-        if (!b.desired && !(b.desired = cJSON_CreateObject()))
-            goto nomem;
-    }
     has_tags = b.tags != NULL;
     has_desired = b.desired != NULL;
-    if ((has_tags && (err = mh_twin_validate(b.tags, 1, st)) != MH_OK) ||
-        (has_desired && (err = mh_twin_validate(b.desired, 1, st)) != MH_OK)) {
-        mh_twin_body_cleanup(&b);
-        return err;
-    }
     mh_time_now_iso(now, sizeof now);
 
     mh_store_lock(store);
@@ -1352,9 +1364,6 @@ done:
     cJSON_Delete(push);
     cJSON_Delete(twin);
     return err;
-nomem:
-    mh_twin_body_cleanup(&b);
-    return mh_fail(st, MH_ERR_NOMEM, "out of memory");
 }
 
 /* Appends a stored section text ("{...}") with "$version": n spliced in before its closing brace. */
