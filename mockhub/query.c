@@ -197,6 +197,7 @@ mh_err mh_query_execute(mh_store *store, const char *query, int max_items, const
     pg.limit = limit + 1;
     if ((err = mh_q_compile(ast, &pg, &plan, st)))
         goto cleanup;
+    mh_query_ensure_indexes(store, plan.indexes);
     col.plan = &plan;
     col.limit = limit;
     if (!(col.items = cJSON_CreateArray())) {

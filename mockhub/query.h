@@ -39,4 +39,12 @@ void mh_query_page_cleanup(mh_query_page *page);
  * once at hub start, after mh_store_open. Implemented in store_query.c. */
 mh_err mh_query_prepare_schema(mh_store *store) MH_WARN_UNUSED;
 
+/* For query.c: creates the expression indexes a compiled query asked for (mh_qplan.indexes:
+ * [[column, path], ...]) unless they exist, at most MH_QUERY_MAX_AUTO_INDEXES in all. An index on
+ * a twin path costs one pass over the twins once and keeps later queries on that path from
+ * parsing every twin. Failures are ignored (an index is only an optimisation). Implemented in
+ * store_query.c. */
+#define MH_QUERY_MAX_AUTO_INDEXES 16
+void mh_query_ensure_indexes(mh_store *store, const cJSON *indexes);
+
 #endif

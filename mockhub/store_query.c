@@ -5,6 +5,7 @@
 #include "store.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,4 +119,65 @@ mh_err mh_query_prepare_schema(mh_store *store)
     sqlite3_free(msg);
     mh_store_unlock(store);
     return err;
+}
+
+static int index_path_ok(const char *col, const char *path)
+{
+    static const char *const cols[] = {"tags", "desired", "reported", "desired_meta", "reported_meta"};
+    size_t i;
+    const char *c;
+
+    for (i = 0; i < sizeof cols / sizeof cols[0] && strcmp(cols[i], col) != 0; i++)
+        ;
+    if (i == sizeof cols / sizeof cols[0] || path[0] != '$' || strlen(path) > 1024)
+        return 0;
+    /* Defence in depth: the compiler only sends such paths, and they are pasted into SQL. */
+    for (c = path; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("_$-:@.\"[]", *c)))
+            return 0;
+    return 1;
+}
+
+void mh_query_ensure_indexes(mh_store *store, const cJSON *indexes)
+{
+    const cJSON *it;
+    sqlite3_stmt *stmt = NULL;
+
+    if (!store || (store->flags & MH_STORE_READONLY) || cJSON_GetArraySize(indexes) == 0)
+        return;
+    mh_store_lock(store);
+    cJSON_ArrayForEach(it, indexes) {
+        const char *col = cJSON_GetStringValue(cJSON_GetArrayItem(it, 0));
+        const char *path = cJSON_GetStringValue(cJSON_GetArrayItem(it, 1));
+        unsigned long long h = 1469598103934665603ULL;
+        char name[64], *sql;
+        const char *c;
+        int exists = 0, count = 0;
+
+        if (!col || !path || !index_path_ok(col, path))
+            continue;
+        for (c = path; *c; c++) {
+            h ^= (unsigned char)*c;
+            h *= 1099511628211ULL;
+        }
+        snprintf(name, sizeof name, "mhq_%s_%016llx", col, h);
+        if (sqlite3_prepare_v2(store->db, "SELECT name = ?1 FROM sqlite_master WHERE type = 'index' AND name LIKE 'mhq\\_%' ESCAPE '\\'",
+                               -1, &stmt, NULL) != SQLITE_OK)
+            break;
+        sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+        while (sqlite3_step(stmt) == SQLITE_ROW) {
+            count++;
+            exists |= sqlite3_column_int(stmt, 0);
+        }
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+        if (exists || count >= MH_QUERY_MAX_AUTO_INDEXES)
+            continue;
+        sql = sqlite3_mprintf("CREATE INDEX IF NOT EXISTS %s ON devices(json_type(%s, '%q'), json_extract(%s, '%q'), id)",
+                              name, col, path, col, path);
+        if (sql)
+            sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+        sqlite3_free(sql);
+    }
+    mh_store_unlock(store);
 }

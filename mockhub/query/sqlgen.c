@@ -32,10 +32,13 @@ typedef struct qv {
     char *v; /* SQL value */
     char *t; /* ST_DYN: SQL type name expression */
     char *j; /* JSON text expression (NULL pointer: derive from st/v) */
+    const char *icol; /* JSON path written literally into the SQL (indexable): column ... */
+    char *ipath;      /* ... and path; NULL when the path is a bound parameter */
 } qv;
 
 typedef struct gen {
     cJSON *params;
+    cJSON *indexes; /* [[column, path], ...] worth an expression index */
     mh_status *st;
     mh_err err;
 } gen;
@@ -45,6 +48,7 @@ static void qv_clear(qv *x)
     free(x->v);
     free(x->t);
     free(x->j);
+    free(x->ipath);
     memset(x, 0, sizeof *x);
 }
 
@@ -54,6 +58,26 @@ static mh_err nomem(gen *g)
         g->err = mh_fail(g->st, MH_ERR_NOMEM, "out of memory");
     return g->err;
 }
+
+/* Notes that x's literal path would make this query faster with an index. */
+static void want_index(gen *g, const qv *x)
+{
+    cJSON *pair;
+    const cJSON *it;
+
+    if (!x->ipath || g->err)
+        return;
+    cJSON_ArrayForEach(it, g->indexes) {
+        if (!strcmp(cJSON_GetArrayItem(it, 0)->valuestring, x->icol) && !strcmp(cJSON_GetArrayItem(it, 1)->valuestring, x->ipath))
+            return;
+    }
+    if (!(pair = cJSON_CreateArray()) || !cJSON_AddItemToArray(pair, cJSON_CreateString(x->icol)) ||
+        !cJSON_AddItemToArray(pair, cJSON_CreateString(x->ipath)) || !cJSON_AddItemToArray(g->indexes, pair)) {
+        cJSON_Delete(pair);
+        nomem(g);
+    }
+}
+
 
 /* printf into a new string; NULL (and g->err set) on failure or when over the SQL cap. Arguments
  * given as NULL strings are never passed: callers check their inputs first. */
@@ -232,22 +256,49 @@ static char *json_path(gen *g, const mh_qseg *segs, size_t n)
     return mh_qbuf_take(&b);
 }
 
-/* A path into the JSON text column col. */
+/* Names made only of these characters are written into the SQL as part of a literal path (so an
+ * expression index on the same text can serve the query); any other name is a bound parameter. */
+static int literal_safe(const mh_qseg *segs, size_t n)
+{
+    size_t i;
+    const char *c;
+
+    for (i = 0; i < n; i++) {
+        if (!segs[i].name)
+            continue;
+        for (c = segs[i].name; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("_$-:@", *c)))
+                return 0;
+        if (c - segs[i].name > 128)
+            return 0;
+    }
+    return 1;
+}
+
+/* A path into the JSON text column col (a static column name). */
 static mh_err json_column_path(gen *g, const char *col, const mh_qseg *segs, size_t n, qv *out)
 {
     char *path = json_path(g, segs, n);
     char *p;
+    int literal = literal_safe(segs, n);
     mh_err err;
 
     if (!path)
         return g->err;
-    p = bind_text(g, path);
-    free(path);
-    if (!p)
+    p = literal ? sfmt(g, "'%s'", path) : bind_text(g, path);
+    if (!p) {
+        free(path);
         return g->err;
+    }
     err = set_dyn(g, out, sfmt(g, "json_type(%s, %s)", col, p), sfmt(g, "json_extract(%s, %s)", col, p),
                   sfmt(g, "(%s -> %s)", col, p));
     free(p);
+    if (!err && literal) {
+        out->icol = col;
+        out->ipath = path;
+        path = NULL;
+    }
+    free(path);
     return err;
 }
 
@@ -264,8 +315,6 @@ static char *section_object(gen *g, const char *sec)
 
 static mh_err compile_section(gen *g, const char *sec, const mh_qseg *rest, size_t n, qv *out)
 {
-    char *col;
-    mh_err err;
 
     if (n == 0)
         return set_static(g, out, ST_OBJ, section_object(g, sec));
@@ -275,13 +324,8 @@ static mh_err compile_section(gen *g, const char *sec, const mh_qseg *rest, size
             return set_static(g, out, ST_UNDEF, sfmt(g, "NULL"));
         return set_static(g, out, ST_NUM, sfmt(g, "%s_version", sec));
     }
-    if (rest[0].name && strcmp(rest[0].name, "$metadata") == 0) {
-        if (!(col = sfmt(g, "%s_meta", sec)))
-            return g->err;
-        err = json_column_path(g, col, rest + 1, n - 1, out);
-        free(col);
-        return err;
-    }
+    if (rest[0].name && strcmp(rest[0].name, "$metadata") == 0)
+        return json_column_path(g, strcmp(sec, "desired") ? "reported_meta" : "desired_meta", rest + 1, n - 1, out);
     return json_column_path(g, sec, rest, n, out);
 }
 
@@ -353,7 +397,7 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
 
 /* ---- expressions ---- */
 
-static mh_err compile_expr(gen *g, const mh_qnode *n, qv *out);
+static mh_err compile_expr(gen *g, const mh_qnode *n, int pos, qv *out);
 
 static const char *cmp_sql(mh_qtok_kind op)
 {
@@ -378,9 +422,23 @@ static const char *null_cmp(mh_qtok_kind op)
     "CASE %s WHEN 'integer' THEN 'n' WHEN 'real' THEN 'n' WHEN 'text' THEN 's' WHEN 'true' THEN 'b' " \
     "WHEN 'false' THEN 'b' WHEN 'null' THEN 'z' END"
 
-static mh_err compile_cmp(gen *g, mh_qtok_kind op, const qv *a, const qv *b, qv *out)
+static mh_err compile_cmp(gen *g, mh_qtok_kind op, const qv *a, const qv *b, int pos, qv *out)
 {
     const char *o = cmp_sql(op);
+
+    /* Where false and undefined select the same (no NOT above), a path compared with a value is
+     * written as "v OP c AND <type check>": an index on (json_type, json_extract) serves it, and a
+     * scan evaluates the type check only for rows that already compare true. */
+    if (pos && (a->st == ST_DYN) != (b->st == ST_DYN)) {
+        const qv *d = a->st == ST_DYN ? a : b, *sv = a->st == ST_DYN ? b : a;
+        if (sv->st == ST_NUM || sv->st == ST_STR || sv->st == ST_BOOL) {
+            char *guard = dyn_guard(g, d, sv->st);
+            mh_err err = set_static(g, out, ST_BOOL, guard ? sfmt(g, "(%s %s %s AND %s)", a->v, o, b->v, guard) : NULL);
+            free(guard);
+            want_index(g, d);
+            return err;
+        }
+    }
 
     if (a->st != ST_DYN && b->st != ST_DYN) {
         if (a->st != b->st || !is_primitive_class(a->st))
@@ -468,7 +526,7 @@ done:
 
 /* x IN [constants]: undefined when x is undefined, else true when some constant has x's type and
  * value. NIN is its negation (undefined stays undefined). */
-static mh_err compile_in(gen *g, const mh_qnode *n, const qv *x, qv *out)
+static mh_err compile_in(gen *g, const mh_qnode *n, const qv *x, int pos, qv *out)
 {
     mh_qbuf nums, strs;
     int bools[2] = {0, 0}, has_null = 0, nn = 0, nstr = 0;
@@ -502,6 +560,34 @@ static mh_err compile_in(gen *g, const mh_qnode *n, const qv *x, qv *out)
     bl = sfmt(g, "%s%s%s", bools[0] ? "0" : "", bools[0] && bools[1] ? ", " : "", bools[1] ? "1" : "");
     if (!bl)
         goto fail;
+    if (pos && n->op == MH_QT_IN && x->st == ST_DYN) {
+        /* Index-friendly form (see compile_cmp): one "type AND v IN (...)" term per type. */
+        mh_qbuf terms;
+        mh_qbuf_init(&terms);
+        if (nn)
+            mh_qbuf_addf(&terms, "(%s IN ('integer','real') AND %s IN (%s))", x->t, x->v, nums.p);
+        if (nstr)
+            mh_qbuf_addf(&terms, "%s(%s = 'text' AND %s IN (%s))", terms.len ? " OR " : "", x->t, x->v, strs.p);
+        if (*bl)
+            mh_qbuf_addf(&terms, "%s(%s IN ('true','false') AND %s IN (%s))", terms.len ? " OR " : "", x->t, x->v, bl);
+        if (has_null)
+            mh_qbuf_addf(&terms, "%s(%s = 'null')", terms.len ? " OR " : "", x->t);
+        if (!terms.len)
+            mh_qbuf_add(&terms, "0");
+        if (mh_qbuf_failed(&terms)) {
+            mh_qbuf_cleanup(&terms);
+            nomem(g);
+            goto fail;
+        }
+        e = sfmt(g, "(%s)", terms.p);
+        mh_qbuf_cleanup(&terms);
+        want_index(g, x);
+        if (!e)
+            goto fail;
+        err = set_static(g, out, ST_BOOL, e);
+        e = NULL;
+        goto done;
+    }
     switch (x->st) {
     case ST_UNDEF: e = sfmt(g, "NULL"); break;
     case ST_NULL: e = sfmt(g, "%d", has_null); break;
@@ -541,7 +627,7 @@ static int is_aggregate_name(const char *name)
            !strcmp(name, "MAX");
 }
 
-static mh_err compile_call(gen *g, const mh_qnode *n, qv *out)
+static mh_err compile_call(gen *g, const mh_qnode *n, int pos, qv *out)
 {
     qv x = {0};
     mh_err err;
@@ -552,8 +638,10 @@ static mh_err compile_call(gen *g, const mh_qnode *n, qv *out)
         return qfail(g, MH_ERR_QUERY, n->pos, "function '%.64s' is not supported in twin queries (only IS_DEFINED)", n->name);
     if (n->nargs != 1 || n->star_arg)
         return qfail(g, MH_ERR_QUERY, n->pos, "IS_DEFINED takes exactly one argument");
-    if ((err = compile_expr(g, n->args[0], &x)))
+    if ((err = compile_expr(g, n->args[0], 0, &x)))
         return err;
+    if (pos)
+        want_index(g, &x);
     switch (x.st) {
     case ST_UNDEF: err = set_static(g, out, ST_BOOL, sfmt(g, "0")); break;
     case ST_NULL: err = set_static(g, out, ST_BOOL, sfmt(g, "1")); break;
@@ -592,7 +680,8 @@ static mh_err compile_const(gen *g, const cJSON *v, qv *out)
     return set_static(g, out, ST_ARR, sfmt(g, "json(?%d)", k));
 }
 
-static mh_err compile_expr(gen *g, const mh_qnode *n, qv *out)
+/* pos: the value only matters as "is it true" (WHERE, and AND/OR directly under it). */
+static mh_err compile_expr(gen *g, const mh_qnode *n, int pos, qv *out)
 {
     qv a = {0}, b = {0};
     mh_err err;
@@ -601,22 +690,22 @@ static mh_err compile_expr(gen *g, const mh_qnode *n, qv *out)
     switch (n->kind) {
     case MH_QN_CONST: return compile_const(g, n->value, out);
     case MH_QN_PATH: return compile_path(g, n, out);
-    case MH_QN_CALL: return compile_call(g, n, out);
+    case MH_QN_CALL: return compile_call(g, n, pos, out);
     case MH_QN_IN:
-        if ((err = compile_expr(g, n->left, &a)))
+        if ((err = compile_expr(g, n->left, 0, &a)))
             return err;
-        err = compile_in(g, n, &a, out);
+        err = compile_in(g, n, &a, pos, out);
         qv_clear(&a);
         return err;
     case MH_QN_UNARY:
-        if ((err = compile_expr(g, n->left, &a)))
+        if ((err = compile_expr(g, n->left, 0, &a)))
             return err;
         if (n->op == MH_QT_NOT) {
             s = bool_of(g, &a);
             err = set_static(g, out, ST_BOOL, s ? sfmt(g, "(NOT %s)", s) : NULL);
             free(s);
         } else {
-            qv zero = {ST_NUM, NULL, NULL, NULL};
+            qv zero = {ST_NUM, NULL, NULL, NULL, NULL, NULL};
             if (!(zero.v = sfmt(g, "0"))) {
                 err = g->err;
             } else if (n->op == MH_QT_MINUS) {
@@ -629,7 +718,8 @@ static mh_err compile_expr(gen *g, const mh_qnode *n, qv *out)
         qv_clear(&a);
         return err;
     case MH_QN_BINARY:
-        if ((err = compile_expr(g, n->left, &a)) || (err = compile_expr(g, n->right, &b)))
+        if ((err = compile_expr(g, n->left, pos && (n->op == MH_QT_AND || n->op == MH_QT_OR), &a)) ||
+            (err = compile_expr(g, n->right, pos && (n->op == MH_QT_AND || n->op == MH_QT_OR), &b)))
             goto binary_done;
         switch (n->op) {
         case MH_QT_AND:
@@ -645,7 +735,7 @@ static mh_err compile_expr(gen *g, const mh_qnode *n, qv *out)
         case MH_QT_STAR:
         case MH_QT_SLASH:
         case MH_QT_PERCENT: err = compile_arith(g, n->op, &a, &b, out); break;
-        default: err = compile_cmp(g, n->op, &a, &b, out); break;
+        default: err = compile_cmp(g, n->op, &a, &b, pos, out); break;
         }
     binary_done:
         qv_clear(&a);
@@ -719,7 +809,7 @@ static mh_err compile_aggregate(gen *g, const mh_qnode *n, char **out)
         return qfail(g, MH_ERR_QUERY, n->pos, "%s takes exactly one argument", n->name);
     if (is_aggregate(n->args[0]))
         return qfail(g, MH_ERR_QUERY, n->args[0]->pos, "aggregate functions cannot be nested");
-    if ((err = compile_expr(g, n->args[0], &x)))
+    if ((err = compile_expr(g, n->args[0], 0, &x)))
         return err;
     if (!strcmp(n->name, "COUNT")) {
         const char *def = x.st == ST_DYN ? x.t : x.v;
@@ -764,11 +854,41 @@ static mh_err compile_json_expr(gen *g, const mh_qnode *n, char **out)
     qv x = {0};
     mh_err err;
 
-    if ((err = compile_expr(g, n, &x)))
+    if ((err = compile_expr(g, n, 0, &x)))
         return err;
     *out = json_of(g, &x);
     qv_clear(&x);
     return *out ? MH_OK : g->err;
+}
+
+/* GROUP BY key of n: for a path, its json_type and json_extract (an expression index on both serves
+ * the grouping as a covering scan); otherwise its JSON text. *out_json: the group's value as JSON
+ * text (NULL = undefined), built from the key only. */
+static mh_err compile_group_key(gen *g, const mh_qnode *n, char **out_key, char **out_json)
+{
+    qv x = {0};
+    mh_err err;
+
+    if ((err = compile_expr(g, n, 0, &x)))
+        return err;
+    if (x.st == ST_DYN) {
+        *out_key = sfmt(g, "%s, %s", x.t, x.v);
+        *out_json = sfmt(g, "(CASE %s WHEN 'text' THEN json_quote(%s) WHEN 'integer' THEN json_quote(%s) WHEN 'real' THEN "
+                            "json_quote(%s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN 'null' ELSE %s END)",
+                         x.t, x.v, x.v, x.v, x.v);
+        want_index(g, &x);
+    } else {
+        *out_key = json_of(g, &x);
+        *out_json = json_of(g, &x);
+    }
+    qv_clear(&x);
+    if (!*out_key || !*out_json) {
+        free(*out_key);
+        free(*out_json);
+        *out_key = *out_json = NULL;
+        return g->err ? g->err : nomem(g);
+    }
+    return MH_OK;
 }
 
 int mh_q_is_twin_query(const mh_qast *ast)
@@ -796,6 +916,7 @@ void mh_q_plan_cleanup(mh_qplan *plan)
         return;
     free(plan->sql);
     cJSON_Delete(plan->params);
+    cJSON_Delete(plan->indexes);
     for (i = 0; i < plan->ncols; i++)
         free(plan->names[i]);
     free(plan->names);
@@ -804,17 +925,17 @@ void mh_q_plan_cleanup(mh_qplan *plan)
 
 mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, mh_status *st)
 {
-    gen g = {NULL, st, MH_OK};
+    gen g = {NULL, NULL, st, MH_OK};
     mh_qplan plan;
     mh_qbuf sql;
-    char *where = NULL, **keys = NULL, *s = NULL;
+    char *where = NULL, **keys = NULL, **keyout = NULL, *s = NULL;
     size_t i, k;
     int unnamed = 0, keyset = mh_q_is_keyset_query(ast);
     long long limit = pg->limit < 0 ? 0 : pg->limit;
 
     memset(&plan, 0, sizeof plan);
     mh_qbuf_init(&sql);
-    if (!(g.params = cJSON_CreateArray()))
+    if (!(g.params = cJSON_CreateArray()) || !(g.indexes = cJSON_CreateArray()))
         return mh_fail(st, MH_ERR_NOMEM, "out of memory");
     if (ast->from == MH_QFROM_MODULES) {
         qfail(&g, MH_ERR_NOT_IMPLEMENTED, ast->from_pos, "mockhub does not support queries on devices.modules (no module identities)");
@@ -831,7 +952,7 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     /* WHERE */
     if (ast->where) {
         qv w = {0};
-        if (compile_expr(&g, ast->where, &w))
+        if (compile_expr(&g, ast->where, 1, &w))
             goto cleanup;
         where = bool_of(&g, &w);
         qv_clear(&w);
@@ -840,7 +961,7 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     }
     /* GROUP BY keys: JSON text of each expression (undefined = NULL, its own group). A bare name
      * equal to a projection alias means that projection's expression. */
-    if (ast->ngroup && !(keys = calloc(ast->ngroup, sizeof *keys))) {
+    if (ast->ngroup && (!(keys = calloc(ast->ngroup, sizeof *keys)) || !(keyout = calloc(ast->ngroup, sizeof *keyout)))) {
         nomem(&g);
         goto cleanup;
     }
@@ -857,7 +978,7 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
             qfail(&g, MH_ERR_QUERY, gn->pos, "cannot GROUP BY an aggregate");
             goto cleanup;
         }
-        if (compile_json_expr(&g, gn, &keys[i]))
+        if (compile_group_key(&g, gn, &keys[i], &keyout[i]))
             goto cleanup;
     }
     /* SELECT list */
@@ -899,7 +1020,7 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
                     qfail(&g, MH_ERR_QUERY, p->pos, "select item %zu is neither an aggregate nor a GROUP BY expression", i + 1);
                     goto cleanup;
                 }
-                if (!(s = sfmt(&g, "%s", keys[k])))
+                if (!(s = sfmt(&g, "%s", keyout[k])))
                     goto cleanup;
             } else if (compile_json_expr(&g, p->expr, &s)) {
                 goto cleanup;
@@ -910,31 +1031,36 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
         }
         mh_qbuf_add(&sql, " FROM devices");
     }
-    /* WHERE + paging */
-    if (where || (keyset && pg->after_id)) {
-        mh_qbuf_add(&sql, " WHERE ");
+    /* WHERE + paging. Keyset pages pick their ids in a subquery, so that sorting by id (after an
+     * index on a twin path found the matches) carries ids only, not whole twins. */
+    if (keyset) {
+        mh_qbuf_add(&sql, " WHERE id IN (SELECT id FROM devices");
+        if (where || pg->after_id)
+            mh_qbuf_add(&sql, " WHERE ");
         if (where)
             mh_qbuf_addf(&sql, "(%s)", where);
-        if (keyset && pg->after_id) {
+        if (pg->after_id) {
             int kn = bind(&g, cJSON_CreateString(pg->after_id));
             if (!kn)
                 goto cleanup;
             mh_qbuf_addf(&sql, "%sid > ?%d", where ? " AND " : "", kn);
         }
+        mh_qbuf_addf(&sql, " ORDER BY id LIMIT %lld) ORDER BY id", limit);
+    } else {
+        if (where)
+            mh_qbuf_addf(&sql, " WHERE (%s)", where);
+        if (ast->ngroup) {
+            mh_qbuf_add(&sql, " GROUP BY ");
+            for (i = 0; i < ast->ngroup; i++)
+                mh_qbuf_addf(&sql, "%s%s", i ? ", " : "", keys[i]);
+            mh_qbuf_add(&sql, " ORDER BY ");
+            for (i = 0; i < ast->ngroup; i++)
+                mh_qbuf_addf(&sql, "%s%s", i ? ", " : "", keys[i]);
+        }
+        mh_qbuf_addf(&sql, " LIMIT %lld", limit);
+        if (pg->offset > 0)
+            mh_qbuf_addf(&sql, " OFFSET %lld", pg->offset);
     }
-    if (ast->ngroup) {
-        mh_qbuf_add(&sql, " GROUP BY ");
-        for (i = 0; i < ast->ngroup; i++)
-            mh_qbuf_addf(&sql, "%s%s", i ? ", " : "", keys[i]);
-        mh_qbuf_add(&sql, " ORDER BY ");
-        for (i = 0; i < ast->ngroup; i++)
-            mh_qbuf_addf(&sql, "%s%s", i ? ", " : "", keys[i]);
-    } else if (keyset) {
-        mh_qbuf_add(&sql, " ORDER BY id");
-    }
-    mh_qbuf_addf(&sql, " LIMIT %lld", limit);
-    if (!keyset && pg->offset > 0)
-        mh_qbuf_addf(&sql, " OFFSET %lld", pg->offset);
     if (g.err)
         goto cleanup;
     if (mh_qbuf_failed(&sql)) {
@@ -943,7 +1069,9 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     }
     plan.sql = mh_qbuf_take(&sql);
     plan.params = g.params;
+    plan.indexes = g.indexes;
     g.params = NULL;
+    g.indexes = NULL;
     *out = plan;
     memset(&plan, 0, sizeof plan);
 cleanup:
@@ -951,9 +1079,13 @@ cleanup:
     free(where);
     for (i = 0; keys && i < ast->ngroup; i++)
         free(keys[i]);
+    for (i = 0; keyout && i < ast->ngroup; i++)
+        free(keyout[i]);
+    free(keyout);
     free(keys);
     mh_q_plan_cleanup(&plan);
     mh_qbuf_cleanup(&sql);
     cJSON_Delete(g.params);
+    cJSON_Delete(g.indexes);
     return g.err;
 }
