@@ -75,7 +75,7 @@ test('desired update with etag reaches the device with $version; counters follow
   // twin.update uses the twin's etag as If-Match
   const st = (await reg.getTwin(deviceId)).responseBody;
   const updated = (await withTimeout(st.update({ properties: { desired: { telemetryInterval: 30, nested: { a: 1, b: 'x' } } } }),
-    10000, 'twin.update')).responseBody;
+    10000, 'twin.update')).result;
   assert.equal(updated.properties.desired.telemetryInterval, 30, 'PATCH returns the full updated twin');
   assert.equal(updated.properties.desired.$version, 2);
   assert.equal(updated.etag, twinEtag(2));
