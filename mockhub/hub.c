@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hub_internal.h"
+#include "query.h"
 
 #define BODY_CAP (1024 * 1024) /* MOCK: the hub's own cap is not documented; twins max ~41 KB, methods 128 KB */
 
@@ -208,6 +209,11 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     hub->cfg = *cfg;
     hub->store = store;
     pthread_mutex_init(&hub->conn_lock, NULL);
+    err = mh_query_prepare_schema(store);
+    if (err != MH_OK) {
+        mh_fail(st, err, "cannot prepare the query indexes");
+        goto fail;
+    }
     err = mh_methods_new(send_method, hub, &hub->methods);
     if (err != MH_OK) {
         mh_fail(st, err, "cannot start the direct-method timer");

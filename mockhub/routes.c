@@ -10,10 +10,7 @@
 #include <time.h>
 
 #include "hub_internal.h"
-#if __has_include("query.h")
 #include "query.h"
-#define HAVE_QUERY 1
-#endif
 #include "replies.h"
 #include "svcauth.h"
 
@@ -303,17 +300,6 @@ done:
 }
 
 /* ---- query and statistics ---- */
-#ifndef HAVE_QUERY
-static void r_query(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
-{
-    (void)hub; (void)req; (void)id;
-    mh_reply_error(reply, MH_ERR_NOT_IMPLEMENTED, "query engine not built");
-}
-static void r_stats_devices(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
-{
-    r_query(hub, req, reply, id);
-}
-#else
 
 static void r_query(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {
@@ -381,8 +367,6 @@ static void r_stats_devices(mh_hub *hub, const mh_http_request *req, mh_http_rep
     cJSON_AddNumberToObject(doc, "disabledDeviceCount", (double)(total - enabled));
     mh_reply_json(reply, 200, doc, NULL);
 }
-
-#endif
 
 static void r_stats_service(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {

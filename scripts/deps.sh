@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 APT_PKGS=(build-essential pkg-config mosquitto mosquitto-dev libmosquitto-dev libmicrohttpd-dev
           libsqlite3-dev libcjson-dev libcriterion-dev libssl-dev libcurl4-openssl-dev openssl
           ca-certificates iproute2 util-linux curl)
-# Node.js and npm: the Debian packages, unless a Node.js is already installed (NodeSource etc.).
-command -v node >/dev/null 2>&1 || APT_PKGS+=(nodejs)
-command -v npm >/dev/null 2>&1 || APT_PKGS+=(npm)
-# docker-compose only validates the compose file in `make test`.
-[ "${1:-}" = "--runtime" ] || command -v docker-compose >/dev/null 2>&1 || APT_PKGS+=(docker-compose)
+if [ "${1:-}" != "--runtime" ]; then
+    # Tests only: Node.js and npm (the Debian packages, unless a Node.js is already installed, e.g.
+    # NodeSource) for Microsoft's SDKs, and docker-compose to validate the compose file.
+    command -v node >/dev/null 2>&1 || APT_PKGS+=(nodejs)
+    command -v npm >/dev/null 2>&1 || APT_PKGS+=(npm)
+    command -v docker-compose >/dev/null 2>&1 || APT_PKGS+=(docker-compose)
+fi
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
