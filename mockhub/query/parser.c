@@ -45,6 +45,8 @@ static mh_err expected(parser *p, const char *what)
     const mh_qtok *t = peek(p);
     if (t->kind == MH_QT_EOF)
         return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found end of query", t->pos + 1, what);
+    if (t->kind == MH_QT_STRING)
+        return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found string '%.64s'", t->pos + 1, what, t->text);
     if (t->text)
         return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found '%.64s'", t->pos + 1, what, t->text);
     return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found %s", t->pos + 1, what, mh_q_tok_name(t->kind));
