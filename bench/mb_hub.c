@@ -19,6 +19,7 @@ void mb_hub_init(mb_hub *hub, int argc, char **argv)
     snprintf(hub->host, sizeof hub->host, "%s", mb_arg(argc, argv, "host", "localhost"));
     hub->https_port = (int)mb_arg_long(argc, argv, "https-port", 443);
     hub->mqtt_port = (int)mb_arg_long(argc, argv, "mqtt-port", 8883);
+    hub->pid = (int)mb_arg_long(argc, argv, "hub-pid", 0);
     const char *ca = mb_arg(argc, argv, "cafile", NULL);
     if (ca) snprintf(hub->cafile, sizeof hub->cafile, "%s", ca);
     else snprintf(hub->cafile, sizeof hub->cafile, "%s/ca.pem", data);
@@ -102,21 +103,20 @@ long mb_hub_register(mb_hub *hub, const char *prefix, long from, long to, int co
     reg_ctx c = {.hub = hub, .prefix = prefix, .next = from, .to = to, .from = from, .devs = devs};
     mb_http *h = mb_http_new(hub->base, hub->cafile, hub->svc_auth, concurrency);
     if (!h) mb_die("curl");
-    uint64_t t0 = mb_now_ns();
-    double cpu0 = mb_cpu_s();
+    mb_phase ph;
+    mb_phase_begin(&ph, hub->pid);
     mb_http_run(h, reg_next, reg_done, &c, 0);
-    double wall = (double)(mb_now_ns() - t0) / 1e9;
     mb_http_free(h);
     if (c.errors) fprintf(stderr, "bench: %ld registrations failed; last: %s\n", c.errors, c.last_error);
     if (key) {
         mb_result r;
         mb_result_init(&r, key, "registry: PUT /devices/{id} (create)");
+        double wall = mb_phase_end(&ph, &r, (double)c.ok);
         mb_result_set_latency(&r, &c.lat);
         r.n = (size_t)c.ok;
         r.throughput = (double)c.ok / wall;
         r.unit = "devices/s";
         r.errors = c.errors;
-        r.client_cpu = (mb_cpu_s() - cpu0) / wall;
         char note[64];
         snprintf(note, sizeof note, "%d in flight", concurrency);
         r.note = note;

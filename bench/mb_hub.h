@@ -20,6 +20,7 @@ typedef struct mb_hub {
     char base[300];      /* https://host:port */
     char svc_auth[700];  /* service SAS (iothubowner) */
     SSL_CTX *tls;        /* device TLS context trusting cafile */
+    int pid;             /* --hub-pid: the `mockhub run` process (CPU accounting), 0 = unknown */
 } mb_hub;
 
 typedef struct mb_device {

@@ -2,12 +2,15 @@
 #include "mb_stats.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t mb_now_ns(void)
 {
@@ -84,6 +87,83 @@ void mb_result_init(mb_result *r, const char *key, const char *label)
     r->label = label;
     r->median_us = -1;
     r->p99_us = -1;
+    r->server_cpu = -1;
+    r->server_us_per_op = -1;
+}
+
+int mb_proc_parent(int pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* comm may contain spaces */
+    int ppid = -1;
+    char st;
+    if (!p || sscanf(p + 1, " %c %d", &st, &ppid) != 2) return -1;
+    return ppid;
+}
+
+static double proc_cpu_s(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, stt = 0;
+    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2) return -1;
+    return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double mb_proc_tree_cpu_s(int root_pid)
+{
+    if (root_pid <= 0) return -1;
+    double total = proc_cpu_s(root_pid);
+    if (total < 0) return -1;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!isdigit((unsigned char)e->d_name[0])) continue;
+        int pid = atoi(e->d_name);
+        for (int p = mb_proc_parent(pid), hops = 0; p > 1 && hops < 8; p = mb_proc_parent(p), hops++) {
+            if (p == root_pid) {
+                double c = proc_cpu_s(pid);
+                if (c > 0) total += c;
+                break;
+            }
+        }
+    }
+    if (d) closedir(d);
+    return total;
+}
+
+void mb_phase_begin(mb_phase *p, int server_pid)
+{
+    p->server_pid = server_pid;
+    p->srv0 = mb_proc_tree_cpu_s(server_pid);
+    p->cpu0 = mb_cpu_s();
+    p->t0 = mb_now_ns();
+}
+
+double mb_phase_end(const mb_phase *p, mb_result *r, double ops)
+{
+    double wall = (double)(mb_now_ns() - p->t0) / 1e9;
+    if (wall <= 0) wall = 1e-9;
+    r->client_cpu = (mb_cpu_s() - p->cpu0) / wall;
+    double srv = mb_proc_tree_cpu_s(p->server_pid);
+    if (p->srv0 >= 0 && srv >= 0) {
+        r->server_cpu = (srv - p->srv0) / wall;
+        if (ops > 0) r->server_us_per_op = (srv - p->srv0) * 1e6 / ops;
+    }
+    return wall;
 }
 
 void mb_result_set_latency(mb_result *r, mb_samples *s)
@@ -102,7 +182,10 @@ void mb_result_emit(const mb_result *r)
     if (r->median_us >= 0) printf(" median %8.1f us  p99 %8.1f us", r->median_us, r->p99_us);
     if (r->throughput > 0) printf("  %10.0f %s", r->throughput, r->unit ? r->unit : "ops/s");
     if (r->value_unit) printf("  %.2f %s", r->value, r->value_unit);
-    printf("  n=%zu errors=%ld cpu=%.2f\n", r->n, r->errors, r->client_cpu);
+    printf("  n=%zu errors=%ld cpu=%.2f", r->n, r->errors, r->client_cpu);
+    if (r->server_cpu >= 0) printf(" server_cpu=%.2f", r->server_cpu);
+    if (r->server_us_per_op >= 0) printf(" server_us/op=%.1f", r->server_us_per_op);
+    printf("\n");
     if (r->note) printf("  %-16s   note: %s\n", "", r->note);
     fflush(stdout);
 
@@ -127,6 +210,8 @@ void mb_result_emit(const mb_result *r)
     }
     cJSON_AddNumberToObject(o, "errors", (double)r->errors);
     cJSON_AddNumberToObject(o, "client_cpu", r->client_cpu);
+    if (r->server_cpu >= 0) cJSON_AddNumberToObject(o, "server_cpu", r->server_cpu);
+    if (r->server_us_per_op >= 0) cJSON_AddNumberToObject(o, "server_cpu_us_per_op", r->server_us_per_op);
     if (r->note) cJSON_AddStringToObject(o, "note", r->note);
     char *txt = cJSON_PrintUnformatted(o);
     FILE *f = txt ? fopen(path, "a") : NULL;

@@ -42,12 +42,29 @@ typedef struct mb_result {
     const char *value_unit;
     long errors;           /* every failed or lost operation */
     double client_cpu;     /* bench process CPU seconds / wall seconds over the run (load generator cost) */
+    double server_cpu;     /* hub + broker CPU seconds / wall seconds over the run; < 0 unknown */
+    double server_us_per_op; /* hub + broker CPU microseconds per operation; < 0 unknown */
     const char *note;      /* free text (settings, what bounds it) */
 } mb_result;
 
 void mb_result_init(mb_result *r, const char *key, const char *label);
 void mb_result_set_latency(mb_result *r, mb_samples *s);
 void mb_result_emit(const mb_result *r);
+
+/* CPU seconds (user + system) used so far by process root_pid and all its descendants; < 0 when
+ * root_pid is not running. The hub's tree is the daemon plus its broker. */
+double mb_proc_tree_cpu_s(int root_pid);
+int mb_proc_parent(int pid); /* -1 when unknown */
+
+/* Measures a phase: client and server CPU over wall time. */
+typedef struct mb_phase {
+    int server_pid;
+    uint64_t t0;
+    double cpu0, srv0;
+} mb_phase;
+void mb_phase_begin(mb_phase *p, int server_pid);
+/* Fills r->client_cpu, r->server_cpu and (ops > 0) r->server_us_per_op; returns the wall seconds. */
+double mb_phase_end(const mb_phase *p, mb_result *r, double ops);
 
 /* Command-line helpers shared by the bench programs: "--name=value" parsing. */
 const char *mb_arg(int argc, char **argv, const char *name, const char *dflt);

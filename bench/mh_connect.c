@@ -38,22 +38,6 @@ static long rss_kib(int pid)
     return kb;
 }
 
-static int parent_of(int pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* comm may contain spaces */
-    int ppid = -1;
-    char st;
-    if (!p || sscanf(p + 1, " %c %d", &st, &ppid) != 2) return -1;
-    return ppid;
-}
-
 typedef struct proc_mem {
     long daemon_kib, broker_kib; /* broker = all descendants */
 } proc_mem;
@@ -67,7 +51,7 @@ static void hub_memory(int hub_pid, proc_mem *out)
     while (d && (e = readdir(d))) {
         if (!isdigit((unsigned char)e->d_name[0])) continue;
         int pid = atoi(e->d_name);
-        for (int p = parent_of(pid), hops = 0; p > 1 && hops < 8; p = parent_of(p), hops++) {
+        for (int p = mb_proc_parent(pid), hops = 0; p > 1 && hops < 8; p = mb_proc_parent(p), hops++) {
             if (p == hub_pid) {
                 long k = rss_kib(pid);
                 if (k > 0) out->broker_kib += k;
@@ -263,7 +247,8 @@ int main(int argc, char **argv)
         close(cmd[w][0]);
         close(res[w][1]);
     }
-    double cpu0 = mb_cpu_s();
+    mb_phase ph;
+    mb_phase_begin(&ph, hub_pid);
     for (int w = 0; w < nw; w++)
         if (write(cmd[w][1], "c", 1) != 1) mb_die("worker pipe");
     mb_samples lat = {0};
@@ -286,6 +271,8 @@ int main(int argc, char **argv)
     mb_result r;
     char note[400];
     mb_result_init(&r, "conn_rate", "connections: TLS + SAS connect -> CONNACK");
+    mb_phase_end(&ph, &r, (double)ready);
+    r.client_cpu = -1; /* the work is in the worker processes */
     mb_result_set_latency(&r, &lat);
     r.n = (size_t)ready;
     r.throughput = (double)ready / wall;
@@ -299,7 +286,6 @@ int main(int argc, char **argv)
     mb_result_emit(&r);
     errors += failed;
     mb_samples_free(&lat);
-    (void)cpu0;
 
     /* memory with everything connected: let the hub finish the connected events first */
     struct timespec ts = {2, 0};
@@ -327,6 +313,7 @@ int main(int argc, char **argv)
     }
 
     /* one reported patch per device */
+    mb_phase_begin(&ph, hub_pid);
     for (int w = 0; w < nw; w++)
         if (write(cmd[w][1], "r", 1) != 1) mb_die("worker pipe");
     long acked = 0, rerr = 0;
@@ -342,6 +329,8 @@ int main(int argc, char **argv)
     }
     wall = (double)(last - first) / 1e9;
     mb_result_init(&r, "twin_reported_fleet", "twin: one reported patch from each connected device");
+    mb_phase_end(&ph, &r, (double)acked);
+    r.client_cpu = -1;
     r.n = (size_t)acked;
     r.throughput = (double)acked / wall;
     r.unit = "patches/s";

@@ -99,6 +99,8 @@ int main(int argc, char **argv)
     long nseq = mb_arg_long(argc, argv, "seq", 5000);
     long window = mb_arg_long(argc, argv, "window", 64);
     double seconds = mb_arg_double(argc, argv, "seconds", 3.0);
+    int server_pid = (int)mb_arg_long(argc, argv, "server-pid", 0);
+    mb_phase ph;
     if (cafile && !(g_tls = mb_tls_ctx_new(cafile))) mb_die("cannot load CA %s", cafile);
     if (cafile && strcmp(g_host, "127.0.0.1") == 0) g_host = "localhost"; /* name in the certificate */
 
@@ -122,13 +124,8 @@ int main(int argc, char **argv)
     long errors = 0;
     uint64_t seq = 0;
     g_measure_from = 200;
-    double cpu0 = mb_cpu_s();
-    uint64_t start = 0;
     for (long i = 0; i < nseq + 200; i++) {
-        if (i == 200) {
-            start = mb_now_ns();
-            cpu0 = mb_cpu_s();
-        }
+        if (i == 200) mb_phase_begin(&ph, server_pid);
         g_expect_seq = seq;
         if (send_req(c, seq) != MOSQ_ERR_SUCCESS) errors++;
         uint64_t deadline = mb_now_ns() + 2000000000u;
@@ -136,17 +133,16 @@ int main(int argc, char **argv)
         if (g_expect_seq == seq) errors++; /* lost: give up on it */
         seq++;
     }
-    double wall = (double)(mb_now_ns() - start) / 1e9;
     mb_result r;
     char key[64], label[128];
     snprintf(key, sizeof key, "%s_seq", prefix);
     snprintf(label, sizeof label, "floor %s: MQTT round trip, sequential", cafile ? "TLS" : "TCP");
     mb_result_init(&r, key, label);
+    double wall = mb_phase_end(&ph, &r, (double)g_lat.n);
     mb_result_set_latency(&r, &g_lat);
     r.throughput = (double)g_lat.n / wall;
     r.unit = "round trips/s";
     r.errors = errors;
-    r.client_cpu = (mb_cpu_s() - cpu0) / wall;
     r.note = "QoS 0, bare mosquitto, no plugin, TCP_NODELAY";
     mb_result_emit(&r);
     mb_samples_free(&g_lat);
@@ -157,8 +153,8 @@ int main(int argc, char **argv)
     g_sent = 0;
     g_measure_from = seq;
     errors = 0;
-    start = mb_now_ns();
-    cpu0 = mb_cpu_s();
+    mb_phase_begin(&ph, server_pid);
+    uint64_t start = ph.t0;
     uint64_t end = start + (uint64_t)(seconds * 1e9);
     for (long i = 0; i < window; i++)
         if (send_req(c, seq++) != MOSQ_ERR_SUCCESS) errors++;
@@ -171,6 +167,9 @@ int main(int argc, char **argv)
     }
     uint64_t done_ns = mb_now_ns();
     uint64_t in_window = g_received;
+    mb_result_init(&r, "", "");
+    mb_phase_end(&ph, &r, (double)in_window);
+    double srv_cpu = r.server_cpu, srv_op = r.server_us_per_op, cli_cpu = r.client_cpu;
     uint64_t drain_deadline = done_ns + 2000000000u;
     while (g_received < g_sent && mb_now_ns() < drain_deadline) mb_loop_poll(l, 10);
     errors += (long)(g_sent - g_received);
@@ -182,7 +181,9 @@ int main(int argc, char **argv)
     r.throughput = (double)in_window / wall;
     r.unit = "round trips/s";
     r.errors = errors;
-    r.client_cpu = (mb_cpu_s() - cpu0) / wall;
+    r.client_cpu = cli_cpu;
+    r.server_cpu = srv_cpu;
+    r.server_us_per_op = srv_op;
     r.note = "QoS 0, one requester, one responder";
     mb_result_emit(&r);
     mb_samples_free(&g_lat);

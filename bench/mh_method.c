@@ -200,8 +200,8 @@ int main(int argc, char **argv)
     call_ctx *c = calloc(1, sizeof *c);
     if (!c) mb_die("oom");
     mb_http *h1 = mb_http_new(g_hub.base, g_hub.cafile, g_hub.svc_auth, 1);
-    uint64_t t0 = mb_now_ns();
-    double cpu0 = mb_cpu_s();
+    mb_phase ph;
+    mb_phase_begin(&ph, g_hub.pid);
     for (long i = 0; i < nseq; i++) {
         mb_http_req req = {0};
         fill_call(c, &req, 0);
@@ -209,15 +209,14 @@ int main(int argc, char **argv)
         mb_http_once(h1, &req, &resp);
         call_done(c, &req, &resp);
     }
-    double wall = (double)(mb_now_ns() - t0) / 1e9;
     mb_http_free(h1);
     mb_result r;
     mb_result_init(&r, "method_seq", "direct method HTTPS->device->HTTPS, sequential");
+    double wall = mb_phase_end(&ph, &r, (double)c->ok);
     mb_result_set_latency(&r, &c->lat);
     r.throughput = (double)c->ok / wall;
     r.unit = "calls/s";
     r.errors = c->errors + errors;
-    r.client_cpu = (mb_cpu_s() - cpu0) / wall;
     char note[200];
     snprintf(note, sizeof note, "%ld devices connected, round-robin; one keep-alive HTTPS connection", g_ndev);
     r.note = note;
@@ -227,21 +226,19 @@ int main(int argc, char **argv)
 
     /* concurrent */
     memset(c, 0, sizeof *c);
-    t0 = mb_now_ns();
-    cpu0 = mb_cpu_s();
+    mb_phase_begin(&ph, g_hub.pid);
     long answered0 = atomic_load(&g_answered);
-    mb_http_run(h, call_next, call_done, c, t0 + (uint64_t)(seconds * 1e9));
-    wall = (double)(mb_now_ns() - t0) / 1e9;
+    mb_http_run(h, call_next, call_done, c, ph.t0 + (uint64_t)(seconds * 1e9));
     mb_http_free(h);
     char key[32], label[96];
     snprintf(key, sizeof key, "method_c%d", conc);
     snprintf(label, sizeof label, "direct method, %d concurrent callers, %ld devices", conc, g_ndev);
     mb_result_init(&r, key, label);
+    wall = mb_phase_end(&ph, &r, (double)c->ok);
     mb_result_set_latency(&r, &c->lat);
     r.throughput = (double)c->ok / wall;
     r.unit = "calls/s";
     r.errors = c->errors;
-    r.client_cpu = (mb_cpu_s() - cpu0) / wall;
     snprintf(note, sizeof note, "%d keep-alive HTTPS connections (libcurl multi); responders answered %ld", conc,
              atomic_load(&g_answered) - answered0);
     r.note = note;

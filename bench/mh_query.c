@@ -108,8 +108,8 @@ static long measure(mb_http *h, const char *key, const char *label, const char *
     long errors = 0;
     qres q = {0};
     run_query(h, sql, &q); /* warm-up: SQLite page cache, statement compile paths */
-    double cpu0 = mb_cpu_s();
-    uint64_t t0 = mb_now_ns();
+    mb_phase ph;
+    mb_phase_begin(&ph, g_hub.pid);
     for (long i = 0; i < runs; i++) {
         if (run_query(h, sql, &q) != 0) {
             if (errors++ < 3) fprintf(stderr, "bench: %s: %s\n", key, q.error);
@@ -124,16 +124,15 @@ static long measure(mb_http *h, const char *key, const char *label, const char *
         mb_samples_add(&total, q.total_ns);
         mb_samples_add(&first, q.first_ns);
     }
-    double wall = (double)(mb_now_ns() - t0) / 1e9;
-    mb_summary fs;
-    mb_samples_summarize(&first, &fs);
     mb_result r;
     mb_result_init(&r, key, label);
+    double wall = mb_phase_end(&ph, &r, (double)total.n);
+    mb_summary fs;
+    mb_samples_summarize(&first, &fs);
     mb_result_set_latency(&r, &total);
     r.throughput = (double)total.n / wall;
     r.unit = "queries/s";
     r.errors = errors;
-    r.client_cpu = (mb_cpu_s() - cpu0) / wall;
     char note[600];
     snprintf(note, sizeof note, "%s -> %ld items in %ld page(s); first page median %.1f ms", sql, q.items, q.pages,
              fs.median_us / 1000);
@@ -163,13 +162,13 @@ int main(int argc, char **argv)
         if (!s) mb_die("oom");
         s->to = twins - existing;
         mb_http *h = mb_http_new(g_hub.base, g_hub.cafile, g_hub.svc_auth, 64);
-        uint64_t t0 = mb_now_ns();
-        double cpu0 = mb_cpu_s();
+        mb_phase ph;
+        mb_phase_begin(&ph, g_hub.pid);
         mb_http_run(h, seed_next, seed_done, s, 0);
-        double wall = (double)(mb_now_ns() - t0) / 1e9;
         mb_http_free(h);
         mb_result r;
         mb_result_init(&r, "query_seed", "query: seeding twins with PUT /devices, 64 in flight");
+        double wall = mb_phase_end(&ph, &r, (double)s->ok);
         mb_result_set_latency(&r, &s->lat);
         r.n = (size_t)s->ok;
         r.throughput = (double)s->ok / wall;
@@ -177,7 +176,6 @@ int main(int argc, char **argv)
         r.value = wall;
         r.value_unit = "s";
         r.errors = s->errors;
-        r.client_cpu = (mb_cpu_s() - cpu0) / wall;
         char note[200];
         snprintf(note, sizeof note, "%ld created in %.1f s (%ld existed); no bulk import exists (POST /devices is 501)", s->ok,
                  wall, existing);

@@ -136,8 +136,8 @@ int main(int argc, char **argv)
            cpu, ncpu, mem_total_mib(), un.release, mb_arg(argc, argv, "broker", "mosquitto"), la[0]);
     printf("ratios: latency = median / floor sequential median (%s); throughput = / floor 64-outstanding (%s)\n\n",
            k_seq, k_win);
-    printf("%-20s %-46s %9s %9s %13s %8s %7s %6s  %-34s %s\n", "figure", "what", "median", "p99", "throughput",
-           "x floor", "%floor", "errors", "target", "");
+    printf("%-20s %-46s %9s %9s %13s %8s %7s %9s %6s  %-34s %s\n", "figure", "what", "median", "p99", "throughput",
+           "x floor", "%floor", "srv us/op", "errors", "target", "");
     long total_errors = 0;
     cJSON *it;
     cJSON_ArrayForEach(it, figs)
@@ -179,8 +179,11 @@ int main(int argc, char **argv)
             cJSON_AddStringToObject(it, "target", t->text);
             if (ok >= 0) cJSON_AddBoolToObject(it, "target_met", ok);
         }
-        printf("%-20s %-46.46s %9s %9s %13s %8s %7s %6ld  %-34s %s\n", key, str(it, "label"), bm, bp, bt, rl, rt,
-               errors, ttext, met);
+        char so[24] = "-";
+        double sop = num(it, "server_cpu_us_per_op", -1);
+        if (sop >= 0) snprintf(so, sizeof so, "%.0f", sop);
+        printf("%-20s %-46.46s %9s %9s %13s %8s %7s %9s %6ld  %-34s %s\n", key, str(it, "label"), bm, bp, bt, rl, rt,
+               so, errors, ttext, met);
     }
     if (bad_lines) printf("(%ld unreadable result lines)\n", bad_lines);
     printf("\n");

@@ -30,7 +30,8 @@ static atomic_int g_phase;
 static uint64_t g_rid, g_acked, g_sent_total, g_rep_errors;
 static uint64_t g_sent_ns[RING];
 static mb_samples g_rep_lat;
-static double g_rep_wall, g_rep_cpu;
+static double g_rep_wall;
+static mb_result g_rep_r; /* CPU figures of the reported phase */
 static int g_rep_running;
 static char g_rep_last_error[200];
 
@@ -85,16 +86,16 @@ static void on_msg(mb_client *c, const struct mosquitto_message *m)
 static void reported_phase(mb_loop *l)
 {
     g_rep_running = 1;
-    uint64_t t0 = mb_now_ns();
-    double cpu0 = mb_cpu_s();
-    uint64_t end = t0 + (uint64_t)(g_seconds * 1e9);
+    mb_phase ph;
+    mb_phase_begin(&ph, g_hub.pid);
+    uint64_t end = ph.t0 + (uint64_t)(g_seconds * 1e9);
     for (long w = 0; w < g_window; w++)
         for (long i = 0; i < g_ndev; i++) send_reported(g_clients[i]);
     while (mb_now_ns() < end) mb_loop_poll(l, 10);
     g_rep_running = 0;
     uint64_t acked_in_window = g_acked;
-    g_rep_wall = (double)(mb_now_ns() - t0) / 1e9;
-    g_rep_cpu = (mb_cpu_s() - cpu0) / g_rep_wall;
+    mb_result_init(&g_rep_r, "", "");
+    g_rep_wall = mb_phase_end(&ph, &g_rep_r, (double)acked_in_window);
     uint64_t drain = mb_now_ns() + 5000000000u;
     while (g_acked + g_rep_errors < g_sent_total && mb_now_ns() < drain) mb_loop_poll(l, 10);
     if (g_acked + g_rep_errors < g_sent_total) {
@@ -202,7 +203,9 @@ int main(int argc, char **argv)
     r.throughput = (double)g_acked / g_rep_wall;
     r.unit = "patches/s";
     r.errors = (long)g_rep_errors;
-    r.client_cpu = g_rep_cpu;
+    r.client_cpu = g_rep_r.client_cpu;
+    r.server_cpu = g_rep_r.server_cpu;
+    r.server_us_per_op = g_rep_r.server_us_per_op;
     snprintf(note, sizeof note, "%ld devices x %ld outstanding, QoS 0%s%s", g_ndev, g_window,
              g_rep_last_error[0] ? "; last error: " : "", g_rep_last_error);
     r.note = note;
@@ -215,8 +218,8 @@ int main(int argc, char **argv)
     mb_http *h1 = mb_http_new(g_hub.base, g_hub.cafile, g_hub.svc_auth, 1);
     mb_samples push = {0}, rest = {0};
     long derr = 0;
-    uint64_t t0 = mb_now_ns();
-    double cpu0 = mb_cpu_s();
+    mb_phase ph;
+    mb_phase_begin(&ph, g_hub.pid);
     for (long k = 1; k <= ndesired; k++) {
         const mb_device *d = &g_devs[k % g_ndev];
         char body[96];
@@ -244,15 +247,14 @@ int main(int argc, char **argv)
         }
         mb_samples_add(&push, got - s);
     }
-    double wall = (double)(mb_now_ns() - t0) / 1e9;
     mb_summary rs;
     mb_samples_summarize(&rest, &rs);
     mb_result_init(&r, "twin_desired", "twin: desired PATCH via REST until device has it");
+    double wall = mb_phase_end(&ph, &r, (double)push.n);
     mb_result_set_latency(&r, &push);
     r.throughput = (double)push.n / wall;
     r.unit = "patches/s";
     r.errors = derr;
-    r.client_cpu = (mb_cpu_s() - cpu0) / wall;
     snprintf(note, sizeof note, "sequential; the REST PATCH alone: median %.0f us, p99 %.0f us", rs.median_us, rs.p99_us);
     r.note = note;
     mb_result_emit(&r);
@@ -271,18 +273,16 @@ int main(int argc, char **argv)
     mb_samples_free(&g->lat);
     memset(g, 0, sizeof *g);
     g->errors = warm_errors;
-    t0 = mb_now_ns();
-    cpu0 = mb_cpu_s();
-    mb_http_run(h, get_next, get_done, g, t0 + (uint64_t)(g_seconds * 1e9));
-    wall = (double)(mb_now_ns() - t0) / 1e9;
+    mb_phase_begin(&ph, g_hub.pid);
+    mb_http_run(h, get_next, get_done, g, ph.t0 + (uint64_t)(g_seconds * 1e9));
     char label[96];
     snprintf(label, sizeof label, "twin: GET /twins/{id}, %d concurrent", conc);
     mb_result_init(&r, "twin_get", label);
+    wall = mb_phase_end(&ph, &r, (double)g->ok);
     mb_result_set_latency(&r, &g->lat);
     r.throughput = (double)g->ok / wall;
     r.unit = "reads/s";
     r.errors = g->errors;
-    r.client_cpu = (mb_cpu_s() - cpu0) / wall;
     snprintf(note, sizeof note, "%d keep-alive HTTPS connections over %ld twins", conc, g_ndev);
     r.note = note;
     mb_result_emit(&r);

@@ -127,8 +127,8 @@ CONF
     FLOOR_PID=$!
     PIDS+=("$FLOOR_PID")
     sleep 0.3
-    step floor_tls mh_floor --port=18883 --cafile="$FL/ca.pem" --seq=$FLOOR_SEQ --seconds=$FLOOR_SECS
-    step floor_tcp mh_floor --port=18830 --seq=$FLOOR_SEQ --seconds=$FLOOR_SECS
+    step floor_tls mh_floor --server-pid="$FLOOR_PID" --port=18883 --cafile="$FL/ca.pem" --seq=$FLOOR_SEQ --seconds=$FLOOR_SECS
+    step floor_tcp mh_floor --server-pid="$FLOOR_PID" --port=18830 --seq=$FLOOR_SEQ --seconds=$FLOOR_SECS
     kill -TERM "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID" 2>/dev/null
 fi
 
@@ -142,7 +142,7 @@ if want method || want twin || want conn || want query; then
         "$MOCKHUB" run >"$WORK/hub.log" 2>&1 &
         HUB_PID=$!
         PIDS+=("$HUB_PID")
-        HUB=(--data="$WORK/hub")
+        HUB=(--data="$WORK/hub" --hub-pid="$HUB_PID")
         ok=0
         for _ in $(seq 1 200); do
             if curl -sk -o /dev/null -w '%{http_code}' https://localhost:443/health 2>/dev/null | grep -q 200; then
