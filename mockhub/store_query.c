@@ -80,7 +80,12 @@ mh_err mh_store_query_run(mh_store *store, const char *sql, const cJSON *params,
     mh_store_lock(store);
     rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
     if (rc != SQLITE_OK) {
-        err = mh_fail(st, MH_ERR_INTERNAL, "query compilation produced invalid SQL: %s", sqlite3_errmsg(store->db));
+        const char *msg = sqlite3_errmsg(store->db);
+        /* SQLite's own limits (parser stack, expression depth) are the query's fault, not ours. */
+        if (strstr(msg, "stack overflow") || strstr(msg, "too large") || strstr(msg, "too many"))
+            err = mh_fail(st, MH_ERR_QUERY, "The query is too complex: %s", msg);
+        else
+            err = mh_fail(st, MH_ERR_INTERNAL, "query compilation produced invalid SQL: %s", msg);
         goto cleanup;
     }
     if ((err = bind_params(stmt, params, st)))

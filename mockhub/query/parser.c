@@ -315,8 +315,12 @@ static mh_err parse_primary(parser *p, mh_qnode **out)
             return parse_call(p, out);
         return parse_path(p, out);
     case MH_QT_LPAREN:
+        if ((err = enter(p)))
+            return err;
         next(p);
-        if ((err = parse_expr(p, &n)))
+        err = parse_expr(p, &n);
+        p->depth--;
+        if (err)
             return err;
         if (!accept(p, MH_QT_RPAREN)) {
             mh_q_node_free(n);
@@ -388,10 +392,9 @@ typedef mh_err (*level_fn)(parser *, mh_qnode **);
 static mh_err parse_binary(parser *p, mh_qnode **out, level_fn operand, const mh_qtok_kind *ops, size_t nops)
 {
     mh_qnode *left = NULL;
+    int chain = 0;
     mh_err err;
 
-    if ((err = enter(p)))
-        return err;
     if ((err = operand(p, &left)))
         goto done;
     for (;;) {
@@ -402,6 +405,12 @@ static mh_err parse_binary(parser *p, mh_qnode **out, level_fn operand, const mh
             ;
         if (k == nops)
             break;
+        /* A chain a+b+c... nests like parentheses; AND/OR chains are flattened later and may
+         * be longer (SQLite's own expression depth limit is 1000). */
+        if (++chain > (t->kind == MH_QT_AND || t->kind == MH_QT_OR ? MH_Q_MAX_TERMS : MH_Q_MAX_DEPTH - p->depth)) {
+            err = mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expression nested too deeply or too many terms", t->pos + 1);
+            goto done;
+        }
         next(p);
         if ((err = operand(p, &right)))
             goto done;
@@ -416,7 +425,6 @@ static mh_err parse_binary(parser *p, mh_qnode **out, level_fn operand, const mh
         left = n;
     }
 done:
-    p->depth--;
     if (err) {
         mh_q_node_free(left);
         return err;

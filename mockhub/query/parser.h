@@ -12,7 +12,8 @@
 #include "errors.h"
 #include "query/lexer.h"
 
-#define MH_Q_MAX_DEPTH 64 /* nesting of parentheses / operators / arrays */
+#define MH_Q_MAX_DEPTH 40  /* nesting of parentheses / operators / arrays */
+#define MH_Q_MAX_TERMS 300 /* operands of one AND or OR chain */
 
 typedef enum mh_qnode_kind {
     MH_QN_CONST,  /* value (cJSON; NULL = undefined) */

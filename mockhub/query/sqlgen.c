@@ -398,6 +398,7 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
 /* ---- expressions ---- */
 
 static mh_err compile_expr(gen *g, const mh_qnode *n, int pos, qv *out);
+static mh_err compile_logic_chain(gen *g, const mh_qnode *n, mh_qtok_kind op, int pos, mh_qbuf *b);
 
 static const char *cmp_sql(mh_qtok_kind op)
 {
@@ -680,6 +681,31 @@ static mh_err compile_const(gen *g, const cJSON *v, qv *out)
     return set_static(g, out, ST_ARR, sfmt(g, "json(?%d)", k));
 }
 
+/* a AND b AND c ... written flat (no nested parentheses), so long chains stay within SQLite's
+ * parser limits. Kleene logic makes the flattening exact. */
+static mh_err compile_logic_chain(gen *g, const mh_qnode *n, mh_qtok_kind op, int pos, mh_qbuf *b)
+{
+    qv x = {0};
+    char *s;
+    mh_err err;
+
+    if (n->kind == MH_QN_BINARY && n->op == op) {
+        if ((err = compile_logic_chain(g, n->left, op, pos, b)))
+            return err;
+        mh_qbuf_add(b, op == MH_QT_AND ? " AND " : " OR ");
+        return compile_logic_chain(g, n->right, op, pos, b);
+    }
+    if ((err = compile_expr(g, n, pos, &x)))
+        return err;
+    s = bool_of(g, &x);
+    qv_clear(&x);
+    if (!s)
+        return g->err;
+    mh_qbuf_add(b, s);
+    free(s);
+    return MH_OK;
+}
+
 /* pos: the value only matters as "is it true" (WHERE, and AND/OR directly under it). */
 static mh_err compile_expr(gen *g, const mh_qnode *n, int pos, qv *out)
 {
@@ -718,18 +744,22 @@ static mh_err compile_expr(gen *g, const mh_qnode *n, int pos, qv *out)
         qv_clear(&a);
         return err;
     case MH_QN_BINARY:
-        if ((err = compile_expr(g, n->left, pos && (n->op == MH_QT_AND || n->op == MH_QT_OR), &a)) ||
-            (err = compile_expr(g, n->right, pos && (n->op == MH_QT_AND || n->op == MH_QT_OR), &b)))
+        if (n->op == MH_QT_AND || n->op == MH_QT_OR) {
+            mh_qbuf chain;
+            mh_qbuf_init(&chain);
+            mh_qbuf_add(&chain, "(");
+            err = compile_logic_chain(g, n, n->op, pos, &chain);
+            mh_qbuf_add(&chain, ")");
+            if (!err && mh_qbuf_failed(&chain))
+                err = qfail(g, MH_ERR_QUERY, n->pos, "the query is too complex");
+            if (!err)
+                err = set_static(g, out, ST_BOOL, mh_qbuf_take(&chain));
+            mh_qbuf_cleanup(&chain);
+            return err;
+        }
+        if ((err = compile_expr(g, n->left, 0, &a)) || (err = compile_expr(g, n->right, 0, &b)))
             goto binary_done;
         switch (n->op) {
-        case MH_QT_AND:
-        case MH_QT_OR: {
-            char *ba = bool_of(g, &a), *bb = bool_of(g, &b);
-            err = set_static(g, out, ST_BOOL, ba && bb ? sfmt(g, "(%s %s %s)", ba, n->op == MH_QT_AND ? "AND" : "OR", bb) : NULL);
-            free(ba);
-            free(bb);
-            break;
-        }
         case MH_QT_PLUS:
         case MH_QT_MINUS:
         case MH_QT_STAR:
