@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -33,6 +34,7 @@ struct mh_broker {
     int status;
     char conf_path[1100];
     char socket_path[MH_BROKER_SOCK_MAX + 1];
+    int ws_port;
     int log_fd; /* read end of the broker's stdout+stderr */
     pthread_t log_thread;
     int log_thread_started;
@@ -148,6 +150,16 @@ mh_err mh_broker_conf_format(const mh_config *cfg, const mh_broker_params *p, ch
     bprintf(&b, "certfile %s\n", cfg->server_cert);
     bprintf(&b, "keyfile %s\n", cfg->server_key);
     bprintf(&b, "tls_version tlsv1.2\n");
+    if (p->ws_port > 0) {
+        /* MQTT over WebSockets: devices dial wss://host:443/$iothub/websocket, which the HTTPS server
+         * answers and splices, TLS already removed, to this plain listener (any URL path is accepted).
+         * MOCK: Mosquitto 2.0.11's websockets listener ignores the bind address and listens on every
+         * interface, so this port is reachable from outside as unencrypted MQTT-over-ws (still behind
+         * the plugin's SAS check); it is a random high port unless MOCKHUB_WS_INTERNAL_PORT is set. */
+        bprintf(&b, "\n# devices over WebSockets, spliced from the HTTPS server (TLS ends there)\n");
+        bprintf(&b, "listener %d 127.0.0.1\n", p->ws_port);
+        bprintf(&b, "protocol websockets\n");
+    }
     /* Last, so that once it accepts, every other listener is open too. */
     bprintf(&b, "\n# the daemon's internal connection\n");
     bprintf(&b, "listener 0 %s\n", p->socket_path);
@@ -426,7 +438,12 @@ static mh_err start_failure(mh_broker *b, const mh_config *cfg, const char *what
     char tail[1500];
     log_tail(b, tail, sizeof tail, 3);
     char hint[400] = "";
-    if (log_contains(b, "Address already in use"))
+    if (log_contains(b, "websockets listener"))
+        snprintf(hint, sizeof hint,
+                 "the internal websockets port %d could not be opened (in use?): set MOCKHUB_WS_INTERNAL_PORT to a "
+                 "free port. ",
+                 b->ws_port);
+    else if (log_contains(b, "Address already in use"))
         snprintf(hint, sizeof hint,
                  "MQTT port %d is already in use (another broker? on Debian `systemctl stop mosquitto`; or another "
                  "mockhub): free it or set MOCKHUB_MQTT_PORT. ",
@@ -474,6 +491,35 @@ static mh_err write_file(const char *path, const char *text, mode_t mode, mh_sta
     return MH_OK;
 }
 
+/* The internal websockets port: $MOCKHUB_WS_INTERNAL_PORT, or one the kernel reports free now (it
+ * could be taken before the broker binds it; the start then fails with a clear message). */
+static mh_err pick_ws_port(int *out_port, mh_status *st)
+{
+    const char *env = getenv("MOCKHUB_WS_INTERNAL_PORT");
+    if (env != NULL && *env != '\0') {
+        char *end = NULL;
+        long v = strtol(env, &end, 10);
+        if (*end != '\0' || v < 1 || v > 65535)
+            return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                           "MOCKHUB_WS_INTERNAL_PORT='%s' is not a port number (1-65535)", env);
+        *out_port = (int)v;
+        return MH_OK;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return mh_fail(st, MH_ERR_INTERNAL, "socket: %s", strerror(errno));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+        int e = errno;
+        close(fd);
+        return mh_fail(st, MH_ERR_INTERNAL, "cannot find a free port for the websockets listener: %s", strerror(e));
+    }
+    close(fd);
+    *out_port = ntohs(a.sin_port);
+    return MH_OK;
+}
+
 mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout_ms, mh_broker **out_broker,
                        mh_status *st)
 {
@@ -503,11 +549,14 @@ mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout
         goto fail;
     }
     unlink(b->socket_path);
+    if ((rc = pick_ws_port(&b->ws_port, st)) != MH_OK)
+        goto fail;
 
     struct passwd *pw = getpwuid(geteuid());
     char uid_name[32];
     snprintf(uid_name, sizeof uid_name, "%u", (unsigned)geteuid());
-    mh_broker_params p = {pw && pw->pw_name ? pw->pw_name : uid_name, plugin, b->socket_path, hub_secret};
+    mh_broker_params p = {pw && pw->pw_name ? pw->pw_name : uid_name, plugin, b->socket_path, hub_secret,
+                          b->ws_port};
     if ((rc = mh_broker_conf_format(cfg, &p, &text, st)) != MH_OK)
         goto fail;
     if (snprintf(b->conf_path, sizeof b->conf_path, "%s/mosquitto.conf", cfg->data_dir) >= (int)sizeof b->conf_path) {
@@ -596,6 +645,11 @@ fail:
 const char *mh_broker_socket(const mh_broker *b)
 {
     return b->socket_path;
+}
+
+int mh_broker_ws_port(const mh_broker *b)
+{
+    return b->ws_port;
 }
 
 pid_t mh_broker_pid(const mh_broker *b)

@@ -1,5 +1,6 @@
 /* broker.h - runs the Mosquitto broker for the hub: writes data_dir/mosquitto.conf (TLS listener for
- * devices, unix-socket listener for the daemon, the bridge plugin), starts `mosquitto -c`, forwards its
+ * devices, plain websockets listener for the HTTPS server's splice, unix-socket listener for the
+ * daemon, the bridge plugin), starts `mosquitto -c`, forwards its
  * log with a "broker: " prefix, waits until it accepts connections, and stops it.
  *
  * The broker runs as the current user (`user <name>`) so it never drops privileges to `mosquitto` and
@@ -28,6 +29,7 @@ typedef struct mh_broker_params {
     const char *plugin_path; /* absolute path of mockhub_bridge.so */
     const char *socket_path; /* the internal unix-socket listener (see mh_broker_socket_path) */
     const char *hub_secret;  /* plugin_opt_hub_secret */
+    int ws_port;             /* internal plain-websockets listener for the HTTPS server's splice; 0 = none */
 } mh_broker_params;
 
 /* Formats the mosquitto.conf text. Values containing a newline, or paths with spaces, are refused
@@ -56,6 +58,10 @@ mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout
 
 /* The internal socket path (valid while the broker object lives). */
 const char *mh_broker_socket(const mh_broker *b);
+/* The port of the broker's internal plain-websockets listener (MQTT over WebSockets, spliced from
+ * the HTTPS server's /$iothub/websocket): $MOCKHUB_WS_INTERNAL_PORT when set, else a free port
+ * chosen at start. */
+int mh_broker_ws_port(const mh_broker *b);
 pid_t mh_broker_pid(const mh_broker *b);
 
 /* Non-blocking: 1 when the broker process has exited (it is reaped; *why, when not NULL, gets

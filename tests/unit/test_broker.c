@@ -18,7 +18,7 @@ static mh_config cfg_for(const char *dir)
     return c;
 }
 
-static const mh_broker_params P = {"alice", "/opt/mh/mockhub_bridge.so", "/data/broker.sock", "s3cr3t"};
+static const mh_broker_params P = {"alice", "/opt/mh/mockhub_bridge.so", "/data/broker.sock", "s3cr3t", 0};
 
 static int has_line(const char *text, const char *line)
 {
@@ -62,6 +62,35 @@ Test(broker, mh_broker_conf_format_required_directives_succeeds)
     cr_assert(l1 && cf && l0 && l1 < cf && cf < l0);
     cr_assert_null(strstr(l0 + 1, "\nlistener "), "the unix listener must be last");
     cr_assert_null(strstr(t, "per_listener_settings true"));
+    free(t);
+}
+
+Test(broker, mh_broker_conf_format_websockets_listener_succeeds)
+{
+    mh_config c = cfg_for("/data");
+    mh_status st = {MH_OK, ""};
+    char *t = NULL;
+    mh_broker_params p = P;
+    p.ws_port = 34567;
+    cr_assert_eq(mh_broker_conf_format(&c, &p, &t, &st), MH_OK, "%s", st.text);
+    cr_assert(has_line(t, "listener 34567 127.0.0.1"), "%s", t);
+    cr_assert(has_line(t, "protocol websockets"), "%s", t);
+    /* plain ws (TLS ends in the HTTPS server): no TLS options after it, and the unix listener stays last */
+    const char *lw = strstr(t, "\nlistener 34567 127.0.0.1\n"), *l0 = strstr(t, "\nlistener 0 "),
+               *pw = strstr(t, "\nprotocol websockets\n");
+    cr_assert(lw && l0 && pw && lw < pw && pw < l0);
+    cr_assert_null(strstr(lw, "\ncertfile "), "%s", t);
+    cr_assert_null(strstr(l0 + 1, "\nlistener "), "the unix listener must be last");
+    free(t);
+}
+
+Test(broker, mh_broker_conf_format_no_websockets_port_succeeds)
+{
+    mh_config c = cfg_for("/data");
+    mh_status st = {MH_OK, ""};
+    char *t = NULL;
+    cr_assert_eq(mh_broker_conf_format(&c, &P, &t, &st), MH_OK, "%s", st.text);
+    cr_assert_null(strstr(t, "websockets"), "%s", t);
     free(t);
 }
 
