@@ -18,7 +18,10 @@ static mh_err bind_params(sqlite3_stmt *stmt, const cJSON *params, mh_status *st
     int i = 0, rc = SQLITE_OK;
 
     cJSON_ArrayForEach(p, params) {
-        i++;
+        /* Constants the compiler folded away (e.g. compared with undefined) leave trailing
+         * numbers the statement does not use. */
+        if (++i > sqlite3_bind_parameter_count(stmt))
+            break;
         if (cJSON_IsString(p)) {
             rc = sqlite3_bind_text(stmt, i, p->valuestring, -1, SQLITE_TRANSIENT);
         } else if (cJSON_IsNumber(p)) {
