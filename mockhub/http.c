@@ -1,5 +1,6 @@
-/* http.c - the HTTPS server over libmicrohttpd: TLS, body capping, and suspend/resume so a reply
- * can be sent later from another thread without holding a server thread.
+/* http.c - the HTTPS server over libmicrohttpd: TLS, body capping, suspend/resume so a reply
+ * can be sent later from another thread without holding a server thread, and protocol upgrades
+ * (WebSockets) handed to a hook as a plain byte stream.
  */
 #include "http.h"
 
@@ -26,6 +27,9 @@ struct mh_http {
     size_t body_cap;
     mh_http_handler handler;
     void *ctx;
+    pthread_mutex_t hook_lock;
+    int has_hook;
+    mh_http_upgrade_hook hook;
 };
 
 enum reply_state { REPLY_IN_HANDLER, REPLY_SUSPENDED, REPLY_QUEUED };
@@ -46,6 +50,9 @@ struct request_state {
     size_t cap;
     int too_large;
     mh_http_reply *reply;
+    int upgrade;             /* the upgrade hook answered this request */
+    mh_http_upgrade_hook hook; /* its copy, for the callbacks after on_request */
+    void *upgrade_conn;      /* on_request's conn until on_upgraded takes it */
 };
 
 static void response_cleanup(mh_http_response *resp)
@@ -138,6 +145,76 @@ static enum MHD_Result queue(struct MHD_Connection *conn, mh_http_response *resp
     return ret;
 }
 
+void mh_http_set_upgrade(mh_http *http, const mh_http_upgrade_hook *hook)
+{
+    pthread_mutex_lock(&http->hook_lock);
+    http->has_hook = hook != NULL;
+    if (hook != NULL)
+        http->hook = *hook;
+    pthread_mutex_unlock(&http->hook_lock);
+}
+
+void mh_http_upgraded_close(mh_http_upgraded *up)
+{
+    /* MHD then flushes what the hook wrote, ends the TLS session and closes the client socket. */
+    MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)up, MHD_UPGRADE_ACTION_CLOSE);
+}
+
+/* MHD calls this once the 101 has gone out. The connection stays suspended (so con_cls, our
+ * request_state, is alive) until mh_http_upgraded_close. */
+static void on_mhd_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+                            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)cls;
+    (void)conn;
+    struct request_state *rs = con_cls;
+    void *uconn = rs->upgrade_conn;
+    rs->upgrade_conn = NULL;
+    rs->hook.on_upgraded(rs->hook.ctx, uconn, sock, extra_in, extra_in_size, (mh_http_upgraded *)urh);
+}
+
+/* Offers a request with an Upgrade header to the hook. Returns 0 when the hook leaves it to the
+ * normal handler, else 1 with *out_ret the MHD result. */
+static int try_upgrade(mh_http *http, struct MHD_Connection *conn, struct request_state *rs,
+                       const mh_http_request *req, enum MHD_Result *out_ret)
+{
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE) == NULL)
+        return 0;
+    pthread_mutex_lock(&http->hook_lock);
+    int has = http->has_hook;
+    mh_http_upgrade_hook hook = http->hook;
+    pthread_mutex_unlock(&http->hook_lock);
+    if (!has)
+        return 0;
+    mh_http_response resp = {0};
+    void *uconn = NULL;
+    if (!hook.on_request(hook.ctx, req, &resp, &uconn)) {
+        response_cleanup(&resp);
+        return 0;
+    }
+    rs->upgrade = 1;
+    rs->hook = hook;
+    rs->upgrade_conn = uconn;
+    if (resp.status != MHD_HTTP_SWITCHING_PROTOCOLS) {
+        *out_ret = queue(conn, &resp);
+        response_cleanup(&resp);
+        return 1;
+    }
+    enum MHD_Result ret = MHD_NO;
+    struct MHD_Response *r = MHD_create_response_for_upgrade(on_mhd_upgraded, http);
+    if (r != NULL) {
+        /* MHD adds "Connection: Upgrade" itself for a 101 with an upgrade handler. */
+        for (int i = 0; i < MH_HTTP_MAX_HEADERS; i++)
+            if (resp.header_names[i] != NULL)
+                MHD_add_response_header(r, resp.header_names[i], resp.header_values[i]);
+        ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+        MHD_destroy_response(r);
+    }
+    response_cleanup(&resp);
+    *out_ret = ret; /* on MHD_NO the connection closes and on_completed abandons uconn */
+    return 1;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
@@ -176,16 +253,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return MHD_YES;
     }
 
+    if (rs->upgrade)
+        return MHD_YES;
     if (rs->reply == NULL) {
-        mh_http_reply *reply = calloc(1, sizeof *reply);
-        if (reply == NULL)
-            return MHD_NO;
-        pthread_mutex_init(&reply->lock, NULL);
-        reply->refs = 2;
-        reply->state = REPLY_IN_HANDLER;
-        reply->conn = conn;
-        rs->reply = reply;
-
         mh_http_request req = {
             .method = method,
             .path = url,
@@ -194,6 +264,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             .body_too_large = rs->too_large,
             .internal = conn,
         };
+        enum MHD_Result uret = MHD_NO;
+        if (try_upgrade(http, conn, rs, &req, &uret))
+            return uret;
+
+        mh_http_reply *reply = calloc(1, sizeof *reply);
+        if (reply == NULL)
+            return MHD_NO;
+        pthread_mutex_init(&reply->lock, NULL);
+        reply->refs = 2;
+        reply->state = REPLY_IN_HANDLER;
+        reply->conn = conn;
+        rs->reply = reply;
         http->handler(http->ctx, &req, reply);
     }
 
@@ -224,6 +306,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     if (rs->reply != NULL)
         reply_unref(rs->reply);
+    if (rs->upgrade_conn != NULL && rs->hook.on_abandoned != NULL)
+        rs->hook.on_abandoned(rs->hook.ctx, rs->upgrade_conn); /* the 101 never went out */
     free(rs->body);
     free(rs);
     *con_cls = NULL;
@@ -322,6 +406,7 @@ mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size
     if (http == NULL)
         return mh_fail(st, MH_ERR_NOMEM, "out of memory");
     http->listen_fd = -1;
+    pthread_mutex_init(&http->hook_lock, NULL);
     http->body_cap = body_cap;
     http->handler = handler;
     http->ctx = ctx;
@@ -335,7 +420,7 @@ mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size
     if (http->listen_fd < 0)
         goto fail;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
-                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     http->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, http,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)http->listen_fd,
@@ -370,5 +455,6 @@ void mh_http_stop(mh_http *http)
         close(http->listen_fd);
     free(http->cert_pem);
     free(http->key_pem);
+    pthread_mutex_destroy(&http->hook_lock);
     free(http);
 }

@@ -32,7 +32,7 @@ const char *mh_http_query_arg(const mh_http_request *req, const char *name);
  * exactly once for reply. */
 typedef void (*mh_http_handler)(void *ctx, const mh_http_request *req, mh_http_reply *reply);
 
-#define MH_HTTP_MAX_HEADERS 4
+#define MH_HTTP_MAX_HEADERS 6
 
 /* The reply to send. body (malloc'd) and header values (malloc'd) are taken over by
  * mh_http_reply_send in every case. */
@@ -56,5 +56,36 @@ void mh_http_response_header(mh_http_response *resp, const char *name, const cha
 mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size_t body_cap,
                      mh_http_handler handler, void *ctx, mh_http **out_http, mh_status *st) MH_WARN_UNUSED;
 void mh_http_stop(mh_http *http); /* NULL is a no-op */
+
+/* ---- protocol upgrade (WebSockets): the request/reply model above stays as it is; a hook sees
+ * requests that carry an Upgrade header first. */
+
+/* An upgraded connection, owned by the hook from on_upgraded until mh_http_upgraded_close(). */
+typedef struct mh_http_upgraded mh_http_upgraded;
+
+typedef struct mh_http_upgrade_hook {
+    /* Called on a server thread for a request with an Upgrade header, before the normal handler. Returns
+     * 0 to leave the request to the handler. Returns 1 to answer it with *resp: status 101 plus the
+     * headers to switch (the server adds "Connection: Upgrade"), or any other status (an error, sent as
+     * a normal reply). *out_conn (may stay NULL) is handed to on_upgraded or, when the 101 is never
+     * sent, to on_abandoned. It may block briefly: it holds a server thread. */
+    int (*on_request)(void *ctx, const mh_http_request *req, mh_http_response *resp, void **out_conn);
+    /* The 101 has been sent: fd is the plain byte stream (TLS already removed), extra the bytes the
+     * client sent after its request head. The hook must never close(fd); it must call
+     * mh_http_upgraded_close(up) once, from any thread, when done. Called on a server thread: do not block. */
+    void (*on_upgraded)(void *ctx, void *conn, int fd, const char *extra, size_t extra_len,
+                        mh_http_upgraded *up);
+    /* on_request returned 101 but the switch did not happen (client gone): release conn. */
+    void (*on_abandoned)(void *ctx, void *conn);
+    void *ctx;
+} mh_http_upgrade_hook;
+
+/* Installs (hook copied) or removes (NULL) the upgrade hook. Call it right after mh_http_start:
+ * until then an upgrade request goes to the normal handler. */
+void mh_http_set_upgrade(mh_http *http, const mh_http_upgrade_hook *hook);
+
+/* Ends an upgraded connection (the server closes the socket and the client's TLS session). Safe from
+ * any thread. */
+void mh_http_upgraded_close(mh_http_upgraded *up);
 
 #endif
