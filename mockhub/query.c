@@ -18,6 +18,10 @@
 
 #define TOKEN_MAX 2048 /* base64 text; a device id is at most 128 characters */
 
+/* MOCK: results are ordered by deviceId (the real hub's order is unspecified) and always current
+ * (the real hub's query results may lag writes by seconds). The first query that compares or
+ * groups on a twin path builds an index on it (mh_query_ensure_indexes), so it is slower once. */
+
 typedef struct cursor {
     char *after_id;       /* owned */
     long long offset;

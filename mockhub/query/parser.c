@@ -203,7 +203,9 @@ static mh_err add_seg(parser *p, mh_qnode *n, const char *name, long index, size
     return MH_OK;
 }
 
-/* path := name ('.' name | '[' number ']' | '[' string ']')* ; after '.', keywords are names. */
+/* path := name ('.' name | '[' number ']' | '[' string ']')* ; after '.', keywords are names.
+ * MOCK: the real hub rejects keywords as property names (tags.group fails, MicrosoftDocs
+ * azure-docs#17106); accepting them after '.' cannot change the meaning of a valid query. */
 static mh_err parse_path(parser *p, mh_qnode **out)
 {
     const mh_qtok *t = next(p);

@@ -846,7 +846,8 @@ static mh_err compile_aggregate(gen *g, const mh_qnode *n, char **out)
         res = x.st == ST_UNDEF ? sfmt(g, "0") : x.st == ST_NULL ? sfmt(g, "COUNT(*)") : sfmt(g, "COUNT(CASE WHEN %s IS NOT NULL THEN 1 END)", def);
         goto done;
     }
-    /* Numbers only for SUM/AVG; MIN/MAX also order strings (numbers sort before strings). */
+    /* Numbers only for SUM/AVG; MIN/MAX also order strings (numbers sort before strings).
+     * MOCK: booleans and null are ignored by MIN/MAX (Cosmos-style engines order them first). */
     if (x.st == ST_NUM)
         num = sfmt(g, "%s", x.v);
     else if (x.st == ST_DYN)
@@ -893,7 +894,8 @@ static mh_err compile_json_expr(gen *g, const mh_qnode *n, char **out)
 
 /* GROUP BY key of n: for a path, its json_type and json_extract (an expression index on both serves
  * the grouping as a covering scan); otherwise its JSON text. *out_json: the group's value as JSON
- * text (NULL = undefined), built from the key only. */
+ * text (NULL = undefined), built from the key only. Groups come out ordered by key so that pages
+ * by position are stable. MOCK: 1 and 1.0 form two groups (json_type integer vs real). */
 static mh_err compile_group_key(gen *g, const mh_qnode *n, char **out_key, char **out_json)
 {
     qv x = {0};
