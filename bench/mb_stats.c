@@ -107,20 +107,27 @@ int mb_proc_parent(int pid)
     return ppid;
 }
 
+/* CPU seconds of every live thread of pid, from /proc/<pid>/task/<tid>/schedstat (nanoseconds; the
+ * clock-tick counters in /proc/<pid>/stat are too coarse for short phases). */
 static double proc_cpu_s(int pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    unsigned long ut = 0, stt = 0;
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
-    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2) return -1;
-    return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+    char path[96], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    double total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!isdigit((unsigned char)e->d_name[0])) continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%.16s/schedstat", pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        unsigned long long ns = 0;
+        if (fgets(buf, sizeof buf, f) && sscanf(buf, "%llu", &ns) == 1) total += (double)ns / 1e9;
+        fclose(f);
+    }
+    closedir(d);
+    return total;
 }
 
 double mb_proc_tree_cpu_s(int root_pid)
