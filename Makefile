@@ -1,7 +1,8 @@
 # mockhub - a local Azure IoT Hub. Plain Makefile: `make` builds, `make run` starts the hub,
 # `make test` installs what is missing, builds, and runs unit and integration tests.
 #
-# Variants: `make SANITIZE=address,undefined` builds into build-asan/ (objects never mix).
+# Variants: `make SANITIZE=address,undefined` builds into build-san-address-undefined/, `make SANITIZE=thread`
+# into build-san-thread/ (one dir per sanitizer set, so objects never mix).
 
 SHELL := /bin/bash
 CC ?= cc
@@ -10,7 +11,8 @@ ifeq ($(SANITIZE),)
 B := build
 SANFLAGS :=
 else
-B := build-san
+comma := ,
+B := build-san-$(subst $(comma),-,$(SANITIZE))
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 endif
 
@@ -121,6 +123,6 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-san-*
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
