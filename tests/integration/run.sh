@@ -2,7 +2,8 @@
 # Runs mockhub's integration tests (Microsoft's Node SDKs and our C apps against the real hub), one
 # node process per *.test.js file, each in its own private network namespace so 443/8883 are free.
 # Usage: tests/integration/run.sh [file.test.js ...]   (`make integration` calls it after `make`).
-# Env: MOCKHUB_IT_FILE_TIMEOUT (s, default 600), MOCKHUB_IT_OUT (artifacts, default build/integration).
+# Env: MOCKHUB_IT_FILE_TIMEOUT (s, default 600), MOCKHUB_IT_OUT (artifacts, default build/integration),
+# MOCKHUB_BUILD_DIR (default build/), MOCKHUB_PLUGIN (default $MOCKHUB_BUILD_DIR/mockhub_bridge.so).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -21,8 +22,9 @@ ip link set lo up
 
 # ---- 2. prerequisites ---------------------------------------------------------------------------
 BUILD="${MOCKHUB_BUILD_DIR:-$ROOT/build}"
-if [ ! -x "$BUILD/mockhub" ] || [ ! -f "$BUILD/mockhub_bridge.so" ]; then
-    echo "integration: $BUILD/mockhub or mockhub_bridge.so missing: run \`make\` first" >&2
+# A sanitizer build of the daemon runs with the plain plugin (MOCKHUB_PLUGIN): the broker cannot load an ASan .so.
+if [ ! -x "$BUILD/mockhub" ] || [ ! -f "${MOCKHUB_PLUGIN:-$BUILD/mockhub_bridge.so}" ]; then
+    echo "integration: $BUILD/mockhub or ${MOCKHUB_PLUGIN:-mockhub_bridge.so} missing: run \`make\` first" >&2
     exit 2
 fi
 command -v node >/dev/null || { echo "integration: node not found (run scripts/deps.sh)" >&2; exit 2; }
