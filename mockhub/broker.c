@@ -249,6 +249,14 @@ mh_err mh_broker_make_secret(char out[MH_BROKER_SECRET_SIZE], mh_status *st)
 
 static mh_err find_mosquitto(char *out, size_t outsz, mh_status *st)
 {
+    /* MOCKHUB_MOSQUITTO: another broker binary, or a wrapper (valgrind) that execs one. */
+    const char *env = getenv("MOCKHUB_MOSQUITTO");
+    if (env != NULL && *env != '\0') {
+        int n = snprintf(out, outsz, "%s", env);
+        if (n < 0 || (size_t)n >= outsz || access(out, X_OK) != 0)
+            return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "MOCKHUB_MOSQUITTO=%s is not an executable file", env);
+        return MH_OK;
+    }
     const char *path = getenv("PATH");
     char dirs[4096];
     snprintf(dirs, sizeof dirs, "%s:/usr/sbin:/usr/local/sbin:/sbin", path ? path : "");
