@@ -168,6 +168,9 @@ static void on_mhd_upgraded(void *cls, struct MHD_Connection *conn, void *con_cl
     (void)cls;
     (void)conn;
     struct request_state *rs = con_cls;
+    /* The stream carries small interactive messages (MQTT): no corking or Nagle on the client socket,
+     * or every reply waits for the peer's delayed ACK (~40 ms). */
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CORK_OFF);
     void *uconn = rs->upgrade_conn;
     rs->upgrade_conn = NULL;
     rs->hook.on_upgraded(rs->hook.ctx, uconn, sock, extra_in, extra_in_size, (mh_http_upgraded *)urh);

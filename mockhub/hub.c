@@ -200,7 +200,7 @@ int mh_hub_ready(const mh_hub *hub)
 }
 
 mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_socket,
-                    const char *hub_secret, mh_hub **out_hub, mh_status *st)
+                    const char *hub_secret, int broker_ws_port, mh_hub **out_hub, mh_status *st)
 {
     mh_err err = MH_OK;
     mh_hub *hub = calloc(1, sizeof *hub);
@@ -222,10 +222,17 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     err = mh_link_start(broker_socket, hub_secret, on_link_message, on_link_state, hub, &hub->link, st);
     if (err != MH_OK)
         goto fail;
+    if (broker_ws_port > 0 && (err = mh_wsproxy_new(broker_ws_port, &hub->wsproxy, st)) != MH_OK)
+        goto fail;
     err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle,
                         hub, &hub->http, st);
     if (err != MH_OK)
         goto fail;
+    if (hub->wsproxy != NULL) { /* MQTT over WebSockets shares the HTTPS port, as on the real hub */
+        mh_http_upgrade_hook hook;
+        mh_wsproxy_hook(hub->wsproxy, &hook);
+        mh_http_set_upgrade(hub->http, &hook);
+    }
     *out_hub = hub;
     return MH_OK;
 fail:
@@ -240,7 +247,10 @@ void mh_hub_stop(mh_hub *hub)
     /* Answer the calls in flight first: libmicrohttpd cannot stop with suspended connections. */
     mh_methods_free(hub->methods);
     hub->methods = NULL;
+    /* Likewise upgraded (WebSocket) connections must be closed before libmicrohttpd stops. */
+    mh_wsproxy_shutdown(hub->wsproxy);
     mh_http_stop(hub->http);
+    mh_wsproxy_free(hub->wsproxy);
     mh_link_stop(hub->link);
     for (size_t i = 0; i < MH_CONN_BUCKETS; i++) {
         for (mh_conn *c = hub->conns[i], *nx; c; c = nx) {

@@ -15,9 +15,11 @@ typedef struct mh_hub mh_hub;
 
 /* Starts serving. store is borrowed and must outlive the hub. broker_socket is the path of the
  * broker's internal unix-socket listener and hub_secret the password the plugin expects from the
- * hub (username "$mockhub"). On failure *st says why (port in use, TLS files unreadable...). */
+ * hub (username "$mockhub"). broker_ws_port is the broker's internal plain websockets listener that
+ * the HTTPS port's /$iothub/websocket is spliced to (0: no MQTT over WebSockets). On failure *st
+ * says why (port in use, TLS files unreadable...). */
 mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_socket,
-                    const char *hub_secret, mh_hub **out_hub, mh_status *st) MH_WARN_UNUSED;
+                    const char *hub_secret, int broker_ws_port, mh_hub **out_hub, mh_status *st) MH_WARN_UNUSED;
 
 /* 1 when the REST server listens, the link to the broker is up and the plugin answered. */
 int mh_hub_ready(const mh_hub *hub);

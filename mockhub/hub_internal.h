@@ -11,6 +11,7 @@
 #include "hub.h"
 #include "link.h"
 #include "methods.h"
+#include "wsproxy.h"
 
 enum { MH_SUB_METHODS = 1u << 0, MH_SUB_DESIRED = 1u << 1 };
 
@@ -30,6 +31,7 @@ struct mh_hub {
     mh_http *http;
     mh_link *link;
     mh_methods *methods;
+    mh_wsproxy *wsproxy; /* NULL without MQTT over WebSockets */
     pthread_mutex_t conn_lock;
     mh_conn *conns[MH_CONN_BUCKETS];
     size_t connected_count;

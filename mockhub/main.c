@@ -301,7 +301,7 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
         rc = fail_status(&st);
         goto done;
     }
-    if (mh_hub_start(cfg, store, mh_broker_socket(broker), secret, &hub, &st) != MH_OK) {
+    if (mh_hub_start(cfg, store, mh_broker_socket(broker), secret, mh_broker_ws_port(broker), &hub, &st) != MH_OK) {
         rc = fail_status(&st);
         goto done;
     }
