@@ -274,8 +274,12 @@ static mh_err broker_handshake(int port, const char *head, int *out_fd, mh_wspro
             continue;
         if (n < 0 && errno == EAGAIN && wait_fd(fd, POLLIN, deadline))
             continue;
-        err = mh_fail(st, MH_ERR_UNAVAILABLE, "the broker's websockets listener %s during the handshake",
-                      n == 0 ? "closed the connection" : "did not answer in time");
+        if (n == 0) /* libwebsockets closes without a word on a handshake it refuses */
+            err = mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                          "the MQTT broker refused the WebSocket handshake (check Sec-WebSocket-Key and "
+                          "Sec-WebSocket-Protocol: mqtt)");
+        else
+            err = mh_fail(st, MH_ERR_UNAVAILABLE, "the broker's websockets listener did not answer in time");
         goto done;
     }
     if (got > r.head_len) {
@@ -337,7 +341,8 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
     mh_err err = broker_handshake(p->broker_port, head, &fd, &r, &extra, &extra_len, &st);
     free(head);
     if (err != MH_OK) {
-        fprintf(stderr, "mockhub: websocket upgrade failed: %s\n", st.text);
+        if (err != MH_ERR_ARGUMENT_INVALID)
+            fprintf(stderr, "mockhub: websocket upgrade failed: %s\n", st.text);
         error_response(resp, err, st.text);
         return 1;
     }
