@@ -31,13 +31,6 @@ static void twin_error(mh_hub *hub, const char *id, const char *rid, const mh_st
     free(body);
 }
 
-/* AZURE: lastActivityTime moves with every message a device sends. */
-static void touch(mh_hub *hub, const char *id)
-{
-    if (mh_store_device_touch(hub->store, id) != MH_OK)
-        fprintf(stderr, "mockhub: could not record activity of %s\n", id);
-}
-
 void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const void *payload, size_t len)
 {
     mh_topic t;
@@ -71,7 +64,7 @@ void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const vo
         if (!mh_methods_response(hub->methods, id, t.rid, t.status, payload, len))
             fprintf(stderr, "mockhub: %s answered method request $rid=%s, which is not waiting "
                             "(timed out, or not addressed to it)\n", id, t.rid);
-        touch(hub, id);
+        mh_hub_touch(hub, id); /* AZURE: lastActivityTime moves with every message */
         return;
     case MH_TOPIC_TELEMETRY: {
         /* MOCK: telemetry is accepted (PUBACK) and dropped: no Event Hubs endpoint to read it from. */
@@ -79,7 +72,7 @@ void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const vo
         int n = 0;
         if (mh_topic_props_parse(t.props, props, 32, &n, &st) != MH_OK)
             fprintf(stderr, "mockhub: telemetry from %s has a bad property bag: %s\n", id, st.text);
-        touch(hub, id);
+        mh_hub_touch(hub, id); /* AZURE: lastActivityTime moves with every message */
         return;
     }
     case MH_TOPIC_INVALID:

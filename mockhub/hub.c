@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hub_internal.h"
 #include "query.h"
@@ -68,6 +69,21 @@ size_t mh_hub_connected_count(mh_hub *hub)
     size_t n = hub->connected_count;
     pthread_mutex_unlock(&hub->conn_lock);
     return n;
+}
+
+void mh_hub_touch(mh_hub *hub, const char *device_id)
+{
+    long long now = (long long)time(NULL);
+    pthread_mutex_lock(&hub->conn_lock);
+    mh_conn *c = conn_find(hub, device_id, 0);
+    int write = c == NULL || c->touched != now;
+    if (c != NULL)
+        c->touched = now;
+    pthread_mutex_unlock(&hub->conn_lock);
+    /* AZURE: lastActivityTime is documented to lag; one write a second per device keeps the
+     * store off the hot path of busy devices. */
+    if (write && mh_store_device_touch(hub->store, device_id) != MH_OK)
+        fprintf(stderr, "mockhub: could not record activity of %s\n", device_id);
 }
 
 mh_err mh_hub_to_device(mh_hub *hub, const char *device_id, const char *topic, const void *payload,
@@ -209,6 +225,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     hub->cfg = *cfg;
     hub->store = store;
     pthread_mutex_init(&hub->conn_lock, NULL);
+    hub->auth_cache = mh_svcauth_cache_new(); /* NULL only means uncached checks */
     err = mh_query_prepare_schema(store);
     if (err != MH_OK) {
         mh_fail(st, err, "cannot prepare the query indexes");
@@ -259,5 +276,6 @@ void mh_hub_stop(mh_hub *hub)
         }
     }
     pthread_mutex_destroy(&hub->conn_lock);
+    mh_svcauth_cache_free(hub->auth_cache);
     free(hub);
 }

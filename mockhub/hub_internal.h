@@ -11,6 +11,7 @@
 #include "hub.h"
 #include "link.h"
 #include "methods.h"
+#include "svcauth.h"
 #include "wsproxy.h"
 
 enum { MH_SUB_METHODS = 1u << 0, MH_SUB_DESIRED = 1u << 1 };
@@ -20,6 +21,7 @@ typedef struct mh_conn {
     uint64_t gen;     /* the plugin's number of the current connection */
     int connected;
     unsigned subs;    /* MH_SUB_*: survives disconnects of clean-session-0 devices */
+    long long touched; /* second of the last lastActivityTime written for this device */
     struct mh_conn *next;
 } mh_conn;
 
@@ -31,6 +33,7 @@ struct mh_hub {
     mh_http *http;
     mh_link *link;
     mh_methods *methods;
+    mh_svcauth_cache *auth_cache;
     mh_wsproxy *wsproxy; /* NULL without MQTT over WebSockets */
     pthread_mutex_t conn_lock;
     mh_conn *conns[MH_CONN_BUCKETS];
@@ -54,5 +57,7 @@ unsigned mh_hub_device_subs(mh_hub *hub, const char *device_id);
 /* Drops the device's live connection and forgets its session state (disable, delete). */
 void mh_hub_kick(mh_hub *hub, const char *device_id, int forget);
 size_t mh_hub_connected_count(mh_hub *hub);
+/* Records device activity (lastActivityTime), at most one store write per device and second. */
+void mh_hub_touch(mh_hub *hub, const char *device_id);
 
 #endif

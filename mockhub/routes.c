@@ -286,11 +286,12 @@ static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
         mh_reply_error(reply, MH_ERR_TOO_LARGE, text);
         goto done;
     }
-    if (mh_store_device_auth(hub->store, id, &dev) != MH_OK) {
+    /* A device connected right now exists (delete drops its entry); only others need the store. */
+    int online = (mh_hub_device_subs(hub, id) & MH_SUB_METHODS) != 0;
+    if (!online && mh_store_device_auth(hub->store, id, &dev) != MH_OK) {
         mh_reply_error(reply, MH_ERR_DEVICE_NOT_FOUND, id);
         goto done;
     }
-    int online = (mh_hub_device_subs(hub, id) & MH_SUB_METHODS) != 0;
     mh_methods_invoke(hub->methods, id, name->valuestring, payload, plen, response_timeout,
                       connect_timeout, online, reply);
     (void)st;
@@ -484,8 +485,8 @@ void mh_routes_handle(void *ctx, const mh_http_request *req, mh_http_reply *repl
     }
     if (found->need != 0) {
         mh_status st = {0};
-        if (mh_svcauth_check(mh_http_header(req, "Authorization"), hub->cfg.hostname, found->need,
-                             (long long)time(NULL), policy_lookup, hub->store, &st) != MH_OK) {
+        if (mh_svcauth_check_cached(hub->auth_cache, mh_http_header(req, "Authorization"), hub->cfg.hostname,
+                                    found->need, (long long)time(NULL), policy_lookup, hub->store, &st) != MH_OK) {
             mh_reply_status(reply, &st);
             return;
         }

@@ -17,4 +17,17 @@ typedef mh_err (*mh_policy_lookup_fn)(void *ctx, const char *name, mh_policy *ou
 mh_err mh_svcauth_check(const char *authorization, const char *hostname, unsigned need, long long now,
                         mh_policy_lookup_fn lookup, void *ctx, mh_status *st) MH_WARN_UNUSED;
 
+/* A cache of tokens already verified, so a client that reuses its token (every SDK does, for up
+ * to an hour) costs one hash lookup instead of a policy lookup and an HMAC per call. Policies do
+ * not change while the hub runs (their keys are set at start), so entries only expire with their
+ * token. Thread-safe. */
+typedef struct mh_svcauth_cache mh_svcauth_cache;
+mh_svcauth_cache *mh_svcauth_cache_new(void); /* NULL when out of memory (then check uncached) */
+void mh_svcauth_cache_free(mh_svcauth_cache *cache); /* NULL is a no-op */
+
+/* mh_svcauth_check through cache (which may be NULL). */
+mh_err mh_svcauth_check_cached(mh_svcauth_cache *cache, const char *authorization, const char *hostname,
+                               unsigned need, long long now, mh_policy_lookup_fn lookup, void *ctx,
+                               mh_status *st) MH_WARN_UNUSED;
+
 #endif
