@@ -241,10 +241,12 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
         goto fail;
     if (broker_ws_port > 0 && (err = mh_wsproxy_new(broker_ws_port, &hub->wsproxy, st)) != MH_OK)
         goto fail;
+    mh_http *http = NULL;
     err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle,
-                        hub, &hub->http, st);
+                        hub, &http, st);
     if (err != MH_OK)
         goto fail;
+    hub->http = http; /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
     if (hub->wsproxy != NULL) { /* MQTT over WebSockets shares the HTTPS port, as on the real hub */
         mh_http_upgrade_hook hook;
         mh_wsproxy_hook(hub->wsproxy, &hook);
@@ -261,14 +263,15 @@ void mh_hub_stop(mh_hub *hub)
 {
     if (hub == NULL)
         return;
-    /* Answer the calls in flight first: libmicrohttpd cannot stop with suspended connections. */
-    mh_methods_free(hub->methods);
-    hub->methods = NULL;
+    /* Answer the calls in flight first: libmicrohttpd cannot stop with suspended connections. The
+     * table itself lives on until the REST server and the link (which still call into it) are gone. */
+    mh_methods_shutdown(hub->methods);
     /* Likewise upgraded (WebSocket) connections must be closed before libmicrohttpd stops. */
     mh_wsproxy_shutdown(hub->wsproxy);
     mh_http_stop(hub->http);
     mh_wsproxy_free(hub->wsproxy);
     mh_link_stop(hub->link);
+    mh_methods_free(hub->methods);
     for (size_t i = 0; i < MH_CONN_BUCKETS; i++) {
         for (mh_conn *c = hub->conns[i], *nx; c; c = nx) {
             nx = c->next;

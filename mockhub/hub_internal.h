@@ -5,6 +5,7 @@
 #define MH_HUB_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "http.h"
@@ -30,7 +31,7 @@ typedef struct mh_conn {
 struct mh_hub {
     mh_config cfg;
     mh_store *store;
-    mh_http *http;
+    _Atomic(mh_http *) http; /* atomics: set by the main and link threads, read by REST threads */
     mh_link *link;
     mh_methods *methods;
     mh_svcauth_cache *auth_cache;
@@ -38,8 +39,8 @@ struct mh_hub {
     pthread_mutex_t conn_lock;
     mh_conn *conns[MH_CONN_BUCKETS];
     size_t connected_count;
-    int link_up;
-    int plugin_ready;
+    atomic_int link_up;
+    atomic_int plugin_ready;
 };
 
 /* REST entry point (routes.c), the libmicrohttpd handler. */

@@ -36,7 +36,8 @@ struct mh_methods {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_t timer;
-    int stopping;
+    int stopping;    /* the timer must end */
+    int shut;        /* mh_methods_shutdown ran: new calls are refused */
     uint64_t next_rid;
     size_t count;
     call *buckets[BUCKETS];
@@ -151,6 +152,12 @@ void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_
     c->reply = reply;
 
     pthread_mutex_lock(&m->lock);
+    if (m->shut) {
+        pthread_mutex_unlock(&m->lock);
+        call_free(c);
+        mh_reply_error(reply, MH_ERR_UNAVAILABLE, "the hub is shutting down");
+        return;
+    }
     c->rid = ++m->next_rid;
     if (asprintf(&topic, "$iothub/methods/POST/%s/?$rid=%" PRIu64, method_name, c->rid) < 0) {
         pthread_mutex_unlock(&m->lock);
@@ -328,20 +335,36 @@ mh_err mh_methods_new(mh_methods_send_fn send, void *ctx, mh_methods **out_metho
     return MH_OK;
 }
 
-void mh_methods_free(mh_methods *m)
+void mh_methods_shutdown(mh_methods *m)
 {
     if (m == NULL)
         return;
     pthread_mutex_lock(&m->lock);
+    int was_shut = m->shut;
+    m->shut = 1;
     m->stopping = 1;
     pthread_cond_signal(&m->wake);
     pthread_mutex_unlock(&m->lock);
+    if (was_shut)
+        return;
     pthread_join(m->timer, NULL);
-    while (m->head) {
+    for (;;) { /* answered outside the lock, one at a time: the REST and link threads still run */
+        pthread_mutex_lock(&m->lock);
         call *c = m->head;
-        unlink_call(m, c);
+        if (c != NULL)
+            unlink_call(m, c);
+        pthread_mutex_unlock(&m->lock);
+        if (c == NULL)
+            break;
         finish_error(c, MH_ERR_UNAVAILABLE, "the hub is shutting down");
     }
+}
+
+void mh_methods_free(mh_methods *m)
+{
+    if (m == NULL)
+        return;
+    mh_methods_shutdown(m);
     pthread_cond_destroy(&m->wake);
     pthread_mutex_destroy(&m->lock);
     free(m);

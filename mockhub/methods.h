@@ -22,7 +22,11 @@ typedef mh_err (*mh_methods_send_fn)(void *ctx, const char *device_id, const cha
                                      const char *payload, size_t len);
 
 mh_err mh_methods_new(mh_methods_send_fn send, void *ctx, mh_methods **out_methods) MH_WARN_UNUSED;
-/* Fails every call still in flight with 503 and frees. NULL is a no-op. */
+/* Stops the timer and fails every call still in flight with 503; calls invoked afterwards are
+ * answered 503 at once. The other functions stay safe to call (from the REST and link threads
+ * that are still running) until mh_methods_free. NULL is a no-op. */
+void mh_methods_shutdown(mh_methods *methods);
+/* Shuts down (if not done yet) and frees. Call only once no other thread uses methods. NULL is a no-op. */
 void mh_methods_free(mh_methods *methods);
 
 /* Starts a call and takes over reply (it always gets answered). payload is the JSON text to send

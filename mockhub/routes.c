@@ -294,6 +294,10 @@ static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
     }
     mh_methods_invoke(hub->methods, id, name->valuestring, payload, plen, response_timeout,
                       connect_timeout, online, reply);
+    /* The device may have subscribed between the check above and the call joining the waiting
+     * list, whose wake-up (on the link thread) then found nothing: look again. */
+    if (!online && connect_timeout > 0 && (mh_hub_device_subs(hub, id) & MH_SUB_METHODS))
+        mh_methods_device_online(hub->methods, id);
     (void)st;
 done:
     free(payload);
