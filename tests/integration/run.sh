@@ -36,8 +36,17 @@ if ! cmp -s "$lock" "$stamp" 2>/dev/null; then
     cp "$lock" "$stamp"
 fi
 
-OUT="${MOCKHUB_IT_OUT:-$BUILD/integration}"
-rm -rf "$OUT"
+# One artifact dir per run (concurrent runs must not share one); the last 5 are kept.
+if [ -n "${MOCKHUB_IT_OUT:-}" ]; then
+    OUT="$MOCKHUB_IT_OUT"
+    rm -rf "$OUT"
+else
+    mkdir -p "$BUILD/integration"
+    OUT="$BUILD/integration/run-$(date +%Y%m%d-%H%M%S)-$$"
+    # shellcheck disable=SC2012
+    { ls -1dt "$BUILD"/integration/run-* 2>/dev/null || true; } | tail -n +5 | xargs -r rm -rf
+    ln -sfn "$(basename "$OUT")" "$BUILD/integration/last"
+fi
 mkdir -p "$OUT"
 chmod 755 "$OUT"
 FILE_TIMEOUT="${MOCKHUB_IT_FILE_TIMEOUT:-600}"

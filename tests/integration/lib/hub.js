@@ -27,7 +27,17 @@ function withTimeout(promise, ms, what) {
   const guard = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
   });
-  return Promise.race([Promise.resolve(promise), guard]).finally(() => clearTimeout(timer));
+  return Promise.race([Promise.resolve(promise), guard]).catch((e) => { throw quiet(e); })
+    .finally(() => clearTimeout(timer));
+}
+
+/** Hides the SDK errors' huge `response` (IncomingMessage) from test-failure printouts; the
+ * property stays readable. */
+function quiet(e) {
+  if (e && typeof e === 'object' && Object.prototype.propertyIsEnumerable.call(e, 'response')) {
+    Object.defineProperty(e, 'response', { value: e.response, enumerable: false, writable: true, configurable: true });
+  }
+  return e;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -67,7 +77,7 @@ async function rejectsWith(promise, what = 'operation') {
     throw Object.assign(new Error(`${what}: expected a failure, got success: ${String(shown).slice(0, 300)}`), { _mhNoError: true });
   } catch (e) {
     if (e && e._mhNoError) throw e;
-    return e;
+    return quiet(e);
   }
 }
 
@@ -318,13 +328,17 @@ async function createDevice(hub, deviceId = uid('dev'), extra = {}) {
 }
 
 /** A device Client (azure-iot-device + Mqtt) trusting the hub's CA; not yet opened. Closed by
- * cleanupAll(). */
+ * cleanupAll(). options go to setOptions(), except noRetry: true, which installs the SDK's NoRetry
+ * policy (use it for clients the hub will refuse or drop: close() does not cancel the SDK's
+ * background retries, which would keep the test process alive for up to 240 s). */
 async function deviceClient(hub, connectionString, options = {}) {
   const { Client } = require('azure-iot-device');
   const { Mqtt } = require('azure-iot-device-mqtt');
+  const { noRetry, ...sdkOptions } = options;
   const client = Client.fromConnectionString(connectionString, Mqtt);
   client.on('error', () => { /* surfaced through the calls; keep the process alive */ });
-  await withTimeout(client.setOptions({ ca: fs.readFileSync(hub.ca, 'utf8'), ...options }), 5000,
+  if (noRetry) client.setRetryPolicy(new (require('azure-iot-common').NoRetry)());
+  await withTimeout(client.setOptions({ ca: fs.readFileSync(hub.ca, 'utf8'), ...sdkOptions }), 5000,
     'device setOptions');
   onCleanup(() => client.close().catch(() => {}));
   return client;
@@ -438,8 +452,22 @@ function rawMqtt(hub, deviceId, key, { clientId = deviceId, username, password, 
  * test, stopped after the last), a marker line per test in the hub log, cleanupAll() at the end.
  * Returns a holder whose .hub is set once started. */
 function useHub(opts = {}) {
-  const holder = { hub: null };
-  test.before(async () => { holder.hub = await startHub(opts); }, { timeout: (opts.timeout || 30000) + 15000 });
+  const holder = { hub: null, ready: null };
+  // node:test starts root-level before() hooks as they are registered, without waiting for the
+  // previous one: a file's own before() must `await ctx.ready` first.
+  let resolveReady;
+  let rejectReady;
+  holder.ready = new Promise((res, rej) => { resolveReady = res; rejectReady = rej; });
+  holder.ready.catch(() => {});
+  test.before(async () => {
+    try {
+      holder.hub = await startHub(opts);
+      resolveReady(holder.hub);
+    } catch (e) {
+      rejectReady(e);
+      throw e;
+    }
+  }, { timeout: (opts.timeout || 30000) + 15000 });
   test.beforeEach((t) => { if (holder.hub) holder.hub.mark(`test: ${t.name}`); });
   test.after(async () => { await cleanupAll(); }, { timeout: 30000 });
   return holder;
@@ -447,7 +475,7 @@ function useHub(opts = {}) {
 
 module.exports = {
   ROOT, BUILD, HOST, DEV_OWNER_KEY,
-  withTimeout, waitFor, sleep, uid, rejectsWith,
+  withTimeout, waitFor, sleep, uid, rejectsWith, quiet,
   startHub, useHub, cleanupAll, onCleanup, runDir,
   registry, serviceClient, createDevice, deviceConnectionString, deviceClient, openDevice,
   serviceToken, deviceToken, rest, iotHubError, rawMqtt,
