@@ -446,6 +446,54 @@ function rawMqtt(hub, deviceId, key, { clientId = deviceId, username, password, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// other processes (our C apps)
+
+let appCounter = 0;
+/** Spawns a program (e.g. build/dmpatterns_getstarted_device) with extra env; its stdout+stderr go
+ * to <run dir>/app-N-<name>.log (printed by run.sh on failure). Resolves immediately with
+ * { proc, output(), waitOutput(regex, ms, what), exited (Promise<{code, signal}>), stop(signal) }.
+ * Killed by cleanupAll(). */
+function spawnApp(bin, args = [], env = {}) {
+  appCounter += 1;
+  const name = `app-${appCounter}-${path.basename(bin)}`;
+  const logStream = fs.createWriteStream(path.join(runDir(), `${name}.log`), { flags: 'a' });
+  logStream.write(`===== [harness] ${bin} ${args.join(' ')}\n`);
+  let text = '';
+  const proc = spawn(bin, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const add = (d) => { text += d.toString(); logStream.write(d); };
+  proc.stdout.on('data', add);
+  proc.stderr.on('data', add);
+  let exitInfo = null;
+  const exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      exitInfo = { code, signal };
+      logStream.write(`\n===== [harness] exited code=${code} signal=${signal}\n`);
+      resolve(exitInfo);
+    });
+    proc.on('error', (e) => { add(`spawn error: ${e.message}\n`); exitInfo = { code: -1, signal: null }; resolve(exitInfo); });
+  });
+  const app = {
+    name, proc, exited,
+    output: () => text,
+    get exitInfo() { return exitInfo; },
+    waitOutput: (re, ms = 10000, what = String(re)) => waitFor(() => re.test(text), { timeout: ms, interval: 50,
+      what: `${name} output ${what}; output so far:\n${text.slice(-1500)}` }),
+    /** Sends signal and waits (ms) for the exit; SIGKILL after that. Resolves the exit info. */
+    async stop(signal = 'SIGINT', ms = 10000) {
+      if (!exitInfo) {
+        try { proc.kill(signal); } catch { /* gone */ }
+        const t = setTimeout(() => { try { proc.kill('SIGKILL'); } catch { /* gone */ } }, ms);
+        await exited;
+        clearTimeout(t);
+      }
+      return exitInfo;
+    },
+  };
+  onCleanup(() => app.stop('SIGKILL', 2000));
+  return app;
+}
+
+// ---------------------------------------------------------------------------------------------
 // node:test integration
 
 /** Registers before/after hooks for a test file: one hub for the file (started before the first
@@ -478,5 +526,5 @@ module.exports = {
   withTimeout, waitFor, sleep, uid, rejectsWith, quiet,
   startHub, useHub, cleanupAll, onCleanup, runDir,
   registry, serviceClient, createDevice, deviceConnectionString, deviceClient, openDevice,
-  serviceToken, deviceToken, rest, iotHubError, rawMqtt,
+  serviceToken, deviceToken, rest, iotHubError, rawMqtt, spawnApp,
 };
