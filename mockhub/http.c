@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,11 +167,16 @@ static void on_mhd_upgraded(void *cls, struct MHD_Connection *conn, void *con_cl
                             size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
 {
     (void)cls;
-    (void)conn;
     struct request_state *rs = con_cls;
     /* The stream carries small interactive messages (MQTT): no corking or Nagle on the client socket,
      * or every reply waits for the peer's delayed ACK (~40 ms). */
     MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CORK_OFF);
+    /* libmicrohttpd 0.9.75 turns TCP_NODELAY off when it switches (seen with strace): turn it back on. */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci != NULL) {
+        int one = 1;
+        setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     void *uconn = rs->upgrade_conn;
     rs->upgrade_conn = NULL;
     rs->hook.on_upgraded(rs->hook.ctx, uconn, sock, extra_in, extra_in_size, (mh_http_upgraded *)urh);

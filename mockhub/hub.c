@@ -239,7 +239,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     err = mh_link_start(broker_socket, hub_secret, on_link_message, on_link_state, hub, &hub->link, st);
     if (err != MH_OK)
         goto fail;
-    if (broker_ws_port > 0 && (err = mh_wsproxy_new(broker_ws_port, &hub->wsproxy, st)) != MH_OK)
+    if (broker_ws_port > 0 && (err = mh_wsproxy_new(broker_ws_port, broker_socket, hub_secret, &hub->wsproxy, st)) != MH_OK)
         goto fail;
     mh_http *http = NULL;
     err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle,
