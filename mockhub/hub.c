@@ -140,20 +140,41 @@ static void on_event(mh_hub *hub, const char *rest, const void *payload, size_t 
                    : strcmp(filter, "$iothub/twin/PATCH/properties/desired/#") == 0 ? MH_SUB_DESIRED
                                                                                      : 0;
     int now_online = 0, store_state = -1;
+    long persist = -1; /* session subscriptions to record, or -1 */
+    int is_connected = kind_len == 9 && strncmp(rest, "connected", 9) == 0;
+    unsigned stored = 0;
+
+    /* A session the broker restored from its persistence (after a hub restart) has subscriptions
+     * this daemon never saw: they were recorded in the store (only this thread writes them). */
+    if (is_connected) {
+        pthread_mutex_lock(&hub->conn_lock);
+        mh_conn *c = conn_find(hub, id, 0);
+        int loaded = c && c->session_loaded;
+        pthread_mutex_unlock(&hub->conn_lock);
+        if (!loaded && mh_store_session_subs_get(hub->store, id, &stored) != MH_OK)
+            fprintf(stderr, "mockhub: could not read the session of %s\n", id);
+    }
 
     pthread_mutex_lock(&hub->conn_lock);
-    if (kind_len == 9 && strncmp(rest, "connected", 9) == 0) {
+    if (is_connected) {
         mh_conn *c = conn_find(hub, id, 1);
         if (c) {
-            const cJSON *clean = cJSON_GetObjectItemCaseSensitive(ev, "clean");
+            int clean = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ev, "clean"));
+            if (!c->session_loaded) {
+                c->session_loaded = 1;
+                c->subs = stored;
+            }
             if (!c->connected)
                 hub->connected_count++;
             c->connected = 1;
             c->gen = gen;
+            c->clean = clean;
             /* A clean session starts with no subscriptions; a resumed one keeps them (the broker
              * does not re-check its ACL, so no subscribed events come). */
-            if (!cJSON_IsFalse(clean))
+            if (clean && c->subs != 0) {
                 c->subs = 0;
+                persist = 0;
+            }
             now_online = (c->subs & MH_SUB_METHODS) != 0;
             store_state = 1;
         }
@@ -166,20 +187,27 @@ static void on_event(mh_hub *hub, const char *rest, const void *payload, size_t 
         }
     } else if (kind_len == 10 && strncmp(rest, "subscribed", 10) == 0) {
         mh_conn *c = conn_find(hub, id, 0);
-        if (c && c->gen == gen) {
+        if (c && c->gen == gen && bit && !(c->subs & bit)) {
             now_online = bit == MH_SUB_METHODS && c->connected;
             c->subs |= bit;
+            if (!c->clean)
+                persist = c->subs;
         }
     } else if (kind_len == 12 && strncmp(rest, "unsubscribed", 12) == 0) {
         mh_conn *c = conn_find(hub, id, 0);
-        if (c && c->gen == gen)
+        if (c && c->gen == gen && (c->subs & bit)) {
             c->subs &= ~bit;
+            if (!c->clean)
+                persist = c->subs;
+        }
     }
     pthread_mutex_unlock(&hub->conn_lock);
     cJSON_Delete(ev);
 
     if (store_state >= 0 && mh_store_set_connected(hub->store, id, store_state) != MH_OK)
         fprintf(stderr, "mockhub: could not record connection state of %s\n", id);
+    if (persist >= 0 && mh_store_session_subs_set(hub->store, id, (unsigned)persist) != MH_OK)
+        fprintf(stderr, "mockhub: could not record the subscriptions of %s\n", id);
     if (now_online)
         mh_methods_device_online(hub->methods, id);
 }

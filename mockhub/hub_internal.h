@@ -23,6 +23,8 @@ typedef struct mh_conn {
     int connected;
     unsigned subs;    /* MH_SUB_*: survives disconnects of clean-session-0 devices */
     long long touched; /* second of the last lastActivityTime written for this device */
+    int clean;          /* the current connection's session ends with it */
+    int session_loaded; /* subs were read from the store since this daemon started */
     struct mh_conn *next;
 } mh_conn;
 

@@ -27,7 +27,9 @@ typedef struct route {
 
 /* ---- helpers ---- */
 
-/* Parses the body as JSON. Replies with the hub's error and returns NULL when it is not. */
+/* Parses the body as one JSON object. Replies with the hub's error and returns NULL when it is not
+ * one: empty or null -> ArgumentNull, not JSON (trailing bytes included) -> IotHubFormatError,
+ * another JSON type -> ArgumentInvalid. */
 static cJSON *body_json(const mh_http_request *req, mh_http_reply *reply)
 {
     if (req->body_too_large) {
@@ -41,9 +43,28 @@ static cJSON *body_json(const mh_http_request *req, mh_http_reply *reply)
         mh_reply_error(reply, MH_ERR_ARGUMENT_NULL, "BadRequest: the request body is empty");
         return NULL;
     }
-    cJSON *doc = cJSON_ParseWithLength(req->body, req->body_len);
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, 0);
+    if (doc != NULL) {
+        while (end < req->body + req->body_len && isspace((unsigned char)*end))
+            end++;
+        if (end != req->body + req->body_len) {
+            cJSON_Delete(doc);
+            doc = NULL;
+        }
+    }
     if (doc == NULL) {
         mh_reply_error(reply, MH_ERR_FORMAT, "The request body is not valid JSON");
+        return NULL;
+    }
+    if (cJSON_IsNull(doc)) {
+        cJSON_Delete(doc);
+        mh_reply_error(reply, MH_ERR_ARGUMENT_NULL, "BadRequest: the request body is null");
+        return NULL;
+    }
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
+        mh_reply_error(reply, MH_ERR_ARGUMENT_INVALID, "The request body must be a JSON object");
         return NULL;
     }
     return doc;
@@ -188,10 +209,15 @@ static void twin_write(mh_hub *hub, const mh_http_request *req, mh_http_reply *r
     cJSON *body = body_json(req, reply);
     if (body == NULL)
         return;
+    /* Update and push under one lock: two REST threads writing the same twin must push in $version
+     * order, or the device (which merges patches as they come) ends with the older value. */
+    static pthread_mutex_t push_order = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&push_order);
     mh_err err = mh_store_twin_update(hub->store, id, body, mh_http_header(req, "If-Match"), replace,
                                       &twin, &push, &version, &st);
     cJSON_Delete(body);
     if (err != MH_OK) {
+        pthread_mutex_unlock(&push_order);
         mh_reply_status(reply, &st);
         return;
     }
@@ -204,6 +230,7 @@ static void twin_write(mh_hub *hub, const mh_http_request *req, mh_http_reply *r
             fprintf(stderr, "mockhub: could not push desired properties to %s\n", id);
         free(text);
     }
+    pthread_mutex_unlock(&push_order);
     cJSON_Delete(push);
     mh_reply_json(reply, 200, twin, NULL);
 }
@@ -258,10 +285,6 @@ static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
     cJSON *body = body_json(req, reply);
     if (body == NULL)
         return;
-    if (!cJSON_IsObject(body)) {
-        mh_reply_error(reply, MH_ERR_ARGUMENT_INVALID, "The request body must be a JSON object");
-        goto done;
-    }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "methodName");
     if (!cJSON_IsString(name) || !method_name_ok(name->valuestring)) {
         mh_reply_error(reply, MH_ERR_ARGUMENT_INVALID,
@@ -413,7 +436,7 @@ static const route routes[] = {
     {"GET", "/statistics/devices", R_READ, r_stats_devices},
     {"GET", "/statistics/service", R_SVC | R_READ, r_stats_service},
     /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
-    {"*", "/devices", R_ANY, r_not_implemented},   /* POST /devices: bulk registry operations */
+    {"POST", "/devices", R_ANY, r_not_implemented}, /* bulk registry operations */
     {"*", "/devices/{id}/modules/*", R_ANY, r_not_implemented},
     {"*", "/devices/{id}/modules", R_ANY, r_not_implemented},
     {"*", "/twins/{id}/modules/*", R_ANY, r_not_implemented},

@@ -52,6 +52,11 @@ static const char schema_sql[] =
     " twin_etag INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS policies(name TEXT PRIMARY KEY, primary_key TEXT NOT NULL,"
     " secondary_key TEXT NOT NULL, rights INTEGER NOT NULL);"
+    /* broker sessions that outlive a connection (clean session 0): their subscriptions, so a
+     * restarted daemon knows what the broker restored from its own persistence */
+    "CREATE TABLE IF NOT EXISTS sessions(id TEXT PRIMARY KEY, subs INTEGER NOT NULL);"
+    "CREATE TRIGGER IF NOT EXISTS sessions_gc AFTER DELETE ON devices"
+    " BEGIN DELETE FROM sessions WHERE id = old.id; END;"
     /* hub start resets only the connected rows */
     "CREATE INDEX IF NOT EXISTS devices_connected ON devices(connection_state)"
     " WHERE connection_state <> 'Disconnected';";
@@ -93,6 +98,10 @@ static const char *const stmt_sql[MH_STMT__COUNT] = {
     [MH_STMT_POLICY_INSERT] = "INSERT OR IGNORE INTO policies(name, primary_key, secondary_key, rights)"
                               " VALUES(?1, ?2, ?3, ?4)",
     [MH_STMT_POLICY_OWNER] = "UPDATE policies SET primary_key = ?1 WHERE name = 'iothubowner'",
+    [MH_STMT_SESSION_GET] = "SELECT subs FROM sessions WHERE id = ?1",
+    [MH_STMT_SESSION_SET] = "INSERT INTO sessions(id, subs) VALUES(?1, ?2)"
+                            " ON CONFLICT(id) DO UPDATE SET subs = excluded.subs",
+    [MH_STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE id = ?1",
     [MH_STMT_BEGIN] = "BEGIN IMMEDIATE",
     [MH_STMT_COMMIT] = "COMMIT",
     [MH_STMT_ROLLBACK] = "ROLLBACK",
@@ -1033,6 +1042,53 @@ mh_err mh_store_device_touch(mh_store *store, const char *device_id)
         return MH_ERR_ARGUMENT_NULL;
     mh_time_now_iso(now, sizeof now);
     return update_by_id(store, MH_STMT_TOUCH, device_id, now);
+}
+
+mh_err mh_store_session_subs_get(mh_store *store, const char *device_id, unsigned *out_subs)
+{
+    mh_err err = MH_OK;
+    if (!store || !device_id || !out_subs)
+        return MH_ERR_ARGUMENT_NULL;
+    mh_store_lock(store);
+    sqlite3_stmt *s = stmt_get(store, MH_STMT_SESSION_GET);
+    if (!s) {
+        err = db_fail(store, NULL, "prepare");
+        goto done;
+    }
+    bind_text(s, 1, device_id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out_subs = (unsigned)sqlite3_column_int64(s, 0);
+    else if (rc == SQLITE_DONE)
+        *out_subs = 0;
+    else
+        err = db_fail(store, NULL, "session get");
+    stmt_done(s);
+done:
+    mh_store_unlock(store);
+    return err;
+}
+
+mh_err mh_store_session_subs_set(mh_store *store, const char *device_id, unsigned subs)
+{
+    mh_err err = MH_OK;
+    if (!store || !device_id)
+        return MH_ERR_ARGUMENT_NULL;
+    mh_store_lock(store);
+    sqlite3_stmt *s = stmt_get(store, subs ? MH_STMT_SESSION_SET : MH_STMT_SESSION_DELETE);
+    if (!s) {
+        err = db_fail(store, NULL, "prepare");
+        goto done;
+    }
+    bind_text(s, 1, device_id);
+    if (subs)
+        sqlite3_bind_int64(s, 2, subs);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        err = db_fail(store, NULL, "session set");
+    stmt_done(s);
+done:
+    mh_store_unlock(store);
+    return err;
 }
 
 mh_err mh_store_reset_connections(mh_store *store)

@@ -92,6 +92,11 @@ mh_err mh_store_device_list(mh_store *store, int top, cJSON **out_array, mh_stat
 /* connected=1: connectionState "Connected", connectionStateUpdatedTime and lastActivityTime now.
  * connected=0: "Disconnected", connectionStateUpdatedTime now. Unknown ids are ignored (MH_OK). */
 mh_err mh_store_set_connected(mh_store *store, const char *device_id, int connected) MH_WARN_UNUSED;
+/* The subscriptions of a device's persistent broker session (a bit mask the daemon defines; 0 when
+ * none is recorded), kept so that a restarted daemon knows what the broker restored from its
+ * persistence: resumed sessions are not re-subscribed. Deleting the device deletes it. */
+mh_err mh_store_session_subs_get(mh_store *store, const char *device_id, unsigned *out_subs) MH_WARN_UNUSED;
+mh_err mh_store_session_subs_set(mh_store *store, const char *device_id, unsigned subs) MH_WARN_UNUSED;
 /* Marks every device Disconnected (hub start: no connection survives a restart). */
 mh_err mh_store_reset_connections(mh_store *store) MH_WARN_UNUSED;
 /* lastActivityTime = now (device traffic: telemetry, twin and method messages). Unknown ids are

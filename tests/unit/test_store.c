@@ -1117,3 +1117,24 @@ Test(file, mh_store_open_readonly_missing_file_fails)
     cr_assert_neq(mh_store_open("/nonexistent-dir/x.db", MH_STORE_READONLY, &ro), MH_OK);
     cr_assert_null(ro);
 }
+
+Test(store, mh_store_session_subs_set_get_and_device_delete_succeeds, .init = open_memory, .fini = close_store)
+{
+    unsigned subs = 99;
+    create("sess1");
+    cr_assert_eq(mh_store_session_subs_get(store, "sess1", &subs), MH_OK);
+    cr_assert_eq(subs, 0u, "no session recorded yet");
+    cr_assert_eq(mh_store_session_subs_set(store, "sess1", 3), MH_OK);
+    cr_assert_eq(mh_store_session_subs_set(store, "sess1", 1), MH_OK); /* overwrite, not a second row */
+    cr_assert_eq(mh_store_session_subs_get(store, "sess1", &subs), MH_OK);
+    cr_assert_eq(subs, 1u);
+    cr_assert_eq(mh_store_session_subs_set(store, "sess1", 0), MH_OK);
+    cr_assert_eq(mh_store_session_subs_get(store, "sess1", &subs), MH_OK);
+    cr_assert_eq(subs, 0u);
+    /* deleting the device deletes its session record: a new device of that id starts clean */
+    cr_assert_eq(mh_store_session_subs_set(store, "sess1", 2), MH_OK);
+    cr_assert_eq(mh_store_device_delete(store, "sess1", NULL, NULL), MH_OK);
+    create("sess1");
+    cr_assert_eq(mh_store_session_subs_get(store, "sess1", &subs), MH_OK);
+    cr_assert_eq(subs, 0u);
+}
