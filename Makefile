@@ -56,6 +56,9 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(filter bench/mh_%.c,$(BENCH_SRC)))
 
+# Keep intermediate objects (bench and test objects are otherwise deleted after linking).
+.SECONDARY:
+
 .PHONY: all deps run test unit integration bench format format-check clean compose-check smoke-bench
 all: $(PROGS)
 
