@@ -135,10 +135,13 @@ mh_err mh_broker_conf_format(const mh_config *cfg, const mh_broker_params *p, ch
     bprintf(&b, "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n");
     bprintf(&b, "connection_messages true\n");
     bprintf(&b, "log_timestamp true\nlog_timestamp_format %%Y-%%m-%%dT%%H:%%M:%%S\n");
-    /* The daemon's one connection carries every device's traffic: allow a deep pipeline to it.
-     * Offline persistent devices keep at most max_queued_messages QoS 1 messages. */
+    /* The daemon's one connection carries every device's traffic and every connect event. In
+     * 2.0.11 these limits are global, and past them the broker silently drops messages, QoS 0 as
+     * well (out_packet_count >= max_queued_messages): a burst of 10,000 connects lost connect
+     * events and devices looked offline. Nothing acknowledged may be lost, so the queue bound is
+     * far above any burst; offline persistent devices keep at most that many QoS 1 messages. */
     bprintf(&b, "max_inflight_messages 100\n");
-    bprintf(&b, "max_queued_messages 10000\n");
+    bprintf(&b, "max_queued_messages 1000000\n");
     /* IoT Hub's largest payloads are 256 KB (telemetry) and 128 KB (method); cap far above. */
     bprintf(&b, "max_packet_size 1048576\n");
     bprintf(&b, "plugin %s\n", p->plugin_path);
