@@ -111,6 +111,7 @@ fi
 
 failed=()
 passed=()
+SAN_REPORT='ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:'
 for f in "${files[@]}"; do
     name="${f%.test.js}"
     dir="$OUT/$name"
@@ -128,7 +129,13 @@ for f in "${files[@]}"; do
     set -e
     kill_groups "$dir"
     secs=$(($(date +%s) - start))
-    if [ "$rc" -eq 0 ]; then
+    # A sanitizer build (MOCKHUB_BUILD_DIR=build-san-*) prints its reports into the logs: any one fails the file.
+    san=$(grep -rlE "$SAN_REPORT" "$dir" --include='*.log' 2>/dev/null || true)
+    if [ "$rc" -eq 0 ] && [ -n "$san" ]; then
+        failed+=("$f")
+        echo "===== $f: FAIL (${secs}s): sanitizer reports in" $san
+        grep -h -A40 -E "$SAN_REPORT" $san | head -n 300 || true
+    elif [ "$rc" -eq 0 ]; then
         passed+=("$f")
         echo "===== $f: PASS (${secs}s)"
     else
