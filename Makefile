@@ -59,7 +59,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(filter bench/mh_%.c,$(BENCH_SR
 # Keep intermediate objects (bench and test objects are otherwise deleted after linking).
 .SECONDARY:
 
-.PHONY: all deps run test unit integration bench format format-check clean compose-check smoke-bench
+.PHONY: all deps run test unit integration integration-san bench format format-check clean compose-check smoke-bench
 all: $(PROGS)
 
 $(B)/obj/%.o: %.c
@@ -101,6 +101,17 @@ unit: $(UNIT_BINS)
 
 integration: all
 	@tests/integration/run.sh
+
+# The integration tests again with the daemon and C apps built with ASan+UBSan, then with TSan (the
+# broker keeps the plain plugin: it cannot load a sanitizer .so); run.sh fails on any report in a log.
+integration-san: all
+	@set -e; for s in address,undefined thread; do \
+	    $(MAKE) --no-print-directory SANITIZE=$$s all; \
+	    echo "== integration tests, daemon built with -fsanitize=$$s"; \
+	    MOCKHUB_BUILD_DIR=$(CURDIR)/build-san-$${s/,/-} MOCKHUB_PLUGIN=$(CURDIR)/build/mockhub_bridge.so \
+	        ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	        TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" tests/integration/run.sh; \
+	done
 
 test: deps
 	@$(MAKE) --no-print-directory all
