@@ -120,6 +120,7 @@ test: deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined unit
 	@$(MAKE) --no-print-directory smoke-bench
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory integration-san
 
 compose-check:
 	@docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
