@@ -40,10 +40,13 @@ static size_t on_write(char *p, size_t sz, size_t nm, void *ud)
     size_t n = sz * nm;
     if (s->len + n + 1 > s->cap) {
         size_t nc = s->cap ? s->cap : 4096;
-        while (nc < s->len + n + 1) nc *= 2;
-        if (nc > RESP_MAX) return 0;
+        while (nc < s->len + n + 1)
+            nc *= 2;
+        if (nc > RESP_MAX)
+            return 0;
         char *nb = realloc(s->buf, nc);
-        if (!nb) return 0;
+        if (!nb)
+            return 0;
         s->buf = nb;
         s->cap = nc;
     }
@@ -65,7 +68,8 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
             v++;
             vl--;
         }
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' ')) vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
         if (vl > 0 && vl < sizeof s->cont) {
             memcpy(s->cont, v, vl);
             s->cont[vl] = '\0';
@@ -82,9 +86,11 @@ mb_http *mb_http_new(const char *base, const char *cafile, const char *auth, int
         curl_global_init(CURL_GLOBAL_DEFAULT);
         inited = 1;
     }
-    if (concurrency < 1) concurrency = 1;
+    if (concurrency < 1)
+        concurrency = 1;
     mb_http *h = calloc(1, sizeof *h);
-    if (!h) return NULL;
+    if (!h)
+        return NULL;
     h->slots = calloc((size_t)concurrency, sizeof *h->slots);
     h->multi = curl_multi_init();
     if (!h->slots || !h->multi) {
@@ -93,8 +99,10 @@ mb_http *mb_http_new(const char *base, const char *cafile, const char *auth, int
     }
     h->n = concurrency;
     snprintf(h->base, sizeof h->base, "%s", base);
-    if (cafile) snprintf(h->cafile, sizeof h->cafile, "%s", cafile);
-    if (auth) snprintf(h->auth, sizeof h->auth, "%s", auth);
+    if (cafile)
+        snprintf(h->cafile, sizeof h->cafile, "%s", cafile);
+    if (auth)
+        snprintf(h->auth, sizeof h->auth, "%s", auth);
     curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)concurrency + 4);
     for (int i = 0; i < concurrency; i++) {
         slot *s = &h->slots[i];
@@ -110,15 +118,19 @@ mb_http *mb_http_new(const char *base, const char *cafile, const char *auth, int
 
 void mb_http_free(mb_http *h)
 {
-    if (!h) return;
+    if (!h)
+        return;
     for (int i = 0; h->slots && i < h->n; i++) {
         slot *s = &h->slots[i];
-        if (s->busy) curl_multi_remove_handle(h->multi, s->easy);
-        if (s->easy) curl_easy_cleanup(s->easy);
+        if (s->busy)
+            curl_multi_remove_handle(h->multi, s->easy);
+        if (s->easy)
+            curl_easy_cleanup(s->easy);
         curl_slist_free_all(s->headers);
         free(s->buf);
     }
-    if (h->multi) curl_multi_cleanup(h->multi);
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
     free(h->slots);
     free(h);
 }
@@ -161,7 +173,8 @@ static void prepare(slot *s)
         snprintf(hdr, sizeof hdr, "x-ms-continuation: %s", s->req.continuation);
         s->headers = curl_slist_append(s->headers, hdr);
     }
-    if (s->req.extra_header) s->headers = curl_slist_append(s->headers, s->req.extra_header);
+    if (s->req.extra_header)
+        s->headers = curl_slist_append(s->headers, s->req.extra_header);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, s->req.method);
     if (s->req.body) {
@@ -172,7 +185,8 @@ static void prepare(slot *s)
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
     }
     s->len = 0;
-    if (s->buf) s->buf[0] = '\0';
+    if (s->buf)
+        s->buf[0] = '\0';
     s->has_cont = 0;
     s->errbuf[0] = '\0';
 }
@@ -181,8 +195,10 @@ static void finish(slot *s, CURLcode cc, mb_http_resp *r)
 {
     memset(r, 0, sizeof *r);
     r->latency_ns = mb_now_ns() - s->req.start_ns;
-    if (cc == CURLE_OK) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &r->status);
-    else r->error = s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc);
+    if (cc == CURLE_OK)
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &r->status);
+    else
+        r->error = s->errbuf[0] ? s->errbuf : curl_easy_strerror(cc);
     r->body = s->buf ? s->buf : "";
     r->body_len = s->len;
     r->continuation = s->has_cont ? s->cont : NULL;
@@ -197,11 +213,13 @@ long mb_http_run(mb_http *h, mb_http_next_fn next, mb_http_done_fn done, void *u
         uint64_t now = mb_now_ns();
         if (deadline_ns && now >= deadline_ns) {
             more = 0;
-            if (!hard_deadline) hard_deadline = now + 10000000000u;
+            if (!hard_deadline)
+                hard_deadline = now + 10000000000u;
         }
         for (int i = 0; more && i < h->n; i++) {
             slot *s = &h->slots[i];
-            if (s->busy) continue;
+            if (s->busy)
+                continue;
             memset(&s->req, 0, sizeof s->req);
             if (!next(ud, &s->req)) {
                 more = 0;
@@ -214,14 +232,17 @@ long mb_http_run(mb_http *h, mb_http_next_fn next, mb_http_done_fn done, void *u
             s->busy = 1;
             inflight++;
         }
-        if (inflight == 0) break;
+        if (inflight == 0)
+            break;
         if (hard_deadline && now >= hard_deadline) {
             for (int i = 0; i < h->n; i++) {
                 slot *s = &h->slots[i];
-                if (!s->busy) continue;
+                if (!s->busy)
+                    continue;
                 curl_multi_remove_handle(h->multi, s->easy);
                 s->busy = 0;
-                mb_http_resp r = {.status = 0, .body = "", .error = "no reply within 10 s after the run ended"};
+                mb_http_resp r = {
+                    .status = 0, .body = "", .error = "no reply within 10 s after the run ended"};
                 r.latency_ns = mb_now_ns() - s->req.start_ns;
                 done(ud, &s->req, &r);
             }
@@ -232,7 +253,8 @@ long mb_http_run(mb_http *h, mb_http_next_fn next, mb_http_done_fn done, void *u
         CURLMsg *m;
         int left;
         while ((m = curl_multi_info_read(h->multi, &left))) {
-            if (m->msg != CURLMSG_DONE) continue;
+            if (m->msg != CURLMSG_DONE)
+                continue;
             slot *s = NULL;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             CURLcode cc = m->data.result;
@@ -258,7 +280,8 @@ long mb_http_run(mb_http *h, mb_http_next_fn next, mb_http_done_fn done, void *u
                 }
             }
         }
-        if (inflight > 0) curl_multi_poll(h->multi, NULL, 0, 100, NULL);
+        if (inflight > 0)
+            curl_multi_poll(h->multi, NULL, 0, 100, NULL);
     }
     return completed;
 }

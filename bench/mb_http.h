@@ -10,20 +10,20 @@
 typedef struct mb_http mb_http;
 
 typedef struct mb_http_req {
-    const char *method;    /* "GET", "PUT", "PATCH", "POST" */
-    char path[512];        /* "/twins/x?api-version=...", appended to the base URL */
-    const char *body;      /* borrowed until the done callback returns; NULL = none */
+    const char *method; /* "GET", "PUT", "PATCH", "POST" */
+    char path[512];     /* "/twins/x?api-version=...", appended to the base URL */
+    const char *body;   /* borrowed until the done callback returns; NULL = none */
     size_t body_len;
-    const char *if_match;  /* optional If-Match value */
+    const char *if_match;     /* optional If-Match value */
     const char *continuation; /* optional x-ms-continuation value */
     const char *extra_header; /* optional "Name: value" */
-    long tag;              /* caller's */
-    uint64_t start_ns;     /* set by the driver */
+    long tag;                 /* caller's */
+    uint64_t start_ns;        /* set by the driver */
 } mb_http_req;
 
 typedef struct mb_http_resp {
-    long status;           /* 0 on a transport error (then error says why) */
-    const char *body;      /* NUL-terminated, valid during the callback */
+    long status;      /* 0 on a transport error (then error says why) */
+    const char *body; /* NUL-terminated, valid during the callback */
     size_t body_len;
     const char *continuation; /* x-ms-continuation header, or NULL */
     const char *error;

@@ -13,21 +13,21 @@
 #define MB_API "api-version=2021-04-12"
 
 typedef struct mb_hub {
-    char host[128];      /* --host, default localhost (the name in the server certificate) */
-    int https_port;      /* --https-port, default 443 */
-    int mqtt_port;       /* --mqtt-port, default 8883 */
-    char cafile[1100];   /* --cafile, default <--data>/ca.pem */
-    char base[300];      /* https://host:port */
-    char svc_auth[700];  /* service SAS (iothubowner) */
-    SSL_CTX *tls;        /* device TLS context trusting cafile */
-    int pid;             /* --hub-pid: the `mockhub run` process (CPU accounting), 0 = unknown */
+    char host[128];     /* --host, default localhost (the name in the server certificate) */
+    int https_port;     /* --https-port, default 443 */
+    int mqtt_port;      /* --mqtt-port, default 8883 */
+    char cafile[1100];  /* --cafile, default <--data>/ca.pem */
+    char base[300];     /* https://host:port */
+    char svc_auth[700]; /* service SAS (iothubowner) */
+    SSL_CTX *tls;       /* device TLS context trusting cafile */
+    int pid;            /* --hub-pid: the `mockhub run` process (CPU accounting), 0 = unknown */
 } mb_hub;
 
 typedef struct mb_device {
     char id[64];
-    char key[100];       /* primary key, base64 */
-    char user[256];      /* {host}/{id}/?api-version=2021-04-12 */
-    char pass[400];      /* SharedAccessSignature ... */
+    char key[100];  /* primary key, base64 */
+    char user[256]; /* {host}/{id}/?api-version=2021-04-12 */
+    char pass[400]; /* SharedAccessSignature ... */
 } mb_device;
 
 /* Reads --data, --host, --https-port, --mqtt-port, --cafile and MOCKHUB_OWNER_KEY; dies on setup

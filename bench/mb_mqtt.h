@@ -32,8 +32,8 @@ typedef struct mb_client_cfg {
     const char *id;
     const char *username, *password; /* NULL: none */
     int clean_session;
-    int keepalive;          /* seconds, 0 -> 300 */
-    const char *subs[4];    /* filters subscribed after CONNACK, NULL-terminated */
+    int keepalive;       /* seconds, 0 -> 300 */
+    const char *subs[4]; /* filters subscribed after CONNACK, NULL-terminated */
     int sub_qos;
 } mb_client_cfg;
 

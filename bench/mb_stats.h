@@ -32,19 +32,19 @@ void mb_samples_summarize(mb_samples *s, mb_summary *out); /* sorts s in place *
 
 /* One figure. Any field may be left 0/NULL: median/p99 < 0 means "not a latency figure". */
 typedef struct mb_result {
-    const char *key;       /* stable id, e.g. "floor_tls_seq", "method_c64" */
-    const char *label;     /* human text for the table */
-    size_t n;              /* operations measured */
+    const char *key;   /* stable id, e.g. "floor_tls_seq", "method_c64" */
+    const char *label; /* human text for the table */
+    size_t n;          /* operations measured */
     double median_us, p99_us;
-    double throughput;     /* operations per second, 0 when not meaningful */
-    const char *unit;      /* unit of throughput, e.g. "calls/s" */
-    double value;          /* a single value figure (memory, seconds), with value_unit */
+    double throughput; /* operations per second, 0 when not meaningful */
+    const char *unit;  /* unit of throughput, e.g. "calls/s" */
+    double value;      /* a single value figure (memory, seconds), with value_unit */
     const char *value_unit;
-    long errors;           /* every failed or lost operation */
-    double client_cpu;     /* bench process CPU seconds / wall seconds over the run (load generator cost) */
-    double server_cpu;     /* hub + broker CPU seconds / wall seconds over the run; < 0 unknown */
+    long errors;             /* every failed or lost operation */
+    double client_cpu;       /* bench process CPU seconds / wall seconds over the run (load generator cost) */
+    double server_cpu;       /* hub + broker CPU seconds / wall seconds over the run; < 0 unknown */
     double server_us_per_op; /* hub + broker CPU microseconds per operation; < 0 unknown */
-    const char *note;      /* free text (settings, what bounds it) */
+    const char *note;        /* free text (settings, what bounds it) */
 } mb_result;
 
 void mb_result_init(mb_result *r, const char *key, const char *label);

@@ -31,9 +31,11 @@ static long rss_kib(int pid)
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     FILE *f = fopen(path, "r");
     long kb = -1;
-    if (!f) return -1;
+    if (!f)
+        return -1;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
     fclose(f);
     return kb;
 }
@@ -49,17 +51,20 @@ static void hub_memory(int hub_pid, proc_mem *out)
     DIR *d = opendir("/proc");
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        if (!isdigit((unsigned char)e->d_name[0])) continue;
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
         int pid = atoi(e->d_name);
         for (int p = mb_proc_parent(pid), hops = 0; p > 1 && hops < 8; p = mb_proc_parent(p), hops++) {
             if (p == hub_pid) {
                 long k = rss_kib(pid);
-                if (k > 0) out->broker_kib += k;
+                if (k > 0)
+                    out->broker_kib += k;
                 break;
             }
         }
     }
-    if (d) closedir(d);
+    if (d)
+        closedir(d);
 }
 
 /* ---- worker process ---- */
@@ -84,7 +89,8 @@ static void on_msg(mb_client *c, const struct mosquitto_message *m)
 {
     (void)c;
     static const char res[] = "$iothub/twin/res/";
-    if (strncmp(m->topic, res, sizeof res - 1) != 0) return;
+    if (strncmp(m->topic, res, sizeof res - 1) != 0)
+        return;
     if (atoi(m->topic + sizeof res - 1) == 204) {
         g_acked++;
     } else {
@@ -98,8 +104,10 @@ static int write_all(int fd, const void *p, size_t n)
     const char *c = p;
     while (n) {
         ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
         c += w;
         n -= (size_t)w;
     }
@@ -111,8 +119,10 @@ static int read_all(int fd, void *p, size_t n)
     char *c = p;
     while (n) {
         ssize_t r = read(fd, c, n);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
         c += r;
         n -= (size_t)r;
     }
@@ -126,7 +136,8 @@ static char wait_cmd(mb_loop *l, int fd)
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 0) == 1) {
             char c = 'q';
-            if (read(fd, &c, 1) != 1) return 'q';
+            if (read(fd, &c, 1) != 1)
+                return 'q';
             return c;
         }
         mb_loop_poll(l, 10);
@@ -146,19 +157,23 @@ static void worker(mb_device *devs, long from, long n, int inflight, int cmd_fd,
     mb_loop *l = mb_loop_new();
     mb_client **clients = calloc((size_t)n, sizeof *clients);
     mb_samples lat = {0};
-    if (!l || !clients) _exit(3);
+    if (!l || !clients)
+        _exit(3);
     static const char *const subs[] = {"$iothub/methods/POST/#", "$iothub/twin/res/#", NULL};
-    if (wait_cmd(l, cmd_fd) != 'c') _exit(0);
+    if (wait_cmd(l, cmd_fd) != 'c')
+        _exit(0);
     uint64_t t0 = mb_now_ns();
     double wall = 0, cpu0 = mb_cpu_s();
     worker_report wr = {0};
-    wr.ready = mb_hub_connect_all(l, &g_hub, devs + from, n, inflight, subs, on_msg, NULL, 300, clients, &lat, &wall);
+    wr.ready = mb_hub_connect_all(l, &g_hub, devs + from, n, inflight, subs, on_msg, NULL, 300, clients, &lat,
+                                  &wall);
     wr.failed = n - wr.ready;
     wr.first_ns = t0;
     wr.last_ns = t0 + (uint64_t)(wall * 1e9);
     wr.nlat = (long)lat.n;
     wr.cpu_s = mb_cpu_s() - cpu0;
-    if (write_all(res_fd, &wr, sizeof wr) || write_all(res_fd, lat.v, lat.n * sizeof lat.v[0])) _exit(4);
+    if (write_all(res_fd, &wr, sizeof wr) || write_all(res_fd, lat.v, lat.n * sizeof lat.v[0]))
+        _exit(4);
     mb_samples_free(&lat);
 
     char c = wait_cmd(l, cmd_fd);
@@ -166,28 +181,37 @@ static void worker(mb_device *devs, long from, long n, int inflight, int cmd_fd,
         rep_report rr = {.first_ns = mb_now_ns(), .cpu_s = mb_cpu_s()};
         long sent = 0;
         for (long i = 0; i < n; i++) {
-            if (!clients[i] || mb_client_get_state(clients[i]) != MB_C_READY) continue;
+            if (!clients[i] || mb_client_get_state(clients[i]) != MB_C_READY)
+                continue;
             char topic[96], payload[160], when[32];
             iso_time(from + i, when, sizeof when);
             snprintf(topic, sizeof topic, "$iothub/twin/PATCH/properties/reported/?$rid=%ld", i + 1);
-            int len = snprintf(payload, sizeof payload, "{\"rebootTime\":\"%s\",\"fwVersion\":\"1.0.%ld\"}", when, (from + i) % 4);
-            if (mb_client_publish(clients[i], topic, len, payload, 0) == MOSQ_ERR_SUCCESS) sent++;
-            else g_rep_errors++;
-            if (i % 64 == 63) mb_loop_poll(l, 0);
+            int len = snprintf(payload, sizeof payload, "{\"rebootTime\":\"%s\",\"fwVersion\":\"1.0.%ld\"}",
+                               when, (from + i) % 4);
+            if (mb_client_publish(clients[i], topic, len, payload, 0) == MOSQ_ERR_SUCCESS)
+                sent++;
+            else
+                g_rep_errors++;
+            if (i % 64 == 63)
+                mb_loop_poll(l, 0);
         }
         uint64_t deadline = mb_now_ns() + 60000000000u;
-        while (g_acked + g_rep_errors < sent && mb_now_ns() < deadline) mb_loop_poll(l, 10);
+        while (g_acked + g_rep_errors < sent && mb_now_ns() < deadline)
+            mb_loop_poll(l, 10);
         rr.last_ns = mb_now_ns();
         rr.acked = g_acked;
         rr.cpu_s = mb_cpu_s() - rr.cpu_s;
         rr.errors = g_rep_errors + (sent - g_acked - g_rep_errors);
-        if (g_last_error[0]) fprintf(stderr, "bench: worker: last twin error reply: %s\n", g_last_error);
-        if (write_all(res_fd, &rr, sizeof rr)) _exit(4);
+        if (g_last_error[0])
+            fprintf(stderr, "bench: worker: last twin error reply: %s\n", g_last_error);
+        if (write_all(res_fd, &rr, sizeof rr))
+            _exit(4);
         c = wait_cmd(l, cmd_fd);
     }
     mb_loop_stats st;
     mb_loop_get_stats(l, &st);
-    if (st.lost) fprintf(stderr, "bench: worker: %ld devices lost their connection while connected\n", st.lost);
+    if (st.lost)
+        fprintf(stderr, "bench: worker: %ld devices lost their connection while connected\n", st.lost);
     mb_loop_free(l);
     _exit(st.lost ? 1 : 0);
 }
@@ -203,7 +227,8 @@ static long health_connected(void)
     long n = -1;
     if (h && mb_http_once(h, &req, &resp) == 200) {
         const char *p = strstr(resp.body, "\"connectedDevices\":");
-        if (p) n = strtol(p + 19, NULL, 10);
+        if (p)
+            n = strtol(p + 19, NULL, 10);
     }
     mb_http_free(h);
     return n;
@@ -219,29 +244,36 @@ int main(int argc, char **argv)
     long nofile = mb_raise_nofile(per_worker * 3 + 200);
     if (nofile < per_worker * 3 + 100) {
         per_worker = (nofile - 100) / 3;
-        if (per_worker < 100) mb_die("open-file limit %ld is too low", nofile);
+        if (per_worker < 100)
+            mb_die("open-file limit %ld is too low", nofile);
     }
     int nw = (int)((n + per_worker - 1) / per_worker);
     long errors = 0;
 
     mb_device *devs = calloc((size_t)n, sizeof *devs);
-    if (!devs) mb_die("oom");
+    if (!devs)
+        mb_die("oom");
     long reg = mb_hub_register(&g_hub, "bc", 0, n, 64, devs, "registry_put", &errors);
-    if (reg != n) mb_die("only %ld of %ld devices registered", reg, n);
+    if (reg != n)
+        mb_die("only %ld of %ld devices registered", reg, n);
 
     long connected_before = health_connected();
     proc_mem m0 = {0}, m1 = {0};
-    if (hub_pid > 0) hub_memory(hub_pid, &m0);
+    if (hub_pid > 0)
+        hub_memory(hub_pid, &m0);
 
     int cmd[64][2], res[64][2];
     pid_t pids[64];
-    if (nw > 64) mb_die("too many workers");
+    if (nw > 64)
+        mb_die("too many workers");
     fflush(NULL);
     for (int w = 0; w < nw; w++) {
-        if (pipe(cmd[w]) || pipe(res[w])) mb_die("pipe");
+        if (pipe(cmd[w]) || pipe(res[w]))
+            mb_die("pipe");
         long from = w * per_worker, cnt = (from + per_worker > n) ? n - from : per_worker;
         pids[w] = fork();
-        if (pids[w] < 0) mb_die("fork");
+        if (pids[w] < 0)
+            mb_die("fork");
         if (pids[w] == 0) {
             close(cmd[w][1]);
             close(res[w][0]);
@@ -254,24 +286,29 @@ int main(int argc, char **argv)
     mb_phase ph;
     mb_phase_begin(&ph, hub_pid);
     for (int w = 0; w < nw; w++)
-        if (write(cmd[w][1], "c", 1) != 1) mb_die("worker pipe");
+        if (write(cmd[w][1], "c", 1) != 1)
+            mb_die("worker pipe");
     mb_samples lat = {0};
     long ready = 0, failed = 0;
     uint64_t first = UINT64_MAX, last = 0;
     double wcpu = 0;
     for (int w = 0; w < nw; w++) {
         worker_report wr;
-        if (read_all(res[w][0], &wr, sizeof wr)) mb_die("worker %d died while connecting", w);
+        if (read_all(res[w][0], &wr, sizeof wr))
+            mb_die("worker %d died while connecting", w);
         for (long i = 0; i < wr.nlat; i++) {
             uint64_t v;
-            if (read_all(res[w][0], &v, sizeof v)) mb_die("worker %d died", w);
+            if (read_all(res[w][0], &v, sizeof v))
+                mb_die("worker %d died", w);
             mb_samples_add(&lat, v);
         }
         ready += wr.ready;
         wcpu += wr.cpu_s;
         failed += wr.failed;
-        if (wr.first_ns < first) first = wr.first_ns;
-        if (wr.last_ns > last) last = wr.last_ns;
+        if (wr.first_ns < first)
+            first = wr.first_ns;
+        if (wr.last_ns > last)
+            last = wr.last_ns;
     }
     double wall = (double)(last - first) / 1e9;
     mb_result r;
@@ -285,7 +322,8 @@ int main(int argc, char **argv)
     r.unit = "connects/s";
     r.errors = failed;
     snprintf(note, sizeof note,
-             "%ld devices, %d handshakes in flight over %d worker processes, clean session off, 2 subscriptions each; "
+             "%ld devices, %d handshakes in flight over %d worker processes, clean session off, 2 "
+             "subscriptions each; "
              "full handshakes (no resumption), EC P-256 server cert",
              n, inflight, nw);
     r.note = note;
@@ -299,7 +337,8 @@ int main(int argc, char **argv)
     long connected_now = health_connected();
     if (hub_pid > 0) {
         hub_memory(hub_pid, &m1);
-        double per = (double)((m1.daemon_kib + m1.broker_kib) - (m0.daemon_kib + m0.broker_kib)) / (double)(ready ? ready : 1);
+        double per = (double)((m1.daemon_kib + m1.broker_kib) - (m0.daemon_kib + m0.broker_kib)) /
+                     (double)(ready ? ready : 1);
         mb_result_init(&r, "conn_rss", "memory: broker + daemon RSS per connected device");
         r.n = (size_t)ready;
         r.value = per;
@@ -307,7 +346,8 @@ int main(int argc, char **argv)
         snprintf(note, sizeof note,
                  "RSS with %ld connected: broker %ld KiB, daemon %ld KiB (before: broker %ld, daemon %ld); "
                  "/health connectedDevices %ld (was %ld)",
-                 ready, m1.broker_kib, m1.daemon_kib, m0.broker_kib, m0.daemon_kib, connected_now, connected_before);
+                 ready, m1.broker_kib, m1.daemon_kib, m0.broker_kib, m0.daemon_kib, connected_now,
+                 connected_before);
         r.note = note;
         if (connected_before >= 0 && connected_now >= 0 && connected_now - connected_before != ready) {
             fprintf(stderr, "bench: the hub counts %ld newly connected devices, %ld connected\n",
@@ -321,19 +361,23 @@ int main(int argc, char **argv)
     /* one reported patch per device */
     mb_phase_begin(&ph, hub_pid);
     for (int w = 0; w < nw; w++)
-        if (write(cmd[w][1], "r", 1) != 1) mb_die("worker pipe");
+        if (write(cmd[w][1], "r", 1) != 1)
+            mb_die("worker pipe");
     long acked = 0, rerr = 0;
     first = UINT64_MAX;
     last = 0;
     wcpu = 0;
     for (int w = 0; w < nw; w++) {
         rep_report rr;
-        if (read_all(res[w][0], &rr, sizeof rr)) mb_die("worker %d died while reporting", w);
+        if (read_all(res[w][0], &rr, sizeof rr))
+            mb_die("worker %d died while reporting", w);
         acked += rr.acked;
         wcpu += rr.cpu_s;
         rerr += rr.errors;
-        if (rr.first_ns < first) first = rr.first_ns;
-        if (rr.last_ns > last) last = rr.last_ns;
+        if (rr.first_ns < first)
+            first = rr.first_ns;
+        if (rr.last_ns > last)
+            last = rr.last_ns;
     }
     wall = (double)(last - first) / 1e9;
     double rep_client_cpu = wcpu / wall;
@@ -344,7 +388,8 @@ int main(int argc, char **argv)
     r.throughput = (double)acked / wall;
     r.unit = "patches/s";
     r.errors = rerr;
-    snprintf(note, sizeof note, "%ld devices publish at once, until every 204 arrived (rebootTime, fwVersion)", ready);
+    snprintf(note, sizeof note,
+             "%ld devices publish at once, until every 204 arrived (rebootTime, fwVersion)", ready);
     r.note = note;
     mb_result_emit(&r);
     errors += rerr;

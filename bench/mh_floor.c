@@ -42,16 +42,24 @@ static void *responder(void *arg)
 {
     (void)arg;
     mb_loop *l = mb_loop_new();
-    if (!l) mb_die("responder loop");
-    mb_client_cfg cfg = {.host = g_host, .port = g_port, .ssl_ctx = g_tls, .id = "floor-responder",
-                         .clean_session = 1, .subs = {"bench/req/#"}, .sub_qos = 0};
+    if (!l)
+        mb_die("responder loop");
+    mb_client_cfg cfg = {.host = g_host,
+                         .port = g_port,
+                         .ssl_ctx = g_tls,
+                         .id = "floor-responder",
+                         .clean_session = 1,
+                         .subs = {"bench/req/#"},
+                         .sub_qos = 0};
     int rc = 0;
     mb_client *c = mb_client_start(l, &cfg, resp_on_msg, NULL, NULL, &rc);
-    if (!c) mb_die("responder connect: %s", mosquitto_strerror(rc));
+    if (!c)
+        mb_die("responder connect: %s", mosquitto_strerror(rc));
     while (!atomic_load(&g_stop)) {
         mb_loop_poll(l, 50);
         mb_client_state st = mb_client_get_state(c);
-        if (st == MB_C_READY) atomic_store(&g_resp_ready, 1);
+        if (st == MB_C_READY)
+            atomic_store(&g_resp_ready, 1);
         if (st == MB_C_FAILED || st == MB_C_LOST) {
             atomic_store(&g_resp_ready, -1);
             break;
@@ -71,13 +79,16 @@ static uint64_t g_measure_from; /* seq of the first measured request */
 static void req_on_msg(mb_client *c, const struct mosquitto_message *m)
 {
     (void)c;
-    if (m->payloadlen != (int)sizeof(req_msg)) return;
+    if (m->payloadlen != (int)sizeof(req_msg))
+        return;
     req_msg r;
     memcpy(&r, m->payload, sizeof r);
     uint64_t now = mb_now_ns();
     g_received++;
-    if (r.seq >= g_measure_from) mb_samples_add(&g_lat, now - r.sent_ns);
-    if (!g_window_mode && r.seq == g_expect_seq) g_expect_seq++;
+    if (r.seq >= g_measure_from)
+        mb_samples_add(&g_lat, now - r.sent_ns);
+    if (!g_window_mode && r.seq == g_expect_seq)
+        g_expect_seq++;
 }
 
 static int send_req(mb_client *c, uint64_t seq)
@@ -101,22 +112,33 @@ int main(int argc, char **argv)
     double seconds = mb_arg_double(argc, argv, "seconds", 3.0);
     int server_pid = (int)mb_arg_long(argc, argv, "server-pid", 0);
     mb_phase ph;
-    if (cafile && !(g_tls = mb_tls_ctx_new(cafile))) mb_die("cannot load CA %s", cafile);
-    if (cafile && strcmp(g_host, "127.0.0.1") == 0) g_host = "localhost"; /* name in the certificate */
+    if (cafile && !(g_tls = mb_tls_ctx_new(cafile)))
+        mb_die("cannot load CA %s", cafile);
+    if (cafile && strcmp(g_host, "127.0.0.1") == 0)
+        g_host = "localhost"; /* name in the certificate */
 
     pthread_t th;
-    if (pthread_create(&th, NULL, responder, NULL) != 0) mb_die("thread");
+    if (pthread_create(&th, NULL, responder, NULL) != 0)
+        mb_die("thread");
     mb_loop *l = mb_loop_new();
-    mb_client_cfg cfg = {.host = g_host, .port = g_port, .ssl_ctx = g_tls, .id = "floor-requester",
-                         .clean_session = 1, .subs = {"bench/res/#"}, .sub_qos = 0};
+    mb_client_cfg cfg = {.host = g_host,
+                         .port = g_port,
+                         .ssl_ctx = g_tls,
+                         .id = "floor-requester",
+                         .clean_session = 1,
+                         .subs = {"bench/res/#"},
+                         .sub_qos = 0};
     int rc = 0;
     mb_client *c = mb_client_start(l, &cfg, req_on_msg, NULL, NULL, &rc);
-    if (!c) mb_die("requester connect: %s", mosquitto_strerror(rc));
+    if (!c)
+        mb_die("requester connect: %s", mosquitto_strerror(rc));
     uint64_t t0 = mb_now_ns();
     while (mb_client_get_state(c) != MB_C_READY || atomic_load(&g_resp_ready) != 1) {
         if (mb_client_get_state(c) == MB_C_FAILED || atomic_load(&g_resp_ready) < 0)
-            mb_die("floor clients could not connect to %s:%d (rc %d)", g_host, g_port, mb_client_connack_rc(c));
-        if (mb_now_ns() - t0 > 10000000000u) mb_die("floor clients: connect timeout");
+            mb_die("floor clients could not connect to %s:%d (rc %d)", g_host, g_port,
+                   mb_client_connack_rc(c));
+        if (mb_now_ns() - t0 > 10000000000u)
+            mb_die("floor clients: connect timeout");
         mb_loop_poll(l, 20);
     }
 
@@ -125,12 +147,16 @@ int main(int argc, char **argv)
     uint64_t seq = 0;
     g_measure_from = 200;
     for (long i = 0; i < nseq + 200; i++) {
-        if (i == 200) mb_phase_begin(&ph, server_pid);
+        if (i == 200)
+            mb_phase_begin(&ph, server_pid);
         g_expect_seq = seq;
-        if (send_req(c, seq) != MOSQ_ERR_SUCCESS) errors++;
+        if (send_req(c, seq) != MOSQ_ERR_SUCCESS)
+            errors++;
         uint64_t deadline = mb_now_ns() + 2000000000u;
-        while (g_expect_seq == seq && mb_now_ns() < deadline) mb_loop_poll(l, 10);
-        if (g_expect_seq == seq) errors++; /* lost: give up on it */
+        while (g_expect_seq == seq && mb_now_ns() < deadline)
+            mb_loop_poll(l, 10);
+        if (g_expect_seq == seq)
+            errors++; /* lost: give up on it */
         seq++;
     }
     mb_result r;
@@ -157,13 +183,15 @@ int main(int argc, char **argv)
     uint64_t start = ph.t0;
     uint64_t end = start + (uint64_t)(seconds * 1e9);
     for (long i = 0; i < window; i++)
-        if (send_req(c, seq++) != MOSQ_ERR_SUCCESS) errors++;
+        if (send_req(c, seq++) != MOSQ_ERR_SUCCESS)
+            errors++;
     uint64_t last_recv = 0;
     while (mb_now_ns() < end) {
         last_recv = g_received;
         mb_loop_poll(l, 10);
         for (uint64_t k = last_recv; k < g_received && mb_now_ns() < end; k++)
-            if (send_req(c, seq++) != MOSQ_ERR_SUCCESS) errors++;
+            if (send_req(c, seq++) != MOSQ_ERR_SUCCESS)
+                errors++;
     }
     uint64_t done_ns = mb_now_ns();
     uint64_t in_window = g_received;
@@ -171,11 +199,13 @@ int main(int argc, char **argv)
     mb_phase_end(&ph, &r, (double)in_window);
     double srv_cpu = r.server_cpu, srv_op = r.server_us_per_op, cli_cpu = r.client_cpu;
     uint64_t drain_deadline = done_ns + 2000000000u;
-    while (g_received < g_sent && mb_now_ns() < drain_deadline) mb_loop_poll(l, 10);
+    while (g_received < g_sent && mb_now_ns() < drain_deadline)
+        mb_loop_poll(l, 10);
     errors += (long)(g_sent - g_received);
     wall = (double)(done_ns - start) / 1e9;
     snprintf(key, sizeof key, "%s_w%ld", prefix, window);
-    snprintf(label, sizeof label, "floor %s: MQTT round trip, %ld outstanding", cafile ? "TLS" : "TCP", window);
+    snprintf(label, sizeof label, "floor %s: MQTT round trip, %ld outstanding", cafile ? "TLS" : "TCP",
+             window);
     mb_result_init(&r, key, label);
     mb_result_set_latency(&r, &g_lat);
     r.throughput = (double)in_window / wall;
@@ -191,6 +221,7 @@ int main(int argc, char **argv)
     atomic_store(&g_stop, 1);
     pthread_join(th, NULL);
     mb_loop_free(l);
-    if (g_tls) SSL_CTX_free(g_tls);
+    if (g_tls)
+        SSL_CTX_free(g_tls);
     return (errors || atomic_load(&g_resp_errors)) ? 1 : 0;
 }

@@ -18,7 +18,7 @@
 static mb_hub g_hub;
 static mb_device *g_devs;
 static long g_ndev;
-static atomic_int g_phase;     /* 0 connecting, 1 ready, -1 failed; main sets 2 to stop */
+static atomic_int g_phase; /* 0 connecting, 1 ready, -1 failed; main sets 2 to stop */
 static atomic_long g_ready;
 static atomic_long g_resp_errors, g_answered;
 
@@ -43,16 +43,20 @@ static void *devices_thread(void *arg)
     (void)arg;
     mb_loop *l = mb_loop_new();
     mb_client **clients = calloc((size_t)g_ndev, sizeof *clients);
-    if (!l || !clients) mb_die("oom");
+    if (!l || !clients)
+        mb_die("oom");
     static const char *const subs[] = {"$iothub/methods/POST/#", NULL};
     double wall = 0;
-    long ready = mb_hub_connect_all(l, &g_hub, g_devs, g_ndev, 64, subs, on_method, NULL, 120, clients, NULL, &wall);
+    long ready =
+        mb_hub_connect_all(l, &g_hub, g_devs, g_ndev, 64, subs, on_method, NULL, 120, clients, NULL, &wall);
     atomic_store(&g_ready, ready);
     atomic_store(&g_phase, ready == g_ndev ? 1 : -1);
-    while (atomic_load(&g_phase) != 2) mb_loop_poll(l, 20);
+    while (atomic_load(&g_phase) != 2)
+        mb_loop_poll(l, 20);
     mb_loop_stats st;
     mb_loop_get_stats(l, &st);
-    if (st.lost) fprintf(stderr, "bench: %ld responder devices lost their connection during the run\n", st.lost);
+    if (st.lost)
+        fprintf(stderr, "bench: %ld responder devices lost their connection during the run\n", st.lost);
     atomic_fetch_add(&g_resp_errors, st.lost);
     mb_loop_free(l);
     free(clients);
@@ -60,8 +64,8 @@ static void *devices_thread(void *arg)
 }
 
 typedef struct call_ctx {
-    long next;        /* call counter */
-    long limit;       /* stop after this many (0 = none) */
+    long next;  /* call counter */
+    long limit; /* stop after this many (0 = none) */
     long errors;
     long ok;
     mb_samples lat;
@@ -76,7 +80,8 @@ static void fill_call(call_ctx *c, mb_http_req *req, int slot)
     req->method = "POST";
     snprintf(req->path, sizeof req->path, "/twins/%s/methods?" MB_API, id);
     char *b = c->body[slot % 256];
-    snprintf(b, sizeof c->body[0], "{\"methodName\":\"bench\",\"responseTimeoutInSeconds\":30,\"payload\":{\"i\":%ld}}", i);
+    snprintf(b, sizeof c->body[0],
+             "{\"methodName\":\"bench\",\"responseTimeoutInSeconds\":30,\"payload\":{\"i\":%ld}}", i);
     req->body = b;
     req->body_len = strlen(b);
     req->tag = i;
@@ -85,7 +90,8 @@ static void fill_call(call_ctx *c, mb_http_req *req, int slot)
 static int call_next(void *ud, mb_http_req *req)
 {
     call_ctx *c = ud;
-    if (c->limit && c->next >= c->limit) return 0;
+    if (c->limit && c->next >= c->limit)
+        return 0;
     fill_call(c, req, (int)(c->next % 256));
     return 1;
 }
@@ -93,12 +99,14 @@ static int call_next(void *ud, mb_http_req *req)
 /* A call succeeds when HTTP 200 carries {"status":200,"payload":{"i":<the same i>}}. */
 static int check_reply(const mb_http_req *req, const mb_http_resp *resp)
 {
-    if (resp->status != 200) return 0;
+    if (resp->status != 200)
+        return 0;
     cJSON *doc = cJSON_ParseWithLength(resp->body, resp->body_len);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(doc, "status");
     const cJSON *pl = cJSON_GetObjectItemCaseSensitive(doc, "payload");
     const cJSON *i = cJSON_GetObjectItemCaseSensitive(pl, "i");
-    int ok = cJSON_IsNumber(st) && st->valueint == 200 && cJSON_IsNumber(i) && (long)i->valuedouble == req->tag;
+    int ok =
+        cJSON_IsNumber(st) && st->valueint == 200 && cJSON_IsNumber(i) && (long)i->valuedouble == req->tag;
     cJSON_Delete(doc);
     return ok;
 }
@@ -112,8 +120,10 @@ static void call_done(void *ud, const mb_http_req *req, const mb_http_resp *resp
         return;
     }
     if (c->errors++ < 5 || !c->last_error[0])
-        fprintf(stderr, "bench: method call %ld: HTTP %ld %.200s\n", req->tag, resp->status, resp->status ? resp->body : resp->error);
-    snprintf(c->last_error, sizeof c->last_error, "HTTP %ld %.300s", resp->status, resp->status ? resp->body : resp->error);
+        fprintf(stderr, "bench: method call %ld: HTTP %ld %.200s\n", req->tag, resp->status,
+                resp->status ? resp->body : resp->error);
+    snprintf(c->last_error, sizeof c->last_error, "HTTP %ld %.300s", resp->status,
+             resp->status ? resp->body : resp->error);
 }
 
 /* Warm-up: one call per device, retried while the hub may not have seen the subscription yet. */
@@ -127,13 +137,16 @@ typedef struct warm_ctx {
 static int warm_next(void *ud, mb_http_req *req)
 {
     warm_ctx *w = ud;
-    while (w->next < w->n && w->ok[w->next]) w->next++;
-    if (w->next >= w->n) return 0;
+    while (w->next < w->n && w->ok[w->next])
+        w->next++;
+    if (w->next >= w->n)
+        return 0;
     long i = w->next++;
     req->method = "POST";
     snprintf(req->path, sizeof req->path, "/twins/%s/methods?" MB_API, g_devs[i].id);
     char *b = w->body[i % 64];
-    snprintf(b, sizeof w->body[0], "{\"methodName\":\"warmup\",\"responseTimeoutInSeconds\":10,\"payload\":{\"i\":%ld}}", i);
+    snprintf(b, sizeof w->body[0],
+             "{\"methodName\":\"warmup\",\"responseTimeoutInSeconds\":10,\"payload\":{\"i\":%ld}}", i);
     req->body = b;
     req->body_len = strlen(b);
     req->tag = i;
@@ -156,15 +169,19 @@ int main(int argc, char **argv)
     long nseq = mb_arg_long(argc, argv, "seq", 3000);
     double seconds = mb_arg_double(argc, argv, "seconds", 5);
     int conc = (int)mb_arg_long(argc, argv, "concurrency", 64);
-    if (conc < 1 || conc > 256) mb_die("--concurrency must be 1..256");
+    if (conc < 1 || conc > 256)
+        mb_die("--concurrency must be 1..256");
     long errors = 0;
     g_devs = calloc((size_t)g_ndev, sizeof *g_devs);
-    if (!g_devs) mb_die("oom");
+    if (!g_devs)
+        mb_die("oom");
     long reg = mb_hub_register(&g_hub, "bm", 0, g_ndev, 64, g_devs, NULL, &errors);
-    if (reg != g_ndev) mb_die("only %ld of %ld method devices registered", reg, g_ndev);
+    if (reg != g_ndev)
+        mb_die("only %ld of %ld method devices registered", reg, g_ndev);
 
     pthread_t th;
-    if (pthread_create(&th, NULL, devices_thread, NULL) != 0) mb_die("thread");
+    if (pthread_create(&th, NULL, devices_thread, NULL) != 0)
+        mb_die("thread");
     while (atomic_load(&g_phase) == 0) {
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
@@ -177,9 +194,11 @@ int main(int argc, char **argv)
 
     /* warm-up: every device answers once (hub has its subscription; TLS sessions and caches warm) */
     warm_ctx w = {.n = g_ndev, .ok = calloc((size_t)g_ndev, 1)};
-    if (!w.ok) mb_die("oom");
+    if (!w.ok)
+        mb_die("oom");
     mb_http *h = mb_http_new(g_hub.base, g_hub.cafile, g_hub.svc_auth, conc);
-    if (!h) mb_die("curl");
+    if (!h)
+        mb_die("curl");
     uint64_t wend = mb_now_ns() + 10000000000u;
     while (w.ok_count < g_ndev && mb_now_ns() < wend) {
         w.next = 0;
@@ -198,7 +217,8 @@ int main(int argc, char **argv)
 
     /* sequential, one keep-alive connection */
     call_ctx *c = calloc(1, sizeof *c);
-    if (!c) mb_die("oom");
+    if (!c)
+        mb_die("oom");
     mb_http *h1 = mb_http_new(g_hub.base, g_hub.cafile, g_hub.svc_auth, 1);
     mb_phase ph;
     mb_phase_begin(&ph, g_hub.pid);
@@ -218,7 +238,8 @@ int main(int argc, char **argv)
     r.unit = "calls/s";
     r.errors = c->errors + errors;
     char note[200];
-    snprintf(note, sizeof note, "%ld devices connected, round-robin; one keep-alive HTTPS connection", g_ndev);
+    snprintf(note, sizeof note, "%ld devices connected, round-robin; one keep-alive HTTPS connection",
+             g_ndev);
     r.note = note;
     mb_result_emit(&r);
     long seq_errors = c->errors;
@@ -239,8 +260,8 @@ int main(int argc, char **argv)
     r.throughput = (double)c->ok / wall;
     r.unit = "calls/s";
     r.errors = c->errors;
-    snprintf(note, sizeof note, "%d keep-alive HTTPS connections (libcurl multi); responders answered %ld", conc,
-             atomic_load(&g_answered) - answered0);
+    snprintf(note, sizeof note, "%d keep-alive HTTPS connections (libcurl multi); responders answered %ld",
+             conc, atomic_load(&g_answered) - answered0);
     r.note = note;
     mb_result_emit(&r);
     long c_errors = c->errors;
@@ -250,7 +271,8 @@ int main(int argc, char **argv)
     atomic_store(&g_phase, 2);
     pthread_join(th, NULL);
     long resp_errors = atomic_load(&g_resp_errors);
-    if (resp_errors) fprintf(stderr, "bench: %ld responder-side errors\n", resp_errors);
+    if (resp_errors)
+        fprintf(stderr, "bench: %ld responder-side errors\n", resp_errors);
     SSL_CTX_free(g_hub.tls);
     free(g_devs);
     return (errors || seq_errors || c_errors || resp_errors) ? 1 : 0;

@@ -18,10 +18,10 @@
 static mb_hub g_hub;
 
 typedef struct qres {
-    long status;      /* last HTTP status */
-    long items;       /* items over all pages */
+    long status; /* last HTTP status */
+    long items;  /* items over all pages */
     long pages;
-    long sum_n;       /* sum of the "n" members (count queries) */
+    long sum_n; /* sum of the "n" members (count queries) */
     uint64_t first_ns, total_ns;
     char error[300];
 } qres;
@@ -32,7 +32,8 @@ static int run_query(mb_http *h, const char *sql, qres *out)
     char body[600], cont[1024] = "";
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "query", sql);
-    if (!cJSON_PrintPreallocated(b, body, sizeof body, 0)) mb_die("query too long");
+    if (!cJSON_PrintPreallocated(b, body, sizeof body, 0))
+        mb_die("query too long");
     cJSON_Delete(b);
     uint64_t t0 = mb_now_ns();
     for (int page = 0; page < 100000; page++) {
@@ -42,9 +43,11 @@ static int run_query(mb_http *h, const char *sql, qres *out)
         mb_http_resp resp;
         req.extra_header = "x-ms-max-item-count: 100";
         out->status = mb_http_once(h, &req, &resp);
-        if (page == 0) out->first_ns = mb_now_ns() - t0;
+        if (page == 0)
+            out->first_ns = mb_now_ns() - t0;
         if (resp.status != 200) {
-            snprintf(out->error, sizeof out->error, "HTTP %ld %.250s", resp.status, resp.status ? resp.body : resp.error);
+            snprintf(out->error, sizeof out->error, "HTTP %ld %.250s", resp.status,
+                     resp.status ? resp.body : resp.error);
             return -1;
         }
         cJSON *doc = cJSON_ParseWithLength(resp.body, resp.body_len);
@@ -58,11 +61,13 @@ static int run_query(mb_http *h, const char *sql, qres *out)
         {
             out->items++;
             const cJSON *nn = cJSON_GetObjectItemCaseSensitive(it, "n");
-            if (cJSON_IsNumber(nn)) out->sum_n += (long)nn->valuedouble;
+            if (cJSON_IsNumber(nn))
+                out->sum_n += (long)nn->valuedouble;
         }
         cJSON_Delete(doc);
         out->pages++;
-        if (!resp.continuation) break;
+        if (!resp.continuation)
+            break;
         snprintf(cont, sizeof cont, "%s", resp.continuation);
     }
     out->total_ns = mb_now_ns() - t0;
@@ -78,7 +83,8 @@ typedef struct seed_ctx {
 static int seed_next(void *ud, mb_http_req *req)
 {
     seed_ctx *s = ud;
-    if (s->next >= s->to) return 0;
+    if (s->next >= s->to)
+        return 0;
     long i = s->next++;
     char *b = s->body[i % 256];
     snprintf(b, sizeof s->body[0], "{\"deviceId\":\"bq%06ld\"}", i);
@@ -97,12 +103,13 @@ static void seed_done(void *ud, const mb_http_req *req, const mb_http_resp *resp
         s->ok++;
         mb_samples_add(&s->lat, resp->latency_ns);
     } else if (s->errors++ < 5) {
-        fprintf(stderr, "bench: seeding: HTTP %ld %.200s\n", resp->status, resp->status ? resp->body : resp->error);
+        fprintf(stderr, "bench: seeding: HTTP %ld %.200s\n", resp->status,
+                resp->status ? resp->body : resp->error);
     }
 }
 
-static long measure(mb_http *h, const char *key, const char *label, const char *sql, long runs, long expect_sum,
-                    long expect_items)
+static long measure(mb_http *h, const char *key, const char *label, const char *sql, long runs,
+                    long expect_sum, long expect_items)
 {
     mb_samples total = {0}, first = {0};
     long errors = 0;
@@ -112,13 +119,14 @@ static long measure(mb_http *h, const char *key, const char *label, const char *
     mb_phase_begin(&ph, g_hub.pid);
     for (long i = 0; i < runs; i++) {
         if (run_query(h, sql, &q) != 0) {
-            if (errors++ < 3) fprintf(stderr, "bench: %s: %s\n", key, q.error);
+            if (errors++ < 3)
+                fprintf(stderr, "bench: %s: %s\n", key, q.error);
             continue;
         }
         if ((expect_sum >= 0 && q.sum_n != expect_sum) || (expect_items >= 0 && q.items != expect_items)) {
             if (errors++ < 3)
-                fprintf(stderr, "bench: %s: wrong result: %ld items, sum %ld (expected %ld items, sum %ld)\n", key, q.items,
-                        q.sum_n, expect_items, expect_sum);
+                fprintf(stderr, "bench: %s: wrong result: %ld items, sum %ld (expected %ld items, sum %ld)\n",
+                        key, q.items, q.sum_n, expect_items, expect_sum);
             continue;
         }
         mb_samples_add(&total, q.total_ns);
@@ -134,8 +142,8 @@ static long measure(mb_http *h, const char *key, const char *label, const char *
     r.unit = "queries/s";
     r.errors = errors;
     char note[600];
-    snprintf(note, sizeof note, "%s -> %ld items in %ld page(s); first page median %.1f ms", sql, q.items, q.pages,
-             fs.median_us / 1000);
+    snprintf(note, sizeof note, "%s -> %ld items in %ld page(s); first page median %.1f ms", sql, q.items,
+             q.pages, fs.median_us / 1000);
     r.note = note;
     mb_result_emit(&r);
     mb_samples_free(&total);
@@ -151,15 +159,18 @@ int main(int argc, char **argv)
     long runs = mb_arg_long(argc, argv, "runs", 20);
     long errors = 0;
     mb_http *h1 = mb_http_new(g_hub.base, g_hub.cafile, g_hub.svc_auth, 1);
-    if (!h1) mb_die("curl");
+    if (!h1)
+        mb_die("curl");
     qres q;
-    if (run_query(h1, "SELECT COUNT() AS n FROM devices", &q) != 0) mb_die("count query failed: %s", q.error);
+    if (run_query(h1, "SELECT COUNT() AS n FROM devices", &q) != 0)
+        mb_die("count query failed: %s", q.error);
     long existing = q.sum_n;
 
     /* seed */
     if (existing < twins) {
         seed_ctx *s = calloc(1, sizeof *s);
-        if (!s) mb_die("oom");
+        if (!s)
+            mb_die("oom");
         s->to = twins - existing;
         mb_http *h = mb_http_new(g_hub.base, g_hub.cafile, g_hub.svc_auth, 64);
         mb_phase ph;
@@ -177,7 +188,8 @@ int main(int argc, char **argv)
         r.value_unit = "s";
         r.errors = s->errors;
         char note[200];
-        snprintf(note, sizeof note, "%ld created in %.1f s (%ld existed); no bulk import exists (POST /devices is 501)", s->ok,
+        snprintf(note, sizeof note,
+                 "%ld created in %.1f s (%ld existed); no bulk import exists (POST /devices is 501)", s->ok,
                  wall, existing);
         r.note = note;
         mb_result_emit(&r);
@@ -185,7 +197,8 @@ int main(int argc, char **argv)
         mb_samples_free(&s->lat);
         free(s);
     }
-    if (run_query(h1, "SELECT COUNT() AS n FROM devices", &q) != 0) mb_die("count query failed: %s", q.error);
+    if (run_query(h1, "SELECT COUNT() AS n FROM devices", &q) != 0)
+        mb_die("count query failed: %s", q.error);
     long total = q.sum_n;
 
     char sql[400], label[128];
@@ -200,7 +213,8 @@ int main(int argc, char **argv)
     errors += measure(h1, "query_reboot", label, sql, runs, -1, reporters > 0 ? reporters - pick - 1 : -1);
     snprintf(label, sizeof label, "query: GROUP BY fwVersion count over %ld twins", total);
     errors += measure(h1, "query_groupby", label,
-                      "SELECT properties.reported.fwVersion AS fw, COUNT() AS n FROM devices GROUP BY properties.reported.fwVersion",
+                      "SELECT properties.reported.fwVersion AS fw, COUNT() AS n FROM devices GROUP BY "
+                      "properties.reported.fwVersion",
                       runs, total, -1);
     snprintf(label, sizeof label, "query: COUNT() over %ld twins", total);
     errors += measure(h1, "query_count", label, "SELECT COUNT() AS n FROM devices", runs, total, 1);

@@ -18,7 +18,7 @@
 typedef struct target {
     const char *key;
     const char *text;
-    int kind;     /* 0 median <= x*floor_median, 1 throughput >= max(x*floor_tput, y), 2 median <= y us,
+    int kind; /* 0 median <= x*floor_median, 1 throughput >= max(x*floor_tput, y), 2 median <= y us,
                      3 throughput >= y, 4 value <= y */
     double x, y;
 } target;
@@ -57,24 +57,30 @@ static cJSON *find(cJSON *arr, const char *key)
 
 static void fmt_us(char *b, size_t n, double us)
 {
-    if (us < 0) snprintf(b, n, "-");
-    else if (us < 1000) snprintf(b, n, "%.0f us", us);
-    else if (us < 1e6) snprintf(b, n, "%.2f ms", us / 1000);
-    else snprintf(b, n, "%.2f s", us / 1e6);
+    if (us < 0)
+        snprintf(b, n, "-");
+    else if (us < 1000)
+        snprintf(b, n, "%.0f us", us);
+    else if (us < 1e6)
+        snprintf(b, n, "%.2f ms", us / 1000);
+    else
+        snprintf(b, n, "%.2f s", us / 1e6);
 }
 
 static void cpu_model(char *out, size_t n)
 {
     snprintf(out, n, "unknown CPU");
     FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
+    if (!f)
+        return;
     char line[512];
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "model name", 10) == 0) {
             char *p = strchr(line, ':');
             if (p) {
                 p++;
-                while (*p == ' ') p++;
+                while (*p == ' ')
+                    p++;
                 p[strcspn(p, "\n")] = '\0';
                 snprintf(out, n, "%s", p);
             }
@@ -88,8 +94,10 @@ static long mem_total_mib(void)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     long kb = 0;
-    if (!f) return 0;
-    if (fscanf(f, "MemTotal: %ld kB", &kb) != 1) kb = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "MemTotal: %ld kB", &kb) != 1)
+        kb = 0;
     fclose(f);
     return kb / 1024;
 }
@@ -99,7 +107,8 @@ int main(int argc, char **argv)
     const char *in = mb_arg(argc, argv, "in", NULL);
     const char *out = mb_arg(argc, argv, "out", NULL);
     const char *floor = mb_arg(argc, argv, "floor", "floor_tls");
-    if (!in) mb_die("usage: mh_report --in=results.jsonl [--out=latest.json]");
+    if (!in)
+        mb_die("usage: mh_report --in=results.jsonl [--out=latest.json]");
     FILE *f = fopen(in, "r");
     cJSON *figs = cJSON_CreateArray();
     long bad_lines = 0;
@@ -108,8 +117,10 @@ int main(int argc, char **argv)
         size_t cap = 0;
         while (getline(&line, &cap, f) > 0) {
             cJSON *o = cJSON_Parse(line);
-            if (o) cJSON_AddItemToArray(figs, o);
-            else bad_lines++;
+            if (o)
+                cJSON_AddItemToArray(figs, o);
+            else
+                bad_lines++;
         }
         free(line);
         fclose(f);
@@ -132,12 +143,14 @@ int main(int argc, char **argv)
     double la[3] = {0};
     getloadavg(la, 3);
 
-    printf("\nmockhub bench (%s): %s, %ld cores, %ld MiB, Linux %s, %s, load %.2f\n", mb_arg(argc, argv, "mode", "full"),
-           cpu, ncpu, mem_total_mib(), un.release, mb_arg(argc, argv, "broker", "mosquitto"), la[0]);
-    printf("ratios: latency = median / floor sequential median (%s); throughput = / floor 64-outstanding (%s)\n\n",
+    printf("\nmockhub bench (%s): %s, %ld cores, %ld MiB, Linux %s, %s, load %.2f\n",
+           mb_arg(argc, argv, "mode", "full"), cpu, ncpu, mem_total_mib(), un.release,
+           mb_arg(argc, argv, "broker", "mosquitto"), la[0]);
+    printf("ratios: latency = median / floor sequential median (%s); throughput = / floor 64-outstanding "
+           "(%s)\n\n",
            k_seq, k_win);
-    printf("%-20s %-46s %9s %9s %13s %8s %7s %9s %6s  %-34s %s\n", "figure", "what", "median", "p99", "throughput",
-           "x floor", "%floor", "srv us/op", "errors", "target", "");
+    printf("%-20s %-46s %9s %9s %13s %8s %7s %9s %6s  %-34s %s\n", "figure", "what", "median", "p99",
+           "throughput", "x floor", "%floor", "srv us/op", "errors", "target", "");
     long total_errors = 0;
     cJSON *it;
     cJSON_ArrayForEach(it, figs)
@@ -150,9 +163,12 @@ int main(int argc, char **argv)
         char bm[32], bp[32], bt[48], rl[16] = "-", rt[16] = "-";
         fmt_us(bm, sizeof bm, med);
         fmt_us(bp, sizeof bp, p99);
-        if (tput > 0) snprintf(bt, sizeof bt, "%.0f/s", tput);
-        else if (cJSON_GetObjectItem(it, "value_unit")) snprintf(bt, sizeof bt, "%.1f %s", value, str(it, "value_unit"));
-        else snprintf(bt, sizeof bt, "-");
+        if (tput > 0)
+            snprintf(bt, sizeof bt, "%.0f/s", tput);
+        else if (cJSON_GetObjectItem(it, "value_unit"))
+            snprintf(bt, sizeof bt, "%.1f %s", value, str(it, "value_unit"));
+        else
+            snprintf(bt, sizeof bt, "-");
         if (med >= 0 && floor_med > 0) {
             double r = med / floor_med;
             snprintf(rl, sizeof rl, "%.2fx", r);
@@ -167,25 +183,34 @@ int main(int argc, char **argv)
         const char *met = "";
         for (size_t i = 0; i < sizeof TARGETS / sizeof TARGETS[0]; i++) {
             const target *t = &TARGETS[i];
-            if (strcmp(t->key, key) != 0) continue;
+            if (strcmp(t->key, key) != 0)
+                continue;
             int ok = -1;
-            if (t->kind == 0 && med >= 0 && floor_med > 0) ok = med <= t->x * floor_med;
-            if (t->kind == 1 && floor_tput > 0) ok = tput >= t->x * floor_tput && tput >= t->y;
-            if (t->kind == 2 && med >= 0) ok = med <= t->y;
-            if (t->kind == 3) ok = tput >= t->y;
-            if (t->kind == 4) ok = value <= t->y;
+            if (t->kind == 0 && med >= 0 && floor_med > 0)
+                ok = med <= t->x * floor_med;
+            if (t->kind == 1 && floor_tput > 0)
+                ok = tput >= t->x * floor_tput && tput >= t->y;
+            if (t->kind == 2 && med >= 0)
+                ok = med <= t->y;
+            if (t->kind == 3)
+                ok = tput >= t->y;
+            if (t->kind == 4)
+                ok = value <= t->y;
             ttext = t->text;
             met = ok < 0 ? "?" : ok ? "met" : "MISSED";
             cJSON_AddStringToObject(it, "target", t->text);
-            if (ok >= 0) cJSON_AddBoolToObject(it, "target_met", ok);
+            if (ok >= 0)
+                cJSON_AddBoolToObject(it, "target_met", ok);
         }
         char so[24] = "-";
         double sop = num(it, "server_cpu_us_per_op", -1);
-        if (sop >= 0) snprintf(so, sizeof so, "%.0f", sop);
-        printf("%-20s %-46.46s %9s %9s %13s %8s %7s %9s %6ld  %-34s %s\n", key, str(it, "label"), bm, bp, bt, rl, rt,
-               so, errors, ttext, met);
+        if (sop >= 0)
+            snprintf(so, sizeof so, "%.0f", sop);
+        printf("%-20s %-46.46s %9s %9s %13s %8s %7s %9s %6ld  %-34s %s\n", key, str(it, "label"), bm, bp, bt,
+               rl, rt, so, errors, ttext, met);
     }
-    if (bad_lines) printf("(%ld unreadable result lines)\n", bad_lines);
+    if (bad_lines)
+        printf("(%ld unreadable result lines)\n", bad_lines);
     printf("\n");
 
     if (out) {
@@ -211,7 +236,8 @@ int main(int argc, char **argv)
         figs = NULL;
         char *txt = cJSON_Print(doc);
         FILE *o = fopen(out, "w");
-        if (!o || !txt) mb_die("cannot write %s", out);
+        if (!o || !txt)
+            mb_die("cannot write %s", out);
         fprintf(o, "%s\n", txt);
         fclose(o);
         free(txt);
@@ -219,6 +245,7 @@ int main(int argc, char **argv)
         printf("JSON: %s\n", out);
     }
     cJSON_Delete(figs);
-    if (total_errors) printf("%ld operations failed: see the errors column and the bench output above\n", total_errors);
+    if (total_errors)
+        printf("%ld operations failed: see the errors column and the bench output above\n", total_errors);
     return total_errors ? 1 : 0;
 }

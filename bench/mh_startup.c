@@ -23,7 +23,8 @@ static long g_errors;
 static pid_t spawn(const char *prog, const char *dir, const char *log_path)
 {
     pid_t pid = fork();
-    if (pid < 0) mb_die("fork: %s", strerror(errno));
+    if (pid < 0)
+        mb_die("fork: %s", strerror(errno));
     if (pid == 0) {
         int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
@@ -46,7 +47,8 @@ static uint64_t stop(pid_t pid)
     int status = 0;
     for (;;) {
         pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) break;
+        if (r == pid)
+            break;
         if (mb_now_ns() - t0 > 10000000000u) {
             fprintf(stderr, "bench: mockhub did not exit within 10 s of SIGTERM; killing it\n");
             kill(pid, SIGKILL);
@@ -69,13 +71,16 @@ int main(int argc, char **argv)
     const char *dir = mb_arg(argc, argv, "dir", NULL);
     long runs = mb_arg_long(argc, argv, "runs", 5);
     int port = (int)mb_arg_long(argc, argv, "https-port", 443);
-    if (!dir) mb_die("usage: mh_startup --mockhub=PATH --dir=DATA_DIR [--runs=N]");
-    if (access(prog, X_OK) != 0) mb_die("%s is not built", prog);
+    if (!dir)
+        mb_die("usage: mh_startup --mockhub=PATH --dir=DATA_DIR [--runs=N]");
+    if (access(prog, X_OK) != 0)
+        mb_die("%s is not built", prog);
     char log_path[1200], base[64];
     snprintf(log_path, sizeof log_path, "%s.log", dir);
     snprintf(base, sizeof base, "https://localhost:%d", port);
     mb_http *h = mb_http_new(base, NULL, NULL, 1);
-    if (!h) mb_die("curl");
+    if (!h)
+        mb_die("curl");
 
     mb_samples cold = {0}, warm = {0}, stops = {0};
     for (long i = 0; i <= runs; i++) {
@@ -98,20 +103,25 @@ int main(int argc, char **argv)
             usleep(1000);
         }
         uint64_t t1 = mb_now_ns();
-        if (ok) mb_samples_add(i == 0 ? &cold : &warm, t1 - t0);
-        else g_errors++;
-        if (pid > 0) mb_samples_add(&stops, stop(pid));
+        if (ok)
+            mb_samples_add(i == 0 ? &cold : &warm, t1 - t0);
+        else
+            g_errors++;
+        if (pid > 0)
+            mb_samples_add(&stops, stop(pid));
         /* the next run must not reuse a kept-alive connection to the old process */
         mb_http_free(h);
         h = mb_http_new(base, NULL, NULL, 1);
-        if (!h) mb_die("curl");
+        if (!h)
+            mb_die("curl");
     }
     mb_http_free(h);
 
     mb_summary ss;
     mb_samples_summarize(&stops, &ss);
     char note[160];
-    snprintf(note, sizeof note, "empty data dir: creates CA, server cert, database; stop on SIGTERM took %.0f ms",
+    snprintf(note, sizeof note,
+             "empty data dir: creates CA, server cert, database; stop on SIGTERM took %.0f ms",
              ss.median_us / 1000);
     mb_result r;
     mb_result_init(&r, "startup_cold", "start-up to /health 200, first start");
@@ -122,8 +132,8 @@ int main(int argc, char **argv)
     mb_result_init(&r, "startup_warm", "start-up to /health 200, existing data dir");
     mb_result_set_latency(&r, &warm);
     r.errors = g_errors - (cold.n ? 0 : 1);
-    snprintf(note, sizeof note, "%ld runs; median stop on SIGTERM %.0f ms, p99 %.0f ms", runs, ss.median_us / 1000,
-             ss.p99_us / 1000);
+    snprintf(note, sizeof note, "%ld runs; median stop on SIGTERM %.0f ms, p99 %.0f ms", runs,
+             ss.median_us / 1000, ss.p99_us / 1000);
     r.note = note;
     mb_result_emit(&r);
     mb_samples_free(&cold);

@@ -45,11 +45,14 @@ static void send_reported(mb_client *c)
 {
     uint64_t rid = ++g_rid;
     char topic[96], payload[96];
-    snprintf(topic, sizeof topic, "$iothub/twin/PATCH/properties/reported/?$rid=%llu", (unsigned long long)rid);
-    int n = snprintf(payload, sizeof payload, "{\"bench\":{\"seq\":%llu,\"ok\":true}}", (unsigned long long)rid);
+    snprintf(topic, sizeof topic, "$iothub/twin/PATCH/properties/reported/?$rid=%llu",
+             (unsigned long long)rid);
+    int n =
+        snprintf(payload, sizeof payload, "{\"bench\":{\"seq\":%llu,\"ok\":true}}", (unsigned long long)rid);
     g_sent_ns[rid % RING] = mb_now_ns();
     g_sent_total++;
-    if (mb_client_publish(c, topic, n, payload, 0) != MOSQ_ERR_SUCCESS) g_rep_errors++;
+    if (mb_client_publish(c, topic, n, payload, 0) != MOSQ_ERR_SUCCESS)
+        g_rep_errors++;
 }
 
 static void on_msg(mb_client *c, const struct mosquitto_message *m)
@@ -62,21 +65,25 @@ static void on_msg(mb_client *c, const struct mosquitto_message *m)
         unsigned long long rid = r ? strtoull(r + 5, NULL, 10) : 0;
         if (status != 204) {
             g_rep_errors++;
-            snprintf(g_rep_last_error, sizeof g_rep_last_error, "%s %.*s", m->topic, m->payloadlen > 100 ? 100 : m->payloadlen,
-                     (const char *)m->payload);
+            snprintf(g_rep_last_error, sizeof g_rep_last_error, "%s %.*s", m->topic,
+                     m->payloadlen > 100 ? 100 : m->payloadlen, (const char *)m->payload);
         } else {
             g_acked++;
-            if (rid && g_rid - rid < RING) mb_samples_add(&g_rep_lat, mb_now_ns() - g_sent_ns[rid % RING]);
+            if (rid && g_rid - rid < RING)
+                mb_samples_add(&g_rep_lat, mb_now_ns() - g_sent_ns[rid % RING]);
         }
-        if (g_rep_running) send_reported(c); /* keep the window full */
+        if (g_rep_running)
+            send_reported(c); /* keep the window full */
         return;
     }
     if (strncmp(m->topic, push, sizeof push - 1) == 0) {
         uint64_t now = mb_now_ns();
         cJSON *doc = cJSON_ParseWithLength(m->payload, (size_t)m->payloadlen);
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(doc, "bench");
-        if (cJSON_IsNumber(b) && (long)b->valuedouble == atomic_load(&g_want)) atomic_store(&g_got_ns, now);
-        else atomic_fetch_add(&g_unexpected, 1);
+        if (cJSON_IsNumber(b) && (long)b->valuedouble == atomic_load(&g_want))
+            atomic_store(&g_got_ns, now);
+        else
+            atomic_fetch_add(&g_unexpected, 1);
         cJSON_Delete(doc);
         return;
     }
@@ -90,14 +97,17 @@ static void reported_phase(mb_loop *l)
     mb_phase_begin(&ph, g_hub.pid);
     uint64_t end = ph.t0 + (uint64_t)(g_seconds * 1e9);
     for (long w = 0; w < g_window; w++)
-        for (long i = 0; i < g_ndev; i++) send_reported(g_clients[i]);
-    while (mb_now_ns() < end) mb_loop_poll(l, 10);
+        for (long i = 0; i < g_ndev; i++)
+            send_reported(g_clients[i]);
+    while (mb_now_ns() < end)
+        mb_loop_poll(l, 10);
     g_rep_running = 0;
     uint64_t acked_in_window = g_acked;
     mb_result_init(&g_rep_r, "", "");
     g_rep_wall = mb_phase_end(&ph, &g_rep_r, (double)acked_in_window);
     uint64_t drain = mb_now_ns() + 5000000000u;
-    while (g_acked + g_rep_errors < g_sent_total && mb_now_ns() < drain) mb_loop_poll(l, 10);
+    while (g_acked + g_rep_errors < g_sent_total && mb_now_ns() < drain)
+        mb_loop_poll(l, 10);
     if (g_acked + g_rep_errors < g_sent_total) {
         fprintf(stderr, "bench: %llu reported patches never got a reply within 5 s\n",
                 (unsigned long long)(g_sent_total - g_acked - g_rep_errors));
@@ -110,14 +120,17 @@ static void *devices_thread(void *arg)
 {
     (void)arg;
     mb_loop *l = mb_loop_new();
-    if (!l) mb_die("oom");
+    if (!l)
+        mb_die("oom");
     static const char *const subs[] = {"$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#", NULL};
     double wall;
-    long ready = mb_hub_connect_all(l, &g_hub, g_devs, g_ndev, 64, subs, on_msg, NULL, 60, g_clients, NULL, &wall);
+    long ready =
+        mb_hub_connect_all(l, &g_hub, g_devs, g_ndev, 64, subs, on_msg, NULL, 60, g_clients, NULL, &wall);
     atomic_store(&g_phase, ready == g_ndev ? PH_READY : PH_FAILED);
     for (;;) {
         int ph = atomic_load(&g_phase);
-        if (ph == PH_STOP || ph == PH_FAILED) break;
+        if (ph == PH_STOP || ph == PH_FAILED)
+            break;
         if (ph == PH_REPORTED) {
             reported_phase(l);
             atomic_store(&g_phase, PH_REPORTED_DONE);
@@ -151,7 +164,8 @@ typedef struct get_ctx {
 static int get_next(void *ud, mb_http_req *req)
 {
     get_ctx *g = ud;
-    if (g->limit && g->next >= g->limit) return 0;
+    if (g->limit && g->next >= g->limit)
+        return 0;
     long i = g->next++;
     req->method = "GET";
     snprintf(req->path, sizeof req->path, "/twins/%s?" MB_API, g_devs[i % g_ndev].id);
@@ -166,7 +180,8 @@ static void get_done(void *ud, const mb_http_req *req, const mb_http_resp *resp)
         g->ok++;
         mb_samples_add(&g->lat, resp->latency_ns);
     } else if (g->errors++ < 5) {
-        fprintf(stderr, "bench: GET twin: HTTP %ld %.200s\n", resp->status, resp->status ? resp->body : resp->error);
+        fprintf(stderr, "bench: GET twin: HTTP %ld %.200s\n", resp->status,
+                resp->status ? resp->body : resp->error);
     }
 }
 
@@ -181,11 +196,13 @@ int main(int argc, char **argv)
     long setup_errors = 0, total_errors = 0;
     g_devs = calloc((size_t)g_ndev, sizeof *g_devs);
     g_clients = calloc((size_t)g_ndev, sizeof *g_clients);
-    if (!g_devs || !g_clients) mb_die("oom");
+    if (!g_devs || !g_clients)
+        mb_die("oom");
     if (mb_hub_register(&g_hub, "bt", 0, g_ndev, 64, g_devs, NULL, &setup_errors) != g_ndev)
         mb_die("twin devices could not be registered");
     pthread_t th;
-    if (pthread_create(&th, NULL, devices_thread, NULL) != 0) mb_die("thread");
+    if (pthread_create(&th, NULL, devices_thread, NULL) != 0)
+        mb_die("thread");
     wait_phase(PH_READY);
     if (atomic_load(&g_phase) == PH_FAILED) {
         pthread_join(th, NULL);
@@ -231,7 +248,9 @@ int main(int argc, char **argv)
         uint64_t s = mb_now_ns();
         mb_http_resp resp;
         if (mb_http_once(h1, &req, &resp) != 200) {
-            if (derr++ < 5) fprintf(stderr, "bench: PATCH twin: HTTP %ld %.200s\n", resp.status, resp.status ? resp.body : resp.error);
+            if (derr++ < 5)
+                fprintf(stderr, "bench: PATCH twin: HTTP %ld %.200s\n", resp.status,
+                        resp.status ? resp.body : resp.error);
             continue;
         }
         mb_samples_add(&rest, resp.latency_ns);
@@ -242,7 +261,8 @@ int main(int argc, char **argv)
         }
         uint64_t got = atomic_load(&g_got_ns);
         if (got == 0) {
-            if (derr++ < 5) fprintf(stderr, "bench: desired push for bench=%ld never reached %s\n", k, d->id);
+            if (derr++ < 5)
+                fprintf(stderr, "bench: desired push for bench=%ld never reached %s\n", k, d->id);
             continue;
         }
         mb_samples_add(&push, got - s);
@@ -255,7 +275,8 @@ int main(int argc, char **argv)
     r.throughput = (double)push.n / wall;
     r.unit = "patches/s";
     r.errors = derr;
-    snprintf(note, sizeof note, "sequential; the REST PATCH alone: median %.0f us, p99 %.0f us", rs.median_us, rs.p99_us);
+    snprintf(note, sizeof note, "sequential; the REST PATCH alone: median %.0f us, p99 %.0f us", rs.median_us,
+             rs.p99_us);
     r.note = note;
     mb_result_emit(&r);
     total_errors += derr;
@@ -266,7 +287,8 @@ int main(int argc, char **argv)
     /* 3. GET /twins/{id} */
     get_ctx *g = calloc(1, sizeof *g);
     mb_http *h = mb_http_new(g_hub.base, g_hub.cafile, g_hub.svc_auth, conc);
-    if (!g || !h) mb_die("oom");
+    if (!g || !h)
+        mb_die("oom");
     g->limit = 2L * conc; /* warm-up: open the keep-alive connections (TLS handshakes) first */
     mb_http_run(h, get_next, get_done, g, 0);
     long warm_errors = g->errors;
@@ -294,7 +316,8 @@ int main(int argc, char **argv)
     atomic_store(&g_phase, PH_STOP);
     pthread_join(th, NULL);
     long unexpected = atomic_load(&g_unexpected);
-    if (unexpected) fprintf(stderr, "bench: %ld unexpected device messages or lost connections\n", unexpected);
+    if (unexpected)
+        fprintf(stderr, "bench: %ld unexpected device messages or lost connections\n", unexpected);
     SSL_CTX_free(g_hub.tls);
     return (total_errors || setup_errors || unexpected) ? 1 : 0;
 }

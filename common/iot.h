@@ -7,11 +7,11 @@
 
 typedef enum iot_err {
     IOT_OK = 0,
-    IOT_E_INVALID,   /* malformed input */
-    IOT_E_NOSPACE,   /* output buffer too small (nothing useful written) */
-    IOT_E_CRYPTO,    /* libcrypto failure */
-    IOT_E_MISSING,   /* a required field is absent */
-    IOT_E_DUPLICATE  /* a field appears more than once */
+    IOT_E_INVALID,  /* malformed input */
+    IOT_E_NOSPACE,  /* output buffer too small (nothing useful written) */
+    IOT_E_CRYPTO,   /* libcrypto failure */
+    IOT_E_MISSING,  /* a required field is absent */
+    IOT_E_DUPLICATE /* a field appears more than once */
 } iot_err;
 
 /* Short constant English name of an error ("invalid input", ...); never NULL. */

@@ -37,11 +37,16 @@ iot_err iot_b64_encode(const unsigned char *in, size_t len, char *out, size_t ou
 
 static int b64_value(char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
     return -1;
 }
 
@@ -70,8 +75,10 @@ iot_err iot_b64_decode(const char *in, size_t len, unsigned char *out, size_t ou
         int d = in[i + 3] == '=' ? 0 : b64_value(in[i + 3]);
         unsigned v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
         out[o++] = (unsigned char)(v >> 16);
-        if (o < need) out[o++] = (unsigned char)(v >> 8);
-        if (o < need) out[o++] = (unsigned char)v;
+        if (o < need)
+            out[o++] = (unsigned char)(v >> 8);
+        if (o < need)
+            out[o++] = (unsigned char)v;
     }
     if (out_len)
         *out_len = need;

@@ -37,10 +37,12 @@ static const struct connstr_field connstr_fields[] = {
     {"HostName", offsetof(iot_connstr, host_name), sizeof(((iot_connstr *)0)->host_name), CS_STR},
     {"DeviceId", offsetof(iot_connstr, device_id), sizeof(((iot_connstr *)0)->device_id), CS_STR},
     {"ModuleId", offsetof(iot_connstr, module_id), sizeof(((iot_connstr *)0)->module_id), CS_STR},
-    {"SharedAccessKey", offsetof(iot_connstr, shared_access_key), sizeof(((iot_connstr *)0)->shared_access_key), CS_STR},
+    {"SharedAccessKey", offsetof(iot_connstr, shared_access_key),
+     sizeof(((iot_connstr *)0)->shared_access_key), CS_STR},
     {"SharedAccessKeyName", offsetof(iot_connstr, shared_access_key_name),
      sizeof(((iot_connstr *)0)->shared_access_key_name), CS_STR},
-    {"GatewayHostName", offsetof(iot_connstr, gateway_host_name), sizeof(((iot_connstr *)0)->gateway_host_name), CS_STR},
+    {"GatewayHostName", offsetof(iot_connstr, gateway_host_name),
+     sizeof(((iot_connstr *)0)->gateway_host_name), CS_STR},
     {"SharedAccessSignature", offsetof(iot_connstr, shared_access_signature),
      sizeof(((iot_connstr *)0)->shared_access_signature), CS_STR},
     {"x509", offsetof(iot_connstr, x509), sizeof(int), CS_BOOL},
@@ -75,7 +77,8 @@ iot_err iot_connstr_parse(const char *text, iot_connstr *out, char *why, size_t 
             continue;
         }
         if (!eq) {
-            connstr_why(why, whylen, "connection string segment '%.*s' is not Key=Value", (int)(seglen > 40 ? 40 : seglen), p);
+            connstr_why(why, whylen, "connection string segment '%.*s' is not Key=Value",
+                        (int)(seglen > 40 ? 40 : seglen), p);
             return IOT_E_INVALID;
         }
         klen = (size_t)(eq - p);
@@ -110,8 +113,8 @@ iot_err iot_connstr_parse(const char *text, iot_connstr *out, char *why, size_t 
                 return IOT_E_INVALID;
             }
             if (vlen >= connstr_fields[i].size) {
-                connstr_why(why, whylen, "connection string %s is too long (max %zu characters)", connstr_fields[i].key,
-                            connstr_fields[i].size - 1);
+                connstr_why(why, whylen, "connection string %s is too long (max %zu characters)",
+                            connstr_fields[i].key, connstr_fields[i].size - 1);
                 return IOT_E_INVALID;
             }
             memcpy(dst, v, vlen);
@@ -124,14 +127,15 @@ iot_err iot_connstr_parse(const char *text, iot_connstr *out, char *why, size_t 
     if (cs.shared_access_key[0]) {
         unsigned char key[128];
         size_t keylen = 0;
-        if (iot_b64_decode(cs.shared_access_key, strlen(cs.shared_access_key), key, sizeof(key), &keylen) != IOT_OK ||
+        if (iot_b64_decode(cs.shared_access_key, strlen(cs.shared_access_key), key, sizeof(key), &keylen) !=
+                IOT_OK ||
             keylen == 0) {
             connstr_why(why, whylen, "SharedAccessKey is not valid base64");
             return IOT_E_INVALID;
         }
     }
-    if (cs.shared_access_signature[0] &&
-        strncmp(cs.shared_access_signature, "SharedAccessSignature ", strlen("SharedAccessSignature ")) != 0) {
+    if (cs.shared_access_signature[0] && strncmp(cs.shared_access_signature, "SharedAccessSignature ",
+                                                 strlen("SharedAccessSignature ")) != 0) {
         connstr_why(why, whylen, "SharedAccessSignature must start with 'SharedAccessSignature sr='");
         return IOT_E_INVALID;
     }
@@ -158,11 +162,14 @@ iot_err iot_connstr_parse_device(const char *text, iot_connstr *out, char *why, 
     }
     creds = (cs.shared_access_key[0] != 0) + (cs.shared_access_signature[0] != 0) + (cs.x509 != 0);
     if (creds == 0) {
-        connstr_why(why, whylen, "connection string has none of SharedAccessKey, SharedAccessSignature, x509=true");
+        connstr_why(why, whylen,
+                    "connection string has none of SharedAccessKey, SharedAccessSignature, x509=true");
         return IOT_E_MISSING;
     }
     if (creds > 1) {
-        connstr_why(why, whylen, "connection string must have only one of SharedAccessKey, SharedAccessSignature, x509=true");
+        connstr_why(
+            why, whylen,
+            "connection string must have only one of SharedAccessKey, SharedAccessSignature, x509=true");
         return IOT_E_INVALID;
     }
     *out = cs;
@@ -182,7 +189,8 @@ iot_err iot_connstr_parse_service(const char *text, iot_connstr *out, char *why,
         return IOT_E_MISSING;
     }
     if (!cs.shared_access_key_name[0]) {
-        connstr_why(why, whylen, "connection string has no SharedAccessKeyName (is this a device connection string?)");
+        connstr_why(why, whylen,
+                    "connection string has no SharedAccessKeyName (is this a device connection string?)");
         return IOT_E_MISSING;
     }
     if (!cs.shared_access_key[0]) {

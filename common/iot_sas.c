@@ -15,8 +15,8 @@
 #include "iot_url.h"
 
 #define SAS_PREFIX "SharedAccessSignature "
-#define SAS_MAX_KEY 256     /* decoded key bytes; IoT Hub keys are 16..64 bytes */
-#define SAS_MAX_SIGN 1024   /* sr + "\n" + se */
+#define SAS_MAX_KEY 256   /* decoded key bytes; IoT Hub keys are 16..64 bytes */
+#define SAS_MAX_SIGN 1024 /* sr + "\n" + se */
 
 /* Parses se: 1..19 decimal digits, positive, no overflow. */
 static iot_err sas_parse_se(const char *v, size_t len, long long *out)
@@ -114,7 +114,8 @@ iot_err iot_sas_parse(const char *token, iot_sas_token *out)
 }
 
 /* HMAC-SHA256 with a base64 key into mac (32 bytes). */
-static iot_err sas_hmac(const char *key_b64, const char *data, size_t len, unsigned char *mac, unsigned *maclen)
+static iot_err sas_hmac(const char *key_b64, const char *data, size_t len, unsigned char *mac,
+                        unsigned *maclen)
 {
     unsigned char key[SAS_MAX_KEY];
     size_t keylen = 0;
@@ -229,7 +230,8 @@ iot_err iot_sas_format(const char *resource, const char *key_b64, const char *po
         err = iot_url_encode(policy, strlen(policy), skn, sizeof(skn));
         if (err != IOT_OK)
             return err;
-        n = snprintf(out, outsz, "SharedAccessSignature sr=%s&sig=%s&se=%lld&skn=%s", sr, sig_enc, expiry, skn);
+        n = snprintf(out, outsz, "SharedAccessSignature sr=%s&sig=%s&se=%lld&skn=%s", sr, sig_enc, expiry,
+                     skn);
     } else {
         n = snprintf(out, outsz, "SharedAccessSignature sr=%s&sig=%s&se=%lld", sr, sig_enc, expiry);
     }

@@ -7,13 +7,13 @@
 #include "iot.h"
 
 typedef struct iot_sas_token {
-    char sr[512];          /* sr exactly as in the token (URL-encoded form, what is signed) */
-    char sr_decoded[512];  /* percent-decoded */
+    char sr[512];         /* sr exactly as in the token (URL-encoded form, what is signed) */
+    char sr_decoded[512]; /* percent-decoded */
     unsigned char sig[64];
-    size_t sig_len;        /* percent-decoded then base64-decoded signature bytes */
-    char skn[128];         /* percent-decoded policy name, "" when absent */
-    long long se;          /* expiry, seconds since epoch */
-    char se_text[24];      /* se exactly as sent (what is signed) */
+    size_t sig_len;   /* percent-decoded then base64-decoded signature bytes */
+    char skn[128];    /* percent-decoded policy name, "" when absent */
+    long long se;     /* expiry, seconds since epoch */
+    char se_text[24]; /* se exactly as sent (what is signed) */
 } iot_sas_token;
 
 /* Parses "SharedAccessSignature sr=..&sig=..&se=..[&skn=..]": fields in any order, each at most once,

@@ -18,8 +18,8 @@ static volatile sig_atomic_t stop_requested;
 struct app {
     iotd_client *client;
     int reboot_delay_s;
-    long long reboot_at_ms;    /* 0 = no reboot in progress */
-    int report_pending;        /* a rebootTime patch waits to be (re)sent */
+    long long reboot_at_ms; /* 0 = no reboot in progress */
+    int report_pending;     /* a rebootTime patch waits to be (re)sent */
     int report_inflight;
     long long next_report_ms;
     char reboot_time[64];
@@ -52,14 +52,15 @@ static void iso8601_now(char *out, size_t outsz)
     snprintf(out, outsz, "%.20s.%03dZ", base, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
-static int on_reboot(void *ctx, iotd_client *c, const char *method, const char *rid, const char *payload, size_t len,
-                     char *resp, size_t respsz)
+static int on_reboot(void *ctx, iotd_client *c, const char *method, const char *rid, const char *payload,
+                     size_t len, char *resp, size_t respsz)
 {
     struct app *app = ctx;
     (void)c;
     (void)rid;
     (void)len;
-    printf("%s invoked (payload %s): rebooting in %d s\n", method, len ? payload : "none", app->reboot_delay_s);
+    printf("%s invoked (payload %s): rebooting in %d s\n", method, len ? payload : "none",
+           app->reboot_delay_s);
     printf("Rebooting!\n");
     app->reboot_at_ms = mono_ms() + (long long)app->reboot_delay_s * 1000;
     snprintf(resp, respsz, "{\"result\":\"Reboot started\"}");
@@ -68,8 +69,8 @@ static int on_reboot(void *ctx, iotd_client *c, const char *method, const char *
     return 200;
 }
 
-static int on_unknown(void *ctx, iotd_client *c, const char *method, const char *rid, const char *payload, size_t len,
-                      char *resp, size_t respsz)
+static int on_unknown(void *ctx, iotd_client *c, const char *method, const char *rid, const char *payload,
+                      size_t len, char *resp, size_t respsz)
 {
     (void)ctx;
     (void)c;
@@ -102,12 +103,23 @@ static void on_connection(void *ctx, iotd_conn_event ev, const char *why)
 {
     (void)ctx;
     switch (ev) {
-    case IOTD_CONN_CONNECTING: printf("connecting to %s\n", why); break;
-    case IOTD_CONN_CONNECTED: printf("connected to %s\nWaiting for rebootDevice direct method...\n", why); break;
-    case IOTD_CONN_RETRYING: printf("connection failed: %s\n", why); break;
-    case IOTD_CONN_RENEWING: printf("%s\n", why); break;
-    case IOTD_CONN_FAILED: break; /* main prints the reason once */
-    case IOTD_CONN_CLOSED: printf("disconnected\n"); break;
+    case IOTD_CONN_CONNECTING:
+        printf("connecting to %s\n", why);
+        break;
+    case IOTD_CONN_CONNECTED:
+        printf("connected to %s\nWaiting for rebootDevice direct method...\n", why);
+        break;
+    case IOTD_CONN_RETRYING:
+        printf("connection failed: %s\n", why);
+        break;
+    case IOTD_CONN_RENEWING:
+        printf("%s\n", why);
+        break;
+    case IOTD_CONN_FAILED:
+        break; /* main prints the reason once */
+    case IOTD_CONN_CLOSED:
+        printf("disconnected\n");
+        break;
     }
     fflush(stdout);
 }
@@ -121,8 +133,8 @@ static void step_reboot(struct app *app)
         iso8601_now(app->reboot_time, sizeof(app->reboot_time));
         /* top-level rebootTime for this project's service app, plus the tutorial's iothubDM shape */
         snprintf(app->patch, sizeof(app->patch),
-                 "{\"rebootTime\":\"%s\",\"iothubDM\":{\"reboot\":{\"lastReboot\":\"%s\"}}}", app->reboot_time,
-                 app->reboot_time);
+                 "{\"rebootTime\":\"%s\",\"iothubDM\":{\"reboot\":{\"lastReboot\":\"%s\"}}}",
+                 app->reboot_time, app->reboot_time);
         printf("reboot complete at %s; reporting rebootTime\n", app->reboot_time);
         fflush(stdout);
         app->report_pending = 1;
@@ -140,19 +152,21 @@ static void step_reboot(struct app *app)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: dmpatterns_getstarted_device [options]\n"
-            "Answers the rebootDevice direct method, simulates a reboot, then reports rebootTime.\n"
-            "\n"
-            "  --connection-string CS  device connection string (default: $IOTHUB_DEVICE_CONNECTION_STRING)\n"
-            "                          HostName=<hub>;DeviceId=<id>;SharedAccessKey=<key>[;GatewayHostName=<host:port>]\n"
-            "  --reboot-delay SECONDS  simulated reboot time before reporting (default 20)\n"
-            "  --ca FILE               extra trusted CA certificate, PEM (default: $IOTHUB_CA_FILE; the system\n"
-            "                          store is always trusted; for mockhub use <data dir>/ca.pem)\n"
-            "  --token-ttl SECONDS     SAS token lifetime; renewed by reconnecting (default 3600)\n"
-            "  --help                  this text\n"
-            "\n"
-            "Exit status: 0 after Ctrl-C, 1 bad usage or connection string, 2 authentication refused.\n");
+    fprintf(
+        f,
+        "usage: dmpatterns_getstarted_device [options]\n"
+        "Answers the rebootDevice direct method, simulates a reboot, then reports rebootTime.\n"
+        "\n"
+        "  --connection-string CS  device connection string (default: $IOTHUB_DEVICE_CONNECTION_STRING)\n"
+        "                          "
+        "HostName=<hub>;DeviceId=<id>;SharedAccessKey=<key>[;GatewayHostName=<host:port>]\n"
+        "  --reboot-delay SECONDS  simulated reboot time before reporting (default 20)\n"
+        "  --ca FILE               extra trusted CA certificate, PEM (default: $IOTHUB_CA_FILE; the system\n"
+        "                          store is always trusted; for mockhub use <data dir>/ca.pem)\n"
+        "  --token-ttl SECONDS     SAS token lifetime; renewed by reconnecting (default 3600)\n"
+        "  --help                  this text\n"
+        "\n"
+        "Exit status: 0 after Ctrl-C, 1 bad usage or connection string, 2 authentication refused.\n");
 }
 
 int main(int argc, char **argv)
@@ -180,14 +194,18 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'c': cs = optarg; break;
-        case 'a': opt.ca_file = optarg; break;
+        case 'c':
+            cs = optarg;
+            break;
+        case 'a':
+            opt.ca_file = optarg;
+            break;
         case 'r':
         case 't':
             v = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || v < 0 || v > 86400 || (ch == 't' && v < 60)) {
-                fprintf(stderr, "error: --%s needs a number of seconds (%s)\n", ch == 'r' ? "reboot-delay" : "token-ttl",
-                        ch == 'r' ? "0..86400" : "60..86400");
+                fprintf(stderr, "error: --%s needs a number of seconds (%s)\n",
+                        ch == 'r' ? "reboot-delay" : "token-ttl", ch == 'r' ? "0..86400" : "60..86400");
                 return EXIT_USAGE;
             }
             if (ch == 'r')
@@ -195,8 +213,12 @@ int main(int argc, char **argv)
             else
                 opt.token_ttl_s = (int)v;
             break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return EXIT_USAGE;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
         }
     }
     if (optind < argc) {
@@ -230,7 +252,8 @@ int main(int argc, char **argv)
 
     while (!stop_requested) {
         if (iotd_client_run(app.client, 100) != IOTD_OK) {
-            fprintf(stderr, "error: authentication failed, not retrying: %s\n", iotd_client_last_error(app.client));
+            fprintf(stderr, "error: authentication failed, not retrying: %s\n",
+                    iotd_client_last_error(app.client));
             rc = EXIT_AUTH;
             break;
         }

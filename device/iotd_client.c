@@ -17,7 +17,7 @@
 
 #define MAX_METHODS 32
 #define MAX_PENDING 64
-#define RESP_MAX (128 * 1024)   /* IoT Hub's method payload limit */
+#define RESP_MAX (128 * 1024) /* IoT Hub's method payload limit */
 #define CONNACK_TIMEOUT_MS 30000
 #define DEFAULT_KEEPALIVE_S 60
 #define DEFAULT_TOKEN_TTL_S 3600
@@ -102,7 +102,8 @@ static uint32_t random_u32(void)
 
 static void notify(iotd_client *c, iotd_conn_event ev, const char *why)
 {
-    static const char *const names[] = {"connecting", "connected", "retrying", "renewing token", "failed", "closed"};
+    static const char *const names[] = {"connecting",     "connected", "retrying",
+                                        "renewing token", "failed",    "closed"};
 
     if (c->opt.on_connection)
         c->opt.on_connection(c->opt.ctx, ev, why ? why : "");
@@ -126,7 +127,8 @@ static void fail_pending(iotd_client *c, iotd_err err)
 
 static void schedule_retry(iotd_client *c, const char *why)
 {
-    unsigned delay = iotd_proto_backoff_ms(c->attempt, c->opt.backoff_base_ms, c->opt.backoff_cap_ms, random_u32());
+    unsigned delay =
+        iotd_proto_backoff_ms(c->attempt, c->opt.backoff_base_ms, c->opt.backoff_cap_ms, random_u32());
     char msg[700];
 
     if (c->attempt < 64)
@@ -310,8 +312,8 @@ static iotd_err make_password(iotd_client *c, char *why, size_t whylen)
     }
     expiry = (long long)time(NULL) + c->opt.token_ttl_s;
     if (iot_sas_format(c->resource, c->cs.shared_access_key,
-                       c->cs.shared_access_key_name[0] ? c->cs.shared_access_key_name : NULL, expiry, c->password,
-                       sizeof(c->password)) != IOT_OK) {
+                       c->cs.shared_access_key_name[0] ? c->cs.shared_access_key_name : NULL, expiry,
+                       c->password, sizeof(c->password)) != IOT_OK) {
         snprintf(why, whylen, "cannot create a SAS token");
         return IOTD_E_CONFIG;
     }
@@ -342,8 +344,8 @@ static void start_attempt(iotd_client *c)
     c->connect_deadline_ms = now_ms() + CONNACK_TIMEOUT_MS;
 }
 
-static iotd_err client_setup(iotd_client *c, const char *connection_string, const iotd_options *opt, char *why,
-                             size_t whylen)
+static iotd_err client_setup(iotd_client *c, const char *connection_string, const iotd_options *opt,
+                             char *why, size_t whylen)
 {
     const char *gw, *ca;
     iotd_err err;
@@ -376,8 +378,8 @@ static iotd_err client_setup(iotd_client *c, const char *connection_string, cons
 
     /* HostName always names the hub in the username and sr; only the socket goes elsewhere */
     gw = (opt && opt->gateway && *opt->gateway) ? opt->gateway
-         : c->cs.gateway_host_name[0]        ? c->cs.gateway_host_name
-                                             : c->cs.host_name;
+         : c->cs.gateway_host_name[0]           ? c->cs.gateway_host_name
+                                                : c->cs.host_name;
     if (iotd_proto_parse_hostport(gw, IOTD_DEFAULT_PORT, c->host, sizeof(c->host), &c->port) != IOTD_OK) {
         snprintf(why, whylen, "cannot parse host '%s' (expected host or host:port)", gw);
         return IOTD_E_CONFIG;
@@ -388,7 +390,8 @@ static iotd_err client_setup(iotd_client *c, const char *connection_string, cons
     if (ca && *ca)
         snprintf(c->ca_file, sizeof(c->ca_file), "%s", ca);
 
-    if (iotd_proto_client_id(c->cs.device_id, c->cs.module_id, c->client_id, sizeof(c->client_id)) != IOTD_OK ||
+    if (iotd_proto_client_id(c->cs.device_id, c->cs.module_id, c->client_id, sizeof(c->client_id)) !=
+            IOTD_OK ||
         iotd_proto_username(c->cs.host_name, c->client_id, c->username, sizeof(c->username)) != IOTD_OK ||
         iotd_proto_sas_resource(c->cs.host_name, c->cs.device_id, c->cs.module_id, c->resource,
                                 sizeof(c->resource)) != IOTD_OK) {
@@ -511,8 +514,8 @@ iotd_err iotd_client_on_desired(iotd_client *c, iotd_desired_cb cb, void *ctx)
 }
 
 /* Publishes a twin request on the topic built by make_topic and records it as pending. */
-static iotd_err twin_request(iotd_client *c, iotd_err (*make_topic)(const char *, char *, size_t), const char *body,
-                             iotd_twin_cb cb, void *ctx)
+static iotd_err twin_request(iotd_client *c, iotd_err (*make_topic)(const char *, char *, size_t),
+                             const char *body, iotd_twin_cb cb, void *ctx)
 {
     struct pending *slot = NULL;
     char topic[128];

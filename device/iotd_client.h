@@ -11,24 +11,24 @@
 typedef struct iotd_client iotd_client;
 
 typedef enum iotd_conn_event {
-    IOTD_CONN_CONNECTING,   /* an attempt starts (why = "host:port attempt N") */
-    IOTD_CONN_CONNECTED,    /* CONNACK accepted, subscriptions sent */
-    IOTD_CONN_RETRYING,     /* an attempt failed or the connection dropped; why says why and when */
-    IOTD_CONN_RENEWING,     /* reconnecting to present a fresh SAS token */
-    IOTD_CONN_FAILED,       /* fatal (authentication): no more attempts; iotd_client_run returns IOTD_E_AUTH */
-    IOTD_CONN_CLOSED        /* after iotd_client_close */
+    IOTD_CONN_CONNECTING, /* an attempt starts (why = "host:port attempt N") */
+    IOTD_CONN_CONNECTED,  /* CONNACK accepted, subscriptions sent */
+    IOTD_CONN_RETRYING,   /* an attempt failed or the connection dropped; why says why and when */
+    IOTD_CONN_RENEWING,   /* reconnecting to present a fresh SAS token */
+    IOTD_CONN_FAILED,     /* fatal (authentication): no more attempts; iotd_client_run returns IOTD_E_AUTH */
+    IOTD_CONN_CLOSED      /* after iotd_client_close */
 } iotd_conn_event;
 
 typedef struct iotd_options {
-    const char *ca_file;       /* extra trusted PEM file; NULL -> env IOTHUB_CA_FILE; system store always */
-    const char *gateway;       /* "host[:port]" to connect to; NULL -> GatewayHostName, else HostName */
-    int port;                  /* 0 -> port from gateway, else 8883 */
-    int keepalive_s;           /* 0 -> 60 */
-    int token_ttl_s;           /* SAS lifetime; 0 -> 3600 */
-    int token_renew_margin_s;  /* reconnect this long before expiry; 0 -> ttl/4 */
-    int twin_timeout_ms;       /* 0 -> 60000 */
-    unsigned backoff_base_ms;  /* 0 -> 500 */
-    unsigned backoff_cap_ms;   /* 0 -> 30000 */
+    const char *ca_file;      /* extra trusted PEM file; NULL -> env IOTHUB_CA_FILE; system store always */
+    const char *gateway;      /* "host[:port]" to connect to; NULL -> GatewayHostName, else HostName */
+    int port;                 /* 0 -> port from gateway, else 8883 */
+    int keepalive_s;          /* 0 -> 60 */
+    int token_ttl_s;          /* SAS lifetime; 0 -> 3600 */
+    int token_renew_margin_s; /* reconnect this long before expiry; 0 -> ttl/4 */
+    int twin_timeout_ms;      /* 0 -> 60000 */
+    unsigned backoff_base_ms; /* 0 -> 500 */
+    unsigned backoff_cap_ms;  /* 0 -> 30000 */
     /* connection events (why is borrowed for the call); NULL -> printed to stderr */
     void (*on_connection)(void *ctx, iotd_conn_event ev, const char *why);
     void *ctx;
@@ -38,13 +38,14 @@ typedef struct iotd_options {
  * response into resp (respsz bytes, starts as ""; "" is sent as "null") and return the status. Return
  * IOTD_METHOD_DEFER to answer later with iotd_client_method_respond(rid). Strings are borrowed. */
 #define IOTD_METHOD_DEFER (-1)
-typedef int (*iotd_method_cb)(void *ctx, iotd_client *c, const char *method, const char *rid, const char *payload,
-                              size_t len, char *resp, size_t respsz);
+typedef int (*iotd_method_cb)(void *ctx, iotd_client *c, const char *method, const char *rid,
+                              const char *payload, size_t len, char *resp, size_t respsz);
 
 /* Twin reply: err IOTD_OK with the hub's status (200 GET with body, 204 PATCH with version), IOTD_E_HUB
  * with status >= 300 and the error body, IOTD_E_TIMEOUT or IOTD_E_DISCONNECTED (status 0). version is
  * the topic's $version (-1 when absent). body is borrowed for the call. */
-typedef void (*iotd_twin_cb)(void *ctx, iotd_err err, int status, long long version, const char *body, size_t len);
+typedef void (*iotd_twin_cb)(void *ctx, iotd_err err, int status, long long version, const char *body,
+                             size_t len);
 /* Desired-properties patch: version from the topic (-1 when absent), body the JSON patch with $version. */
 typedef void (*iotd_desired_cb)(void *ctx, long long version, const char *body, size_t len);
 
@@ -67,7 +68,8 @@ iotd_err iotd_client_twin_get(iotd_client *c, iotd_twin_cb cb, void *ctx) IOTD_W
 iotd_err iotd_client_twin_report(iotd_client *c, const char *json, iotd_twin_cb cb, void *ctx) IOTD_WUR;
 
 /* Telemetry at QoS 1 on devices/{id}/messages/events/{property bag}. props may be NULL. */
-iotd_err iotd_client_send_event(iotd_client *c, const void *body, size_t len, const iotd_message_props *props) IOTD_WUR;
+iotd_err iotd_client_send_event(iotd_client *c, const void *body, size_t len,
+                                const iotd_message_props *props) IOTD_WUR;
 
 /* Drives connection, reconnects, token renewal, timeouts and network I/O for about timeout_ms.
  * Returns IOTD_OK, or IOTD_E_AUTH once the hub refused the credentials (fatal; see last_error). */

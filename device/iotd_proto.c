@@ -10,7 +10,8 @@
 #include "iot_url.h"
 
 /* Appends formatted text at *pos; IOTD_E_NOSPACE when it does not fit. */
-static iotd_err buf_printf(char *out, size_t outsz, size_t *pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static iotd_err buf_printf(char *out, size_t outsz, size_t *pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static iotd_err buf_printf(char *out, size_t outsz, size_t *pos, const char *fmt, ...)
 {
@@ -65,7 +66,8 @@ iotd_err iotd_proto_username(const char *host, const char *client_id, char *out,
 
     if (empty(host) || empty(client_id) || !out)
         return IOTD_E_INVALID;
-    err = buf_printf(out, outsz, &pos, "%s/%s/?api-version=" IOTD_API_VERSION "&DeviceClientType=", host, client_id);
+    err = buf_printf(out, outsz, &pos, "%s/%s/?api-version=" IOTD_API_VERSION "&DeviceClientType=", host,
+                     client_id);
     if (err == IOTD_OK)
         err = buf_encode(out, outsz, &pos, IOTD_CLIENT_TYPE);
     return err;
@@ -99,8 +101,8 @@ static const struct sysprop sysprops[] = {
     {"%24.exp", offsetof(iotd_message_props, expiry_utc)},
 };
 
-iotd_err iotd_proto_telemetry_topic(const char *device_id, const char *module_id, const iotd_message_props *props,
-                                    char *out, size_t outsz)
+iotd_err iotd_proto_telemetry_topic(const char *device_id, const char *module_id,
+                                    const iotd_message_props *props, char *out, size_t outsz)
 {
     size_t pos = 0, i;
     int first = 1;
@@ -218,7 +220,8 @@ static int parse_decimal(const char *s, size_t len, long long *out)
 
 #define METHOD_PREFIX "$iothub/methods/POST/"
 
-iotd_err iotd_proto_parse_method_request(const char *topic, char *name, size_t namesz, char *rid, size_t ridsz)
+iotd_err iotd_proto_parse_method_request(const char *topic, char *name, size_t namesz, char *rid,
+                                         size_t ridsz)
 {
     const char *p, *end, *q, *v;
     size_t vlen = 0;
@@ -246,7 +249,8 @@ iotd_err iotd_proto_parse_method_request(const char *topic, char *name, size_t n
 
 #define TWIN_RES_PREFIX "$iothub/twin/res/"
 
-iotd_err iotd_proto_parse_twin_response(const char *topic, int *status, char *rid, size_t ridsz, long long *version)
+iotd_err iotd_proto_parse_twin_response(const char *topic, int *status, char *rid, size_t ridsz,
+                                        long long *version)
 {
     const char *p, *slash, *v;
     size_t vlen = 0;
@@ -347,12 +351,19 @@ int iotd_proto_connack_fatal(int rc)
 const char *iotd_proto_connack_str(int rc)
 {
     switch (rc) {
-    case 0: return "accepted";
-    case 1: return "refused: unacceptable protocol version";
-    case 2: return "refused: identifier rejected (check DeviceId)";
-    case 3: return "refused: server unavailable (IoT Hub answers this when the device is disabled)";
-    case 4: return "refused: bad user name or password (check the SharedAccessKey / token)";
-    case 5: return "refused: not authorized (wrong key, expired token, unknown or disabled device)";
-    default: return "refused: unknown CONNACK code";
+    case 0:
+        return "accepted";
+    case 1:
+        return "refused: unacceptable protocol version";
+    case 2:
+        return "refused: identifier rejected (check DeviceId)";
+    case 3:
+        return "refused: server unavailable (IoT Hub answers this when the device is disabled)";
+    case 4:
+        return "refused: bad user name or password (check the SharedAccessKey / token)";
+    case 5:
+        return "refused: not authorized (wrong key, expired token, unknown or disabled device)";
+    default:
+        return "refused: unknown CONNACK code";
     }
 }

@@ -42,8 +42,8 @@ iotd_err iotd_proto_sas_resource(const char *host, const char *device_id, const 
 /* "devices/{device}[/modules/{module}]/messages/events/" + property bag (props may be NULL). The bag is
  * the Node SDK's: system properties first in the order mid, cid, uid, to, ct, ce, exp with '$' sent as
  * %24, then encodeURIComponent(key)=encodeURIComponent(value) for each application property. */
-iotd_err iotd_proto_telemetry_topic(const char *device_id, const char *module_id, const iotd_message_props *props,
-                                    char *out, size_t outsz) IOTD_WUR;
+iotd_err iotd_proto_telemetry_topic(const char *device_id, const char *module_id,
+                                    const iotd_message_props *props, char *out, size_t outsz) IOTD_WUR;
 
 /* "$iothub/methods/res/{status}/?$rid={rid}" */
 iotd_err iotd_proto_method_response_topic(int status, const char *rid, char *out, size_t outsz) IOTD_WUR;

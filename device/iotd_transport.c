@@ -48,7 +48,8 @@ static void tr_on_message(struct mosquitto *mosq, void *obj, const struct mosqui
     iotd_transport *t = obj;
     (void)mosq;
     if (t->ev.on_message && msg && msg->topic)
-        t->ev.on_message(t->ctx, msg->topic, msg->payload ? (const char *)msg->payload : "", (size_t)msg->payloadlen);
+        t->ev.on_message(t->ctx, msg->topic, msg->payload ? (const char *)msg->payload : "",
+                         (size_t)msg->payloadlen);
 }
 
 static void set_why(char *why, size_t whylen, const char *what, int rc, const char *detail)
@@ -56,16 +57,18 @@ static void set_why(char *why, size_t whylen, const char *what, int rc, const ch
     if (!why || whylen == 0)
         return;
     if (rc == MOSQ_ERR_TLS)
-        snprintf(why, whylen, "%s: TLS failed (%s); does the server certificate match the host name, and is its CA "
-                 "trusted (system store, IOTHUB_CA_FILE or --ca)?", what, detail && *detail ? detail : "handshake error");
+        snprintf(why, whylen,
+                 "%s: TLS failed (%s); does the server certificate match the host name, and is its CA "
+                 "trusted (system store, IOTHUB_CA_FILE or --ca)?",
+                 what, detail && *detail ? detail : "handshake error");
     else if (rc == MOSQ_ERR_ERRNO)
         snprintf(why, whylen, "%s: %s", what, strerror(errno));
     else
         snprintf(why, whylen, "%s: %s", what, mosquitto_strerror(rc));
 }
 
-iotd_err iotd_transport_new(const char *client_id, const char *ca_file, const iotd_transport_events *ev, void *ctx,
-                            iotd_transport **out, char *why, size_t whylen)
+iotd_err iotd_transport_new(const char *client_id, const char *ca_file, const iotd_transport_events *ev,
+                            void *ctx, iotd_transport **out, char *why, size_t whylen)
 {
     static int lib_ready;
     iotd_transport *t = NULL;
@@ -157,7 +160,8 @@ iotd_err iotd_transport_subscribe(iotd_transport *t, const char *filter, int qos
     return mosquitto_subscribe(t->mosq, NULL, filter, qos) == MOSQ_ERR_SUCCESS ? IOTD_OK : IOTD_E_TRANSPORT;
 }
 
-iotd_err iotd_transport_publish(iotd_transport *t, const char *topic, const void *payload, size_t len, int qos)
+iotd_err iotd_transport_publish(iotd_transport *t, const char *topic, const void *payload, size_t len,
+                                int qos)
 {
     int rc;
 

@@ -17,8 +17,8 @@ typedef struct iotd_transport_events {
 
 /* Creates a transport for client_id. ca_file (may be NULL) is trusted in addition to /etc/ssl/certs.
  * why receives a message on IOTD_E_CONFIG (unreadable CA file) or IOTD_E_TRANSPORT. */
-iotd_err iotd_transport_new(const char *client_id, const char *ca_file, const iotd_transport_events *ev, void *ctx,
-                            iotd_transport **out, char *why, size_t whylen) IOTD_WUR;
+iotd_err iotd_transport_new(const char *client_id, const char *ca_file, const iotd_transport_events *ev,
+                            void *ctx, iotd_transport **out, char *why, size_t whylen) IOTD_WUR;
 void iotd_transport_free(iotd_transport *t);
 
 /* Starts a connection (TCP + TLS; CONNACK arrives later through on_connack from iotd_transport_loop).

@@ -142,11 +142,12 @@ static X509 *new_cert(EVP_PKEY *key, const char *cn, int days)
     if (x == NULL)
         return NULL;
     X509_NAME *name = X509_get_subject_name(x);
-    int ok = X509_set_version(x, X509_VERSION_3) && set_random_serial(x) &&
-             X509_gmtime_adj(X509_getm_notBefore(x), -3600) != NULL &&
-             X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) != NULL && X509_set_pubkey(x, key) &&
-             X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"mockhub", -1, -1, 0) &&
-             X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    int ok =
+        X509_set_version(x, X509_VERSION_3) && set_random_serial(x) &&
+        X509_gmtime_adj(X509_getm_notBefore(x), -3600) != NULL &&
+        X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) != NULL && X509_set_pubkey(x, key) &&
+        X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"mockhub", -1, -1, 0) &&
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
     if (!ok) {
         X509_free(x);
         return NULL;
@@ -214,8 +215,8 @@ static mh_err issue_server(const mh_config *cfg, X509 *ca, EVP_PKEY *ca_key, mh_
         strcmp(cfg->hostname, "::1") == 0)
         snprintf(san, sizeof san, "DNS:localhost,IP:127.0.0.1,IP:::1");
     else
-        snprintf(san, sizeof san, "%s:%s,DNS:localhost,IP:127.0.0.1,IP:::1", is_ip(cfg->hostname) ? "IP" : "DNS",
-                 cfg->hostname);
+        snprintf(san, sizeof san, "%s:%s,DNS:localhost,IP:127.0.0.1,IP:::1",
+                 is_ip(cfg->hostname) ? "IP" : "DNS", cfg->hostname);
 
     key = new_key();
     if (key == NULL) {
@@ -234,7 +235,8 @@ static mh_err issue_server(const mh_config *cfg, X509 *ca, EVP_PKEY *ca_key, mh_
         !add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature,keyAgreement") ||
         !add_ext(x, &ctx, NID_ext_key_usage, "serverAuth") || !add_ext(x, &ctx, NID_subject_alt_name, san) ||
         !add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-        !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") || X509_sign(x, ca_key, EVP_sha256()) == 0) {
+        !add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") ||
+        X509_sign(x, ca_key, EVP_sha256()) == 0) {
         rc = ossl_fail(st, "cannot sign the server certificate");
         goto done;
     }
@@ -260,7 +262,9 @@ mh_err mh_certs_check_server(const char *ca_path, const char *cert_path, const c
     ERR_clear_error();
     if (ca == NULL || x == NULL || key == NULL) {
         rc = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "%s is missing or unreadable",
-                     ca == NULL ? ca_path : x == NULL ? cert_path : key_path);
+                     ca == NULL  ? ca_path
+                     : x == NULL ? cert_path
+                                 : key_path);
         goto done;
     }
     ca_pub = X509_get_pubkey(ca);
@@ -282,7 +286,8 @@ mh_err mh_certs_check_server(const char *ca_path, const char *cert_path, const c
     }
     int host_ok = is_ip(hostname) ? X509_check_ip_asc(x, hostname, 0) == 1
                                   : X509_check_host(x, hostname, 0, X509_CHECK_FLAG_NO_WILDCARDS, NULL) == 1;
-    if (!host_ok || X509_check_host(x, "localhost", 0, 0, NULL) != 1 || X509_check_ip_asc(x, "127.0.0.1", 0) != 1) {
+    if (!host_ok || X509_check_host(x, "localhost", 0, 0, NULL) != 1 ||
+        X509_check_ip_asc(x, "127.0.0.1", 0) != 1) {
         rc = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "%s does not cover %s, localhost and 127.0.0.1", cert_path,
                      hostname);
         goto done;
@@ -317,18 +322,20 @@ mh_err mh_certs_ensure(const mh_config *cfg, unsigned *out_actions, mh_status *s
     ca = read_cert(cfg->ca_cert);
     ca_key = read_key(cfg->ca_key);
     if (ca == NULL || ca_key == NULL) {
-        rc = ossl_fail(st, ca == NULL ? "cannot read the CA certificate (ca.pem)" : "cannot read the CA key (ca.key)");
+        rc = ossl_fail(st, ca == NULL ? "cannot read the CA certificate (ca.pem)"
+                                      : "cannot read the CA key (ca.key)");
         goto done;
     }
     if (X509_check_private_key(ca, ca_key) != 1) {
         ERR_clear_error();
         rc = mh_fail(st, MH_ERR_ARGUMENT_INVALID,
-                     "%s does not match %s; delete both to create a new development CA", cfg->ca_key, cfg->ca_cert);
+                     "%s does not match %s; delete both to create a new development CA", cfg->ca_key,
+                     cfg->ca_cert);
         goto done;
     }
     mh_status why;
-    if (mh_certs_check_server(cfg->ca_cert, cfg->server_cert, cfg->server_key, cfg->hostname, MH_CERTS_RENEW_DAYS,
-                              &why) != MH_OK) {
+    if (mh_certs_check_server(cfg->ca_cert, cfg->server_cert, cfg->server_key, cfg->hostname,
+                              MH_CERTS_RENEW_DAYS, &why) != MH_OK) {
         if ((rc = issue_server(cfg, ca, ca_key, st)) != MH_OK)
             goto done;
         actions |= MH_CERTS_SERVER_ISSUED;

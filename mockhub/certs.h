@@ -13,8 +13,8 @@
 
 /* What mh_certs_ensure did (bit mask, for the start banner). */
 enum {
-    MH_CERTS_CA_CREATED = 1u << 0,     /* a new CA was generated: clients must trust the new ca.pem */
-    MH_CERTS_SERVER_ISSUED = 1u << 1,  /* a new server certificate was issued */
+    MH_CERTS_CA_CREATED = 1u << 0,    /* a new CA was generated: clients must trust the new ca.pem */
+    MH_CERTS_SERVER_ISSUED = 1u << 1, /* a new server certificate was issued */
 };
 
 /* Days a server certificate is valid, and how close to expiry it gets re-issued. 397 days is the

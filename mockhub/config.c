@@ -60,9 +60,9 @@ static mh_err check_hostname(const char *h, mh_status *st)
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
                  c == '.' || c == ':';
         if (!ok)
-            return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
-                           "MOCKHUB_HOSTNAME='%s' is not a host name (letters, digits, '-', '.'; or an IP address)",
-                           h);
+            return mh_fail(
+                st, MH_ERR_ARGUMENT_INVALID,
+                "MOCKHUB_HOSTNAME='%s' is not a host name (letters, digits, '-', '.'; or an IP address)", h);
     }
     return MH_OK;
 }
@@ -94,7 +94,8 @@ mh_err mh_config_from_env(mh_config *out_cfg, mh_status *st)
     } else {
         char cwd[PATH_MAX];
         if (getcwd(cwd, sizeof cwd) == NULL)
-            return mh_fail(st, MH_ERR_INTERNAL, "cannot resolve MOCKHUB_DATA_DIR: getcwd: %s", strerror(errno));
+            return mh_fail(st, MH_ERR_INTERNAL, "cannot resolve MOCKHUB_DATA_DIR: getcwd: %s",
+                           strerror(errno));
         const char *rel = dir;
         if (rel[0] == '.' && rel[1] == '/')
             rel += 2;
@@ -132,7 +133,8 @@ mh_err mh_config_from_env(mh_config *out_cfg, mh_status *st)
     if (key == NULL || *key == '\0')
         key = MH_DEV_OWNER_KEY;
     if (strlen(key) >= sizeof c.owner_key)
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "MOCKHUB_OWNER_KEY is too long (a key is base64 of 16 to 64 bytes)");
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                       "MOCKHUB_OWNER_KEY is too long (a key is base64 of 16 to 64 bytes)");
     if ((rc = check_key("MOCKHUB_OWNER_KEY", key, st)) != MH_OK)
         return rc;
     strcpy(c.owner_key, key);

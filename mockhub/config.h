@@ -14,17 +14,17 @@
 #define MH_DEV_OWNER_KEY "bW9ja2h1Yi13ZWxsLWtub3duLWRldmVsb3BtZW50LWtleQ=="
 
 typedef struct mh_config {
-    char data_dir[1024];   /* MOCKHUB_DATA_DIR, default "./data", made absolute */
-    char hostname[256];    /* MOCKHUB_HOSTNAME, default "localhost" */
-    int mqtt_port;         /* MOCKHUB_MQTT_PORT, default 8883 */
-    int https_port;        /* MOCKHUB_HTTPS_PORT, default 443 */
-    char owner_key[128];   /* MOCKHUB_OWNER_KEY, default MH_DEV_OWNER_KEY */
+    char data_dir[1024]; /* MOCKHUB_DATA_DIR, default "./data", made absolute */
+    char hostname[256];  /* MOCKHUB_HOSTNAME, default "localhost" */
+    int mqtt_port;       /* MOCKHUB_MQTT_PORT, default 8883 */
+    int https_port;      /* MOCKHUB_HTTPS_PORT, default 443 */
+    char owner_key[128]; /* MOCKHUB_OWNER_KEY, default MH_DEV_OWNER_KEY */
     /* derived paths inside data_dir */
-    char db_path[1100];      /* mockhub.db */
-    char ca_cert[1100];      /* ca.pem */
-    char ca_key[1100];       /* ca.key */
-    char server_cert[1100];  /* server.pem */
-    char server_key[1100];   /* server.key */
+    char db_path[1100];     /* mockhub.db */
+    char ca_cert[1100];     /* ca.pem */
+    char ca_key[1100];      /* ca.key */
+    char server_cert[1100]; /* server.pem */
+    char server_key[1100];  /* server.key */
 } mh_config;
 
 /* Reads the environment; ArgumentInvalid with a clear text for a bad port or key. */

@@ -86,8 +86,8 @@ mh_err mh_devauth_username_parse(const char *username, mh_devauth_username *out,
     if (copy_part(u.device_id, sizeof u.device_id, s1 + 1,
                   (size_t)((s2 ? s2 : username + path_len) - (s1 + 1))) != 0)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "username device id is empty or too long");
-    if (s2 && copy_part(u.module_id, sizeof u.module_id, s2 + 1,
-                        (size_t)(username + path_len - (s2 + 1))) != 0)
+    if (s2 &&
+        copy_part(u.module_id, sizeof u.module_id, s2 + 1, (size_t)(username + path_len - (s2 + 1))) != 0)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "username module id is empty or too long");
     memcpy(out, &u, sizeof u);
     return MH_OK;
@@ -128,8 +128,8 @@ mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id,
         return verdict(out, MH_DEVAUTH_DENIED, "client id longer than %d characters", MH_DEVAUTH_ID_MAX);
     if (strchr(client_id, '/'))
         /* MOCK: module identities ({device}/{module}) are not supported. */
-        return verdict(out, MH_DEVAUTH_DENIED, "client id '%s' contains '/' (module identities are not supported)",
-                       client_id);
+        return verdict(out, MH_DEVAUTH_DENIED,
+                       "client id '%s' contains '/' (module identities are not supported)", client_id);
     if (strpbrk(client_id, "+#"))
         return verdict(out, MH_DEVAUTH_DENIED, "client id '%s' contains '+' or '#'", client_id);
     if (strncmp(client_id, HUB_ID_PREFIX, strlen(HUB_ID_PREFIX)) == 0)
@@ -140,10 +140,11 @@ mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id,
     if (!username)
         return verdict(out, MH_DEVAUTH_DENIED, "device %s sent no username", client_id);
     if (mh_devauth_username_parse(username, &u, &st) != MH_OK)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: bad username '%.120s': %s", client_id, username, st.text);
+        return verdict(out, MH_DEVAUTH_DENIED, "device %s: bad username '%.120s': %s", client_id, username,
+                       st.text);
     if (!hostname || strcasecmp(u.host, hostname) != 0)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: username host '%s' is not this hub ('%s')", client_id,
-                       u.host, hostname ? hostname : "");
+        return verdict(out, MH_DEVAUTH_DENIED, "device %s: username host '%s' is not this hub ('%s')",
+                       client_id, u.host, hostname ? hostname : "");
     if (u.module_id[0])
         return verdict(out, MH_DEVAUTH_DENIED, "device %s: module identities are not supported", client_id);
     if (strcmp(u.device_id, client_id) != 0)
@@ -152,28 +153,31 @@ mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id,
 
     if (!password || !*password)
         /* MOCK: X.509 authentication (no password) is not supported. */
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s sent no SAS token (X.509 is not supported)", client_id);
+        return verdict(out, MH_DEVAUTH_DENIED, "device %s sent no SAS token (X.509 is not supported)",
+                       client_id);
     ierr = iot_sas_parse(password, &tok);
     if (ierr != IOT_OK)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: malformed SAS token (%s)", client_id, iot_err_str(ierr));
+        return verdict(out, MH_DEVAUTH_DENIED, "device %s: malformed SAS token (%s)", client_id,
+                       iot_err_str(ierr));
     if (tok.skn[0])
         /* MOCK: tokens signed with a shared access policy (skn=, DeviceConnect) are refused; the
          * real hub accepts them for policies with the DeviceConnect right. */
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: policy tokens (skn=%s) are not supported", client_id,
-                       tok.skn);
+        return verdict(out, MH_DEVAUTH_DENIED, "device %s: policy tokens (skn=%s) are not supported",
+                       client_id, tok.skn);
     n = snprintf(resource, sizeof resource, "%s/devices/%s", hostname, client_id);
     if (n < 0 || (size_t)n >= sizeof resource || !iot_sas_covers(tok.sr_decoded, resource))
         return verdict(out, MH_DEVAUTH_DENIED, "device %s: token sr '%s' does not cover %s", client_id,
                        tok.sr_decoded, resource);
     if (tok.se <= now)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: SAS token expired at %lld (now %lld)", client_id, tok.se,
-                       now);
+        return verdict(out, MH_DEVAUTH_DENIED, "device %s: SAS token expired at %lld (now %lld)", client_id,
+                       tok.se, now);
 
     err = lookup(lookup_ctx, client_id, &auth);
     if (err == MH_ERR_DEVICE_NOT_FOUND)
         return verdict(out, MH_DEVAUTH_DENIED, "device %s is not registered", client_id);
     if (err != MH_OK)
-        return verdict(out, MH_DEVAUTH_ERROR, "device %s: registry lookup failed (error %d)", client_id, (int)err);
+        return verdict(out, MH_DEVAUTH_ERROR, "device %s: registry lookup failed (error %d)", client_id,
+                       (int)err);
     if (!auth.sas)
         return verdict(out, MH_DEVAUTH_DENIED, "device %s does not use SAS authentication", client_id);
     matched = (auth.primary_key[0] && iot_sas_verify(&tok, auth.primary_key)) ||

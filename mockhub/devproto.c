@@ -62,8 +62,10 @@ void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const vo
     }
     case MH_TOPIC_METHOD_RESPONSE:
         if (!mh_methods_response(hub->methods, id, t.rid, t.status, payload, len))
-            fprintf(stderr, "mockhub: %s answered method request $rid=%s, which is not waiting "
-                            "(timed out, or not addressed to it)\n", id, t.rid);
+            fprintf(stderr,
+                    "mockhub: %s answered method request $rid=%s, which is not waiting "
+                    "(timed out, or not addressed to it)\n",
+                    id, t.rid);
         mh_hub_touch(hub, id); /* AZURE: lastActivityTime moves with every message */
         return;
     case MH_TOPIC_TELEMETRY: {

@@ -71,7 +71,8 @@ static void tracking_hex(char out[33])
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         for (i = 0; i < sizeof raw; i++)
-            raw[i] = (unsigned char)((unsigned long)ts.tv_nsec >> (i % 4 * 8) ^ (unsigned long)ts.tv_sec >> (i % 3 * 8));
+            raw[i] = (unsigned char)((unsigned long)ts.tv_nsec >> (i % 4 * 8) ^
+                                     (unsigned long)ts.tv_sec >> (i % 3 * 8));
     }
     for (i = 0; i < sizeof raw; i++) {
         out[2 * i] = hex[raw[i] >> 4];

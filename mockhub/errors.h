@@ -41,9 +41,9 @@ typedef struct mh_status {
 } mh_status;
 
 typedef struct mh_err_info {
-    int http_status;     /* 404 */
-    const char *name;    /* "DeviceNotFound": the ErrorCode name and the iothub-errorcode header */
-    long number;         /* 404001 */
+    int http_status;  /* 404 */
+    const char *name; /* "DeviceNotFound": the ErrorCode name and the iothub-errorcode header */
+    long number;      /* 404001 */
 } mh_err_info;
 
 /* Returns the static table row for code (never NULL; unknown codes map to MH_ERR_INTERNAL). */

@@ -37,7 +37,7 @@ enum reply_state { REPLY_IN_HANDLER, REPLY_SUSPENDED, REPLY_QUEUED };
 
 struct mh_http_reply {
     pthread_mutex_t lock;
-    int refs;                /* the request state holds one, the handler (or its delegate) one */
+    int refs; /* the request state holds one, the handler (or its delegate) one */
     enum reply_state state;
     int has_response;
     mh_http_response response;
@@ -51,9 +51,9 @@ struct request_state {
     size_t cap;
     int too_large;
     mh_http_reply *reply;
-    int upgrade;             /* the upgrade hook answered this request */
+    int upgrade;               /* the upgrade hook answered this request */
     mh_http_upgrade_hook hook; /* its copy, for the callbacks after on_request */
-    void *upgrade_conn;      /* on_request's conn until on_upgraded takes it */
+    void *upgrade_conn;        /* on_request's conn until on_upgraded takes it */
 };
 
 static void response_cleanup(mh_http_response *resp)
@@ -224,9 +224,9 @@ static int try_upgrade(mh_http *http, struct MHD_Connection *conn, struct reques
     return 1;
 }
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version, const char *upload_data,
-                                 size_t *upload_data_size, void **con_cls)
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version, const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls)
 {
     mh_http *http = cls;
     struct request_state *rs = *con_cls;
@@ -363,8 +363,8 @@ static int bind_listener(int port, mh_status *st)
     int one = 1, zero = 0;
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
-        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
-                                  .sin6_addr = in6addr_any};
+        struct sockaddr_in6 a6 = {
+            .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
         if (bind(fd, (struct sockaddr *)&a6, sizeof a6) == 0)
@@ -380,8 +380,8 @@ static int bind_listener(int port, mh_status *st)
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
-    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_ANY)};
+    struct sockaddr_in a4 = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY)};
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&a4, sizeof a4) != 0)
         goto fail;
@@ -402,7 +402,8 @@ fail:;
     else if (e == EADDRINUSE)
         mh_fail(st, MH_ERR_UNAVAILABLE,
                 "cannot bind HTTPS port %d: address in use (another mockhub or web server?). "
-                "Stop it or set MOCKHUB_HTTPS_PORT", port);
+                "Stop it or set MOCKHUB_HTTPS_PORT",
+                port);
     else
         mh_fail(st, MH_ERR_UNAVAILABLE, "cannot listen on HTTPS port %d: %s", port, strerror(e));
     return -1;
@@ -431,19 +432,14 @@ mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
     http->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, http,
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)http->listen_fd,
-        MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem,
-        MHD_OPTION_HTTPS_MEM_KEY, http->key_pem,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MH_HTTP_THREADS,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
-        MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_access, http, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)http->listen_fd,
+        MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, http->key_pem,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MH_HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http, MHD_OPTION_END);
     if (http->daemon == NULL) {
-        mh_fail(st, MH_ERR_UNAVAILABLE, "libmicrohttpd failed to start on port %d (TLS files %s, %s)",
-                port, cert_file, key_file);
+        mh_fail(st, MH_ERR_UNAVAILABLE, "libmicrohttpd failed to start on port %d (TLS files %s, %s)", port,
+                cert_file, key_file);
         goto fail;
     }
     *out_http = http;

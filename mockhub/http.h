@@ -16,11 +16,11 @@ typedef struct mh_http_reply mh_http_reply;
 
 /* Valid for the duration of the handler call only. */
 typedef struct mh_http_request {
-    const char *method;  /* "GET", "PUT", ... */
-    const char *path;    /* percent-decoded path without the query string */
-    const char *body;    /* NUL-terminated copy of the body ("" when none) */
+    const char *method; /* "GET", "PUT", ... */
+    const char *path;   /* percent-decoded path without the query string */
+    const char *body;   /* NUL-terminated copy of the body ("" when none) */
     size_t body_len;
-    int body_too_large;  /* the body exceeded the cap: it was discarded */
+    int body_too_large; /* the body exceeded the cap: it was discarded */
     void *internal;
 } mh_http_request;
 
@@ -38,8 +38,8 @@ typedef void (*mh_http_handler)(void *ctx, const mh_http_request *req, mh_http_r
  * mh_http_reply_send in every case. */
 typedef struct mh_http_response {
     int status;
-    char *body;                 /* NULL for no body */
-    const char *content_type;   /* static; NULL = "application/json; charset=utf-8" when body */
+    char *body;               /* NULL for no body */
+    const char *content_type; /* static; NULL = "application/json; charset=utf-8" when body */
     const char *header_names[MH_HTTP_MAX_HEADERS]; /* static names */
     char *header_values[MH_HTTP_MAX_HEADERS];      /* malloc'd values */
 } mh_http_response;

@@ -11,7 +11,8 @@
 #include "hub_internal.h"
 #include "query.h"
 
-#define BODY_CAP (1024 * 1024) /* MOCK: the hub's own cap is not documented; twins max ~41 KB, methods 128 KB */
+#define BODY_CAP                                                                                             \
+    (1024 * 1024) /* MOCK: the hub's own cap is not documented; twins max ~41 KB, methods 128 KB */
 
 static size_t hash_id(const char *s)
 {
@@ -138,7 +139,7 @@ static void on_event(mh_hub *hub, const char *rest, const void *payload, size_t 
     const char *filter = cJSON_IsString(jfilter) ? jfilter->valuestring : "";
     unsigned bit = strcmp(filter, "$iothub/methods/POST/#") == 0                    ? MH_SUB_METHODS
                    : strcmp(filter, "$iothub/twin/PATCH/properties/desired/#") == 0 ? MH_SUB_DESIRED
-                                                                                     : 0;
+                                                                                    : 0;
     int now_online = 0, store_state = -1;
     long persist = -1; /* session subscriptions to record, or -1 */
     int is_connected = kind_len == 9 && strncmp(rest, "connected", 9) == 0;
@@ -243,8 +244,8 @@ int mh_hub_ready(const mh_hub *hub)
     return hub != NULL && hub->http != NULL && hub->link_up && hub->plugin_ready;
 }
 
-mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_socket,
-                    const char *hub_secret, int broker_ws_port, mh_hub **out_hub, mh_status *st)
+mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_socket, const char *hub_secret,
+                    int broker_ws_port, mh_hub **out_hub, mh_status *st)
 {
     mh_err err = MH_OK;
     mh_hub *hub = calloc(1, sizeof *hub);
@@ -267,14 +268,15 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     err = mh_link_start(broker_socket, hub_secret, on_link_message, on_link_state, hub, &hub->link, st);
     if (err != MH_OK)
         goto fail;
-    if (broker_ws_port > 0 && (err = mh_wsproxy_new(broker_ws_port, broker_socket, hub_secret, &hub->wsproxy, st)) != MH_OK)
+    if (broker_ws_port > 0 &&
+        (err = mh_wsproxy_new(broker_ws_port, broker_socket, hub_secret, &hub->wsproxy, st)) != MH_OK)
         goto fail;
     mh_http *http = NULL;
-    err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle,
-                        hub, &http, st);
+    err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle, hub,
+                        &http, st);
     if (err != MH_OK)
         goto fail;
-    hub->http = http; /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
+    hub->http = http;           /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
     if (hub->wsproxy != NULL) { /* MQTT over WebSockets shares the HTTPS port, as on the real hub */
         mh_http_upgrade_hook hook;
         mh_wsproxy_hook(hub->wsproxy, &hook);

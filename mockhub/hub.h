@@ -18,8 +18,8 @@ typedef struct mh_hub mh_hub;
  * hub (username "$mockhub"). broker_ws_port is the broker's internal plain websockets listener that
  * the HTTPS port's /$iothub/websocket is spliced to (0: no MQTT over WebSockets). On failure *st
  * says why (port in use, TLS files unreadable...). */
-mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_socket,
-                    const char *hub_secret, int broker_ws_port, mh_hub **out_hub, mh_status *st) MH_WARN_UNUSED;
+mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_socket, const char *hub_secret,
+                    int broker_ws_port, mh_hub **out_hub, mh_status *st) MH_WARN_UNUSED;
 
 /* 1 when the REST server listens, the link to the broker is up and the plugin answered. */
 int mh_hub_ready(const mh_hub *hub);

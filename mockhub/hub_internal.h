@@ -19,10 +19,10 @@ enum { MH_SUB_METHODS = 1u << 0, MH_SUB_DESIRED = 1u << 1 };
 
 typedef struct mh_conn {
     char id[129];
-    uint64_t gen;     /* the plugin's number of the current connection */
+    uint64_t gen; /* the plugin's number of the current connection */
     int connected;
-    unsigned subs;    /* MH_SUB_*: survives disconnects of clean-session-0 devices */
-    long long touched; /* second of the last lastActivityTime written for this device */
+    unsigned subs;      /* MH_SUB_*: survives disconnects of clean-session-0 devices */
+    long long touched;  /* second of the last lastActivityTime written for this device */
     int clean;          /* the current connection's session ends with it */
     int session_loaded; /* subs were read from the store since this daemon started */
     struct mh_conn *next;

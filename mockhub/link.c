@@ -81,8 +81,8 @@ mh_err mh_link_start(const char *socket_path, const char *secret, mh_link_on_mes
     mosquitto_message_callback_set(link->mosq, on_message);
     int rc = mosquitto_connect(link->mosq, socket_path, 0, 60);
     if (rc != MOSQ_ERR_SUCCESS) {
-        mh_fail(st, MH_ERR_UNAVAILABLE, "cannot connect to the broker's internal socket %s: %s",
-                socket_path, mosquitto_strerror(rc));
+        mh_fail(st, MH_ERR_UNAVAILABLE, "cannot connect to the broker's internal socket %s: %s", socket_path,
+                mosquitto_strerror(rc));
         goto fail;
     }
     rc = mosquitto_loop_start(link->mosq);

@@ -18,7 +18,8 @@ typedef void (*mh_link_on_state)(void *ctx, int up);
 mh_err mh_link_start(const char *socket_path, const char *secret, mh_link_on_message on_message,
                      mh_link_on_state on_state, void *ctx, mh_link **out_link, mh_status *st) MH_WARN_UNUSED;
 /* Thread-safe. QoS 0 or 1. */
-mh_err mh_link_publish(mh_link *link, const char *topic, const void *payload, size_t len, int qos) MH_WARN_UNUSED;
+mh_err mh_link_publish(mh_link *link, const char *topic, const void *payload, size_t len,
+                       int qos) MH_WARN_UNUSED;
 void mh_link_stop(mh_link *link); /* NULL is a no-op */
 
 #endif

@@ -26,30 +26,32 @@ static const char *g_prog = "mockhub";
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: %s <command> [args]\n"
-            "\n"
-            "  run                             start the hub (broker + daemon) in the foreground; Ctrl-C stops it\n"
-            "  device create <id> [--disabled] register a device and print its connection string\n"
-            "  device show <id>                print the device as JSON (REST shape)\n"
-            "  device list                     list devices: id, status, connection state\n"
-            "  device delete <id>              remove a device and its twin\n"
-            "  device connection-string <id>   print the device's connection string\n"
-            "  connection-string               print the service (iothubowner) connection string\n"
-            "  --help                          this text\n"
-            "\n"
-            "The device commands write the registry (SQLite in the data dir) directly and work whether or not\n"
-            "the hub is running. A device created here can connect at once. Deleting a device here does not\n"
-            "drop a live connection of that device: to delete or disable a connected device, use the REST API\n"
-            "(e.g. the service SDK's Registry.delete / Registry.update), which also disconnects it.\n"
-            "\n"
-            "Environment (defaults in brackets):\n"
-            "  MOCKHUB_DATA_DIR    [./data]      database, broker config, ca.pem (the CA to trust), server cert\n"
-            "  MOCKHUB_HOSTNAME    [localhost]   the hub's host name (HostName= in connection strings)\n"
-            "  MOCKHUB_MQTT_PORT   [8883]        MQTT over TLS for devices\n"
-            "  MOCKHUB_HTTPS_PORT  [443]         REST API for service apps, GET /health\n"
-            "  MOCKHUB_OWNER_KEY   [well-known]  iothubowner policy key (base64 of 16-64 bytes)\n",
-            g_prog);
+    fprintf(
+        f,
+        "usage: %s <command> [args]\n"
+        "\n"
+        "  run                             start the hub (broker + daemon) in the foreground; Ctrl-C stops "
+        "it\n"
+        "  device create <id> [--disabled] register a device and print its connection string\n"
+        "  device show <id>                print the device as JSON (REST shape)\n"
+        "  device list                     list devices: id, status, connection state\n"
+        "  device delete <id>              remove a device and its twin\n"
+        "  device connection-string <id>   print the device's connection string\n"
+        "  connection-string               print the service (iothubowner) connection string\n"
+        "  --help                          this text\n"
+        "\n"
+        "The device commands write the registry (SQLite in the data dir) directly and work whether or not\n"
+        "the hub is running. A device created here can connect at once. Deleting a device here does not\n"
+        "drop a live connection of that device: to delete or disable a connected device, use the REST API\n"
+        "(e.g. the service SDK's Registry.delete / Registry.update), which also disconnects it.\n"
+        "\n"
+        "Environment (defaults in brackets):\n"
+        "  MOCKHUB_DATA_DIR    [./data]      database, broker config, ca.pem (the CA to trust), server cert\n"
+        "  MOCKHUB_HOSTNAME    [localhost]   the hub's host name (HostName= in connection strings)\n"
+        "  MOCKHUB_MQTT_PORT   [8883]        MQTT over TLS for devices\n"
+        "  MOCKHUB_HTTPS_PORT  [443]         REST API for service apps, GET /health\n"
+        "  MOCKHUB_OWNER_KEY   [well-known]  iothubowner policy key (base64 of 16-64 bytes)\n",
+        g_prog);
 }
 
 static int fail_status(const mh_status *st)
@@ -85,7 +87,8 @@ static mh_err make_dirs(const char *path, mh_status *st)
             char c = *p;
             *p = '\0';
             if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return mh_fail(st, MH_ERR_INTERNAL, "cannot create the data dir %s: %s", tmp, strerror(errno));
+                return mh_fail(st, MH_ERR_INTERNAL, "cannot create the data dir %s: %s", tmp,
+                               strerror(errno));
             *p = c;
             if (c == '\0')
                 break;
@@ -145,8 +148,8 @@ static int cmd_device(const mh_config *cfg, int argc, char **argv)
     }
     const char *sub = argv[0];
     int needs_id = strcmp(sub, "list") != 0;
-    int known = !strcmp(sub, "create") || !strcmp(sub, "show") || !strcmp(sub, "list") || !strcmp(sub, "delete") ||
-                !strcmp(sub, "connection-string");
+    int known = !strcmp(sub, "create") || !strcmp(sub, "show") || !strcmp(sub, "list") ||
+                !strcmp(sub, "delete") || !strcmp(sub, "connection-string");
     int disabled = 0;
     if (!strcmp(sub, "create") && argc == 3 && !strcmp(argv[2], "--disabled"))
         disabled = 1;
@@ -204,14 +207,16 @@ static int cmd_device(const mh_config *cfg, int argc, char **argv)
         }
         const cJSON *d = NULL;
         int n = 0;
-        cJSON_ArrayForEach(d, dev) {
+        cJSON_ArrayForEach(d, dev)
+        {
             const cJSON *did = cJSON_GetObjectItemCaseSensitive(d, "deviceId");
             const cJSON *status = cJSON_GetObjectItemCaseSensitive(d, "status");
             const cJSON *cs = cJSON_GetObjectItemCaseSensitive(d, "connectionState");
             if (n++ == 0)
                 printf("%-40s %-9s %s\n", "DEVICE ID", "STATUS", "CONNECTION");
             printf("%-40s %-9s %s\n", cJSON_IsString(did) ? did->valuestring : "?",
-                   cJSON_IsString(status) ? status->valuestring : "?", cJSON_IsString(cs) ? cs->valuestring : "?");
+                   cJSON_IsString(status) ? status->valuestring : "?",
+                   cJSON_IsString(cs) ? cs->valuestring : "?");
         }
         if (n == 0)
             printf("no devices (register one with `%s device create <id>`)\n", g_prog);
@@ -243,7 +248,8 @@ static void print_banner(const mh_config *cfg, unsigned cert_actions, long ready
            (cert_actions & MH_CERTS_CA_CREATED) ? "; NEW: created just now" : "", cfg->ca_cert, cfg->ca_cert,
            cfg->hostname, cfg->mqtt_port, cfg->hostname, cfg->https_port);
     if (cfg->https_port != 443)
-        printf("    Note: Microsoft's service SDKs always dial port 443; port %d serves our own clients and curl.\n",
+        printf("    Note: Microsoft's service SDKs always dial port 443; port %d serves our own clients and "
+               "curl.\n",
                cfg->https_port);
     if (cfg->mqtt_port != 8883)
         printf("    Note: device SDKs dial 8883 unless the connection string has GatewayHostName=%s:%d\n"
@@ -292,7 +298,8 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
         fprintf(stderr, "%s: cannot open the database %s\n", g_prog, cfg->db_path);
         goto done;
     }
-    if (mh_store_policies_init(store, cfg->owner_key) != MH_OK || mh_store_reset_connections(store) != MH_OK) {
+    if (mh_store_policies_init(store, cfg->owner_key) != MH_OK ||
+        mh_store_reset_connections(store) != MH_OK) {
         fprintf(stderr, "%s: cannot initialise the database %s\n", g_prog, cfg->db_path);
         goto done;
     }
@@ -301,7 +308,8 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
         rc = fail_status(&st);
         goto done;
     }
-    if (mh_hub_start(cfg, store, mh_broker_socket(broker), secret, mh_broker_ws_port(broker), &hub, &st) != MH_OK) {
+    if (mh_hub_start(cfg, store, mh_broker_socket(broker), secret, mh_broker_ws_port(broker), &hub, &st) !=
+        MH_OK) {
         rc = fail_status(&st);
         goto done;
     }
@@ -337,7 +345,9 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
             }
             continue;
         }
-        printf("\nmockhub: %s received, stopping\n", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+        printf("\nmockhub: %s received, stopping\n", sig == SIGINT    ? "SIGINT"
+                                                     : sig == SIGTERM ? "SIGTERM"
+                                                                      : "SIGHUP");
         fflush(stdout);
         rc = 0;
         break;

@@ -36,8 +36,8 @@ struct mh_methods {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     pthread_t timer;
-    int stopping;    /* the timer must end */
-    int shut;        /* mh_methods_shutdown ran: new calls are refused */
+    int stopping; /* the timer must end */
+    int shut;     /* mh_methods_shutdown ran: new calls are refused */
     uint64_t next_rid;
     size_t count;
     call *buckets[BUCKETS];
@@ -130,9 +130,9 @@ static void send_request(mh_methods *m, uint64_t rid, const char *device_id, con
         finish_error(c, MH_ERR_UNAVAILABLE, "the hub lost its link to the broker; retry");
 }
 
-void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_name,
-                       const char *payload, size_t payload_len, int response_timeout_s,
-                       int connect_timeout_s, int online, mh_http_reply *reply)
+void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_name, const char *payload,
+                       size_t payload_len, int response_timeout_s, int connect_timeout_s, int online,
+                       mh_http_reply *reply)
 {
     if (!online && connect_timeout_s <= 0) {
         mh_reply_error(reply, MH_ERR_DEVICE_NOT_ONLINE, not_online_text);
@@ -301,7 +301,8 @@ static void *timer_main(void *arg)
                 if (c->state == CALL_WAIT_CONNECT)
                     finish_error(c, MH_ERR_DEVICE_NOT_ONLINE, "Timed out waiting for device to connect.");
                 else
-                    finish_error(c, MH_ERR_GATEWAY_TIMEOUT, "Timed out waiting for the response from device.");
+                    finish_error(c, MH_ERR_GATEWAY_TIMEOUT,
+                                 "Timed out waiting for the response from device.");
             }
             pthread_mutex_lock(&m->lock);
             continue;

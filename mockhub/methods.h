@@ -18,8 +18,8 @@ typedef struct mh_methods mh_methods;
 /* Delivers a method request to a device: topic is the Azure topic
  * ("$iothub/methods/POST/<name>/?$rid=<n>"). Called without any methods lock held. Returns
  * MH_OK when handed to the broker. */
-typedef mh_err (*mh_methods_send_fn)(void *ctx, const char *device_id, const char *topic,
-                                     const char *payload, size_t len);
+typedef mh_err (*mh_methods_send_fn)(void *ctx, const char *device_id, const char *topic, const char *payload,
+                                     size_t len);
 
 mh_err mh_methods_new(mh_methods_send_fn send, void *ctx, mh_methods **out_methods) MH_WARN_UNUSED;
 /* Stops the timer and fails every call still in flight with 503; calls invoked afterwards are
@@ -34,8 +34,8 @@ void mh_methods_free(mh_methods *methods);
  * now; if not, the call waits connect_timeout_s for mh_methods_device_online (0: answers 404
  * DeviceNotOnline at once). */
 void mh_methods_invoke(mh_methods *methods, const char *device_id, const char *method_name,
-                       const char *payload, size_t payload_len, int response_timeout_s,
-                       int connect_timeout_s, int online, mh_http_reply *reply);
+                       const char *payload, size_t payload_len, int response_timeout_s, int connect_timeout_s,
+                       int online, mh_http_reply *reply);
 
 /* The device became reachable for methods: sends the calls waiting for it. */
 void mh_methods_device_online(mh_methods *methods, const char *device_id);

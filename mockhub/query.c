@@ -23,9 +23,9 @@
  * groups on a twin path builds an index on it (mh_query_ensure_indexes), so it is slower once. */
 
 typedef struct cursor {
-    char *after_id;       /* owned */
+    char *after_id; /* owned */
     long long offset;
-    long long returned;   /* rows returned by earlier pages */
+    long long returned; /* rows returned by earlier pages */
 } cursor;
 
 static uint64_t query_hash(const char *q)
@@ -86,9 +86,11 @@ static char *token_encode(const char *query, long long returned, const char *las
     size_t len;
 
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)query_hash(query));
-    if (!doc || !cJSON_AddStringToObject(doc, "h", hash) || !cJSON_AddNumberToObject(doc, "n", (double)returned))
+    if (!doc || !cJSON_AddStringToObject(doc, "h", hash) ||
+        !cJSON_AddNumberToObject(doc, "n", (double)returned))
         goto done;
-    if (last_id ? !cJSON_AddStringToObject(doc, "k", last_id) : !cJSON_AddNumberToObject(doc, "o", (double)offset))
+    if (last_id ? !cJSON_AddStringToObject(doc, "k", last_id)
+                : !cJSON_AddNumberToObject(doc, "o", (double)offset))
         goto done;
     if (!(text = cJSON_PrintUnformatted(doc)))
         goto done;
@@ -109,9 +111,9 @@ typedef struct collect {
     const mh_qplan *plan;
     cJSON *items;
     long long count;
-    long long limit;      /* rows to keep; one more means another page follows */
+    long long limit; /* rows to keep; one more means another page follows */
     int more;
-    char *last_id;        /* owned: id of the last kept row (keyset plans) */
+    char *last_id; /* owned: id of the last kept row (keyset plans) */
     int failed;
 } collect;
 
@@ -138,7 +140,8 @@ static int on_row(void *ctx, cJSON *row)
         for (i = 0; i < c->plan->ncols; i++) {
             cJSON *v;
             snprintf(col, sizeof col, "c%zu", i);
-            if ((v = cJSON_DetachItemFromObjectCaseSensitive(row, col)) && !cJSON_AddItemToObject(out, c->plan->names[i], v)) {
+            if ((v = cJSON_DetachItemFromObjectCaseSensitive(row, col)) &&
+                !cJSON_AddItemToObject(out, c->plan->names[i], v)) {
                 cJSON_Delete(v);
                 cJSON_Delete(out);
                 goto fail;
@@ -178,7 +181,9 @@ mh_err mh_query_execute(mh_store *store, const char *query, int max_items, const
     mh_qplan plan;
     cursor cur = {NULL, 0, 0};
     collect col = {NULL, NULL, 0, 0, 0, NULL, 0};
-    long long page = max_items <= 0 ? MH_QUERY_DEFAULT_PAGE : max_items > MH_QUERY_MAX_PAGE ? MH_QUERY_MAX_PAGE : max_items;
+    long long page = max_items <= 0                  ? MH_QUERY_DEFAULT_PAGE
+                     : max_items > MH_QUERY_MAX_PAGE ? MH_QUERY_MAX_PAGE
+                                                     : max_items;
     long long limit;
     mh_qpage_req pg;
     char *token = NULL;
@@ -215,7 +220,8 @@ mh_err mh_query_execute(mh_store *store, const char *query, int max_items, const
         goto cleanup;
     }
     if (col.more && col.count > 0 && (ast->top < 0 || cur.returned + col.count < ast->top)) {
-        token = token_encode(query, cur.returned + col.count, keyset ? col.last_id : NULL, cur.offset + col.count);
+        token = token_encode(query, cur.returned + col.count, keyset ? col.last_id : NULL,
+                             cur.offset + col.count);
         if (!token) {
             err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
             goto cleanup;

@@ -213,8 +213,8 @@ static void twin_write(mh_hub *hub, const mh_http_request *req, mh_http_reply *r
      * order, or the device (which merges patches as they come) ends with the older value. */
     static pthread_mutex_t push_order = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&push_order);
-    mh_err err = mh_store_twin_update(hub->store, id, body, mh_http_header(req, "If-Match"), replace,
-                                      &twin, &push, &version, &st);
+    mh_err err = mh_store_twin_update(hub->store, id, body, mh_http_header(req, "If-Match"), replace, &twin,
+                                      &push, &version, &st);
     cJSON_Delete(body);
     if (err != MH_OK) {
         pthread_mutex_unlock(&push_order);
@@ -287,8 +287,9 @@ static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
         return;
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "methodName");
     if (!cJSON_IsString(name) || !method_name_ok(name->valuestring)) {
-        mh_reply_error(reply, MH_ERR_ARGUMENT_INVALID,
-                       "methodName is required and must be printable ASCII without $()<>@,;:\\\"/[]?={} or spaces");
+        mh_reply_error(
+            reply, MH_ERR_ARGUMENT_INVALID,
+            "methodName is required and must be printable ASCII without $()<>@,;:\\\"/[]?={} or spaces");
         goto done;
     }
     int response_timeout = 30, connect_timeout = 0;
@@ -305,7 +306,8 @@ static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
     size_t plen = strlen(payload);
     if (plen > METHOD_PAYLOAD_MAX) {
         char text[128];
-        snprintf(text, sizeof text, "Method payload is %zu bytes; the maximum is %d", plen, METHOD_PAYLOAD_MAX);
+        snprintf(text, sizeof text, "Method payload is %zu bytes; the maximum is %d", plen,
+                 METHOD_PAYLOAD_MAX);
         mh_reply_error(reply, MH_ERR_TOO_LARGE, text);
         goto done;
     }
@@ -315,8 +317,8 @@ static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
         mh_reply_error(reply, MH_ERR_DEVICE_NOT_FOUND, id);
         goto done;
     }
-    mh_methods_invoke(hub->methods, id, name->valuestring, payload, plen, response_timeout,
-                      connect_timeout, online, reply);
+    mh_methods_invoke(hub->methods, id, name->valuestring, payload, plen, response_timeout, connect_timeout,
+                      online, reply);
     /* The device may have subscribed between the check above and the call joining the waiting
      * list, whose wake-up (on the link thread) then found nothing: look again. */
     if (!online && connect_timeout > 0 && (mh_hub_device_subs(hub, id) & MH_SUB_METHODS))
@@ -384,7 +386,8 @@ static void r_stats_devices(mh_hub *hub, const mh_http_request *req, mh_http_rep
     (void)id;
     mh_status st = {0};
     long total = count_query(hub, "SELECT COUNT() AS n FROM devices", &st);
-    long enabled = total < 0 ? -1 : count_query(hub, "SELECT COUNT() AS n FROM devices WHERE status = 'enabled'", &st);
+    long enabled =
+        total < 0 ? -1 : count_query(hub, "SELECT COUNT() AS n FROM devices WHERE status = 'enabled'", &st);
     if (total < 0 || enabled < 0) {
         mh_reply_status(reply, &st);
         return;
@@ -410,7 +413,8 @@ static void r_not_implemented(mh_hub *hub, const mh_http_request *req, mh_http_r
     (void)hub;
     (void)id;
     char text[600];
-    snprintf(text, sizeof text, "mockhub does not implement %s %s yet (modules, jobs, configurations, "
+    snprintf(text, sizeof text,
+             "mockhub does not implement %s %s yet (modules, jobs, configurations, "
              "bulk registry operations, cloud-to-device and file upload are not emulated)",
              req->method, req->path);
     mh_reply_error(reply, MH_ERR_NOT_IMPLEMENTED, text);
@@ -513,7 +517,8 @@ void mh_routes_handle(void *ctx, const mh_http_request *req, mh_http_reply *repl
     if (found->need != 0) {
         mh_status st = {0};
         if (mh_svcauth_check_cached(hub->auth_cache, mh_http_header(req, "Authorization"), hub->cfg.hostname,
-                                    found->need, (long long)time(NULL), policy_lookup, hub->store, &st) != MH_OK) {
+                                    found->need, (long long)time(NULL), policy_lookup, hub->store,
+                                    &st) != MH_OK) {
             mh_reply_status(reply, &st);
             return;
         }

@@ -16,13 +16,13 @@
 #include "twin.h"
 
 #define NEVER_TIME "0001-01-01T00:00:00Z"
-#define MAX_REASON 512    /* statusReason bytes (input cap) */
+#define MAX_REASON 512 /* statusReason bytes (input cap) */
 #define MAX_THUMBPRINT 128
 #define MAX_PATCH (256 * 1024) /* reported payload bytes: far above 32 KB of content */
 
-#define DEVICE_COLUMNS                                                                             \
-    "id, generation_id, etag, status, status_reason, status_updated, auth_type, primary_key, "    \
-    "secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, connection_state, "       \
+#define DEVICE_COLUMNS                                                                                       \
+    "id, generation_id, etag, status, status_reason, status_updated, auth_type, primary_key, "               \
+    "secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, connection_state, "                  \
     "connection_state_updated, last_activity, c2d_count"
 
 static const char schema_sql[] =
@@ -78,15 +78,17 @@ static const char *const stmt_sql[MH_STMT__COUNT] = {
     [MH_STMT_DEVICE_DELETE] = "DELETE FROM devices WHERE id = ?1",
     [MH_STMT_DEVICE_LIST] = "SELECT " DEVICE_COLUMNS " FROM devices ORDER BY id LIMIT ?1",
     [MH_STMT_DEVICE_ETAG] = "SELECT etag FROM devices WHERE id = ?1",
-    [MH_STMT_SET_CONNECTED] = "UPDATE devices SET connection_state = 'Connected', connection_state_updated = ?2,"
-                              " last_activity = ?2 WHERE id = ?1",
+    [MH_STMT_SET_CONNECTED] =
+        "UPDATE devices SET connection_state = 'Connected', connection_state_updated = ?2,"
+        " last_activity = ?2 WHERE id = ?1",
     [MH_STMT_SET_DISCONNECTED] = "UPDATE devices SET connection_state = 'Disconnected',"
                                  " connection_state_updated = ?2 WHERE id = ?1",
     [MH_STMT_TOUCH] = "UPDATE devices SET last_activity = ?2 WHERE id = ?1",
     [MH_STMT_RESET_CONNECTIONS] = "UPDATE devices SET connection_state = 'Disconnected',"
                                   " connection_state_updated = ?1 WHERE connection_state <> 'Disconnected'",
     [MH_STMT_TWIN_GET] = "SELECT " MH_TWIN_COLUMNS " FROM devices WHERE id = ?1",
-    [MH_STMT_TWIN_PROPS] = "SELECT desired, desired_version, reported, reported_version FROM devices WHERE id = ?1",
+    [MH_STMT_TWIN_PROPS] =
+        "SELECT desired, desired_version, reported, reported_version FROM devices WHERE id = ?1",
     [MH_STMT_TWIN_SERVICE_ROW] = "SELECT tags, desired, desired_meta, desired_version, twin_etag FROM devices"
                                  " WHERE id = ?1",
     [MH_STMT_TWIN_SERVICE_UPDATE] = "UPDATE devices SET tags = ?2, desired = ?3, desired_meta = ?4,"
@@ -122,9 +124,8 @@ void mh_store_unlock(mh_store *store)
 /* The cached statement id, prepared on first use; NULL on failure (text in db's errmsg). */
 static sqlite3_stmt *stmt_get(mh_store *store, int id)
 {
-    if (!store->stmts[id] &&
-        sqlite3_prepare_v3(store->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &store->stmts[id], NULL) !=
-            SQLITE_OK) {
+    if (!store->stmts[id] && sqlite3_prepare_v3(store->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                                &store->stmts[id], NULL) != SQLITE_OK) {
         sqlite3_finalize(store->stmts[id]);
         store->stmts[id] = NULL;
     }
@@ -214,7 +215,8 @@ static int col_copy(sqlite3_stmt *s, int i, char *buf, size_t len)
 mh_err mh_store_open(const char *path, unsigned flags, mh_store **out_store)
 {
     mh_store *store = NULL;
-    int oflags = (flags & MH_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int oflags =
+        (flags & MH_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     mh_err err = MH_ERR_INTERNAL;
 
     if (!path || !out_store)
@@ -233,8 +235,8 @@ mh_err mh_store_open(const char *path, unsigned flags, mh_store **out_store)
     sqlite3_extended_result_codes(store->db, 0);
     if (!(flags & MH_STORE_READONLY)) {
         /* WAL: the plugin reads while the daemon writes; NORMAL: a commit survives a process crash. */
-        if (sqlite3_exec(store->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL) !=
-                SQLITE_OK ||
+        if (sqlite3_exec(store->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                         NULL) != SQLITE_OK ||
             sqlite3_exec(store->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
             goto fail;
     }
@@ -323,10 +325,11 @@ mh_err mh_device_id_check(const char *device_id, mh_status *st)
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             (c && strchr("-.+%_#*?!(),=@$'", c)))
             continue;
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
-                       "The device id %.128s is invalid: use up to 128 ASCII letters, digits and - . + %% _ # * "
-                       "? ! ( ) , = @ $ '",
-                       device_id);
+        return mh_fail(
+            st, MH_ERR_ARGUMENT_INVALID,
+            "The device id %.128s is invalid: use up to 128 ASCII letters, digits and - . + %% _ # * "
+            "? ! ( ) , = @ $ '",
+            device_id);
     }
     return MH_OK;
 }
@@ -413,8 +416,8 @@ static mh_err dev_row_apply(dev_row *row, const char *device_id, const cJSON *bo
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "The device must be a JSON object");
     id = cJSON_GetObjectItemCaseSensitive(body, "deviceId");
     if (id && !cJSON_IsNull(id) && (!cJSON_IsString(id) || strcmp(id->valuestring, device_id) != 0))
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "The deviceId in the body does not match the device id '%s'",
-                       device_id);
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                       "The deviceId in the body does not match the device id '%s'", device_id);
     r = opt_string(body, "status", &v);
     if (r < 0)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "status must be 'enabled' or 'disabled'");
@@ -424,11 +427,13 @@ static mh_err dev_row_apply(dev_row *row, const char *device_id, const cJSON *bo
         else if (strcasecmp(v, "disabled") == 0)
             strcpy(row->status, "disabled");
         else
-            return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "status must be 'enabled' or 'disabled', not '%.64s'", v);
+            return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "status must be 'enabled' or 'disabled', not '%.64s'",
+                           v);
     }
     r = opt_string(body, "statusReason", &v);
     if (r < 0 || (v && strlen(v) > MAX_REASON))
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "statusReason must be a string of at most %d bytes", MAX_REASON);
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "statusReason must be a string of at most %d bytes",
+                       MAX_REASON);
     if (r == 1) {
         row->has_reason = v != NULL;
         snprintf(row->status_reason, sizeof row->status_reason, "%s", v ? v : "");
@@ -475,7 +480,8 @@ static mh_err dev_row_apply(dev_row *row, const char *device_id, const cJSON *bo
                 continue;
             if (!key_valid(v))
                 return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
-                               "symmetricKey.%s is not a valid key: base64 of 16 to 45 bytes expected", names[i]);
+                               "symmetricKey.%s is not a valid key: base64 of 16 to 45 bytes expected",
+                               names[i]);
             snprintf(bufs[i], 64, "%s", v);
         }
     } else if (sym && !cJSON_IsNull(sym)) {
@@ -556,7 +562,8 @@ static cJSON *device_render(sqlite3_stmt *s, int create_form)
 }
 
 /* Reads device id's row (DEVICE_GET) and renders it; the statement is reset afterwards. */
-static mh_err device_fetch(mh_store *store, const char *device_id, int create_form, cJSON **out, mh_status *st)
+static mh_err device_fetch(mh_store *store, const char *device_id, int create_form, cJSON **out,
+                           mh_status *st)
 {
     sqlite3_stmt *s = stmt_get(store, MH_STMT_DEVICE_GET);
     cJSON *dev = NULL;
@@ -1161,13 +1168,15 @@ cJSON *mh_store_twin_render(sqlite3_stmt *s, int c)
     mh_twin_etag_format((uint64_t)twin_n, etag);
     mh_twin_device_etag_format(sqlite3_column_int64(s, c + 1), dev_etag);
     if (!cJSON_AddStringToObject(twin, "deviceId", col_text(s, c)) ||
-        !cJSON_AddStringToObject(twin, "etag", etag) || !cJSON_AddStringToObject(twin, "deviceEtag", dev_etag) ||
+        !cJSON_AddStringToObject(twin, "etag", etag) ||
+        !cJSON_AddStringToObject(twin, "deviceEtag", dev_etag) ||
         !cJSON_AddStringToObject(twin, "status", col_text(s, c + 2)) ||
         (col_text(s, c + 3) && !cJSON_AddStringToObject(twin, "statusReason", col_text(s, c + 3))) ||
         !cJSON_AddStringToObject(twin, "statusUpdateTime", col_text(s, c + 4)) ||
         !cJSON_AddStringToObject(twin, "connectionState", col_text(s, c + 9)) ||
         !cJSON_AddStringToObject(twin, "lastActivityTime", col_text(s, c + 10)) ||
-        !cJSON_AddNumberToObject(twin, "cloudToDeviceMessageCount", (double)sqlite3_column_int64(s, c + 11)) ||
+        !cJSON_AddNumberToObject(twin, "cloudToDeviceMessageCount",
+                                 (double)sqlite3_column_int64(s, c + 11)) ||
         !cJSON_AddStringToObject(twin, "authenticationType", col_text(s, c + 5)) ||
         !(x509 = cJSON_AddObjectToObject(twin, "x509Thumbprint")) ||
         !add_text_or_null(x509, "primaryThumbprint", col_text(s, c + 6)) ||
@@ -1273,8 +1282,8 @@ fail:
 }
 
 mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON *body, const char *if_match,
-                            int replace, cJSON **out_twin, cJSON **out_desired_push, long *out_desired_version,
-                            mh_status *st)
+                            int replace, cJSON **out_twin, cJSON **out_desired_push,
+                            long *out_desired_version, mh_status *st)
 {
     mh_twin_body b = {0};
     cJSON *tags = NULL, *desired = NULL, *meta = NULL, *push = NULL, *twin = NULL, *tmp_doc, *tmp_meta;
@@ -1344,14 +1353,16 @@ mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON 
         } else if (mh_twin_merge(tags, NULL, b.tags, now, -1) != MH_OK) {
             goto nomem_rollback;
         }
-        if ((err = mh_twin_validate(tags, 0, st)) != MH_OK || (err = mh_twin_check_size(tags, MH_TWIN_TAGS, st)) != MH_OK)
+        if ((err = mh_twin_validate(tags, 0, st)) != MH_OK ||
+            (err = mh_twin_check_size(tags, MH_TWIN_TAGS, st)) != MH_OK)
             goto rollback;
     }
     if (has_desired) {
         /* AZURE: every service write with a desired section bumps $version, even a no-op (addendum 1) */
         desired_version++;
         if (replace || b.desired_null) {
-            if (mh_twin_replace(desired, b.desired, now, (long)desired_version, &tmp_doc, &tmp_meta, &push) != MH_OK)
+            if (mh_twin_replace(desired, b.desired, now, (long)desired_version, &tmp_doc, &tmp_meta, &push) !=
+                MH_OK)
                 goto nomem_rollback;
             cJSON_Delete(desired);
             cJSON_Delete(meta);
@@ -1423,7 +1434,8 @@ done:
 }
 
 /* Appends a stored section text ("{...}") with "$version": n spliced in before its closing brace. */
-static int splice_version(char *out, size_t cap, size_t *pos, const char *name, const char *doc, long long version)
+static int splice_version(char *out, size_t cap, size_t *pos, const char *name, const char *doc,
+                          long long version)
 {
     size_t len = doc ? strlen(doc) : 0;
     int n;
@@ -1510,9 +1522,11 @@ mh_err mh_store_twin_report(mh_store *store, const char *device_id, const char *
     p = mh_twin_parse_object(patch, len);
     if (!p) {
         /* AZURE: the hub's text, typo included (iot-central-firmware#107) */
-        return mh_fail(st, MH_ERR_FORMAT, "Error occured while parsing message payload as UTF-8 JSON object.");
+        return mh_fail(st, MH_ERR_FORMAT,
+                       "Error occured while parsing message payload as UTF-8 JSON object.");
     }
-    cJSON_ArrayForEach(child, p) {
+    cJSON_ArrayForEach(child, p)
+    {
         if (child->string && child->string[0] == '$') {
             err = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Property name %.256s contains invalid character '$'",
                           child->string);
@@ -1557,8 +1571,8 @@ mh_err mh_store_twin_report(mh_store *store, const char *device_id, const char *
         goto rollback;
     }
     if (expected_version >= 0 && expected_version != version) {
-        err = mh_fail(st, MH_ERR_PRECONDITION, "Version mismatch for device ID '%s': reported $version is %lld",
-                      device_id, version);
+        err = mh_fail(st, MH_ERR_PRECONDITION,
+                      "Version mismatch for device ID '%s': reported $version is %lld", device_id, version);
         goto rollback;
     }
     if (mh_twin_merge(reported, meta, p, now, -1) != MH_OK) {

@@ -57,8 +57,8 @@ mh_err mh_store_policy_get(mh_store *store, const char *name, mh_policy *out_pol
 typedef struct mh_device_auth {
     char primary_key[64];
     char secondary_key[64];
-    int enabled;  /* status == "enabled" */
-    int sas;      /* authentication type is "sas" */
+    int enabled; /* status == "enabled" */
+    int sas;     /* authentication type is "sas" */
 } mh_device_auth;
 
 /* MH_ERR_DEVICE_NOT_FOUND when unknown. */
@@ -71,14 +71,13 @@ mh_err mh_device_id_check(const char *device_id, mh_status *st) MH_WARN_UNUSED;
 /* PUT /devices/{id} without If-Match: creates the device and its twin. body is the Device JSON the
  * SDK sent (deviceId must equal id when present; empty or absent keys are generated; status
  * enabled|disabled). Errors: DeviceAlreadyExists, ArgumentInvalid. *out_device: Device JSON. */
-mh_err mh_store_device_create(mh_store *store, const char *device_id, const cJSON *body,
-                              cJSON **out_device, mh_status *st) MH_WARN_UNUSED;
+mh_err mh_store_device_create(mh_store *store, const char *device_id, const cJSON *body, cJSON **out_device,
+                              mh_status *st) MH_WARN_UNUSED;
 /* PUT /devices/{id} with If-Match (quoted etag, "*" or *): updates status, statusReason, keys,
  * capabilities. *out_now_disabled is set to 1 when this call disabled an enabled device (the caller
  * then drops its connection). Errors: DeviceNotFound, PreconditionFailed, ArgumentInvalid. */
-mh_err mh_store_device_update(mh_store *store, const char *device_id, const cJSON *body,
-                              const char *if_match, cJSON **out_device, int *out_now_disabled,
-                              mh_status *st) MH_WARN_UNUSED;
+mh_err mh_store_device_update(mh_store *store, const char *device_id, const cJSON *body, const char *if_match,
+                              cJSON **out_device, int *out_now_disabled, mh_status *st) MH_WARN_UNUSED;
 mh_err mh_store_device_get(mh_store *store, const char *device_id, cJSON **out_device,
                            mh_status *st) MH_WARN_UNUSED;
 /* if_match NULL = unconditional. Errors: DeviceNotFound, PreconditionFailed. */
@@ -122,10 +121,9 @@ mh_err mh_store_twin_get(mh_store *store, const char *device_id, cJSON **out_twi
  * the notification body for a connected device ({changed members..., "$version": n}; for a replace
  * the whole desired document with removed top-level keys as null), else NULL.
  * *out_desired_version: the new desired $version (for the push topic). */
-mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON *body,
-                            const char *if_match, int replace, cJSON **out_twin,
-                            cJSON **out_desired_push, long *out_desired_version,
-                            mh_status *st) MH_WARN_UNUSED;
+mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON *body, const char *if_match,
+                            int replace, cJSON **out_twin, cJSON **out_desired_push,
+                            long *out_desired_version, mh_status *st) MH_WARN_UNUSED;
 
 /* Device twin GET over MQTT: the malloc'd JSON text {"desired":{..,"$version":n},"reported":{..,"$version":m}}
  * (no $metadata). */

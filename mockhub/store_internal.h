@@ -43,17 +43,17 @@ enum {
 
 struct mh_store {
     sqlite3 *db;
-    pthread_mutex_t lock; /* held around every public call (mh_store_lock / mh_store_unlock) */
-    unsigned flags;       /* MH_STORE_* given to mh_store_open */
+    pthread_mutex_t lock;                /* held around every public call (mh_store_lock / mh_store_unlock) */
+    unsigned flags;                      /* MH_STORE_* given to mh_store_open */
     sqlite3_stmt *stmts[MH_STMT__COUNT]; /* prepared on first use, finalized by mh_store_free */
 };
 
 /* The devices columns, in order, that mh_store_twin_render reads. Select them as
  * "SELECT " MH_TWIN_COLUMNS " FROM devices ..." (optionally after other columns). */
-#define MH_TWIN_COLUMNS                                                                          \
-    "id, etag, status, status_reason, status_updated, auth_type, primary_thumbprint, "          \
-    "secondary_thumbprint, iot_edge, connection_state, last_activity, c2d_count, model_id, "   \
-    "tags, desired, desired_meta, desired_version, reported, reported_meta, reported_version, " \
+#define MH_TWIN_COLUMNS                                                                                      \
+    "id, etag, status, status_reason, status_updated, auth_type, primary_thumbprint, "                       \
+    "secondary_thumbprint, iot_edge, connection_state, last_activity, c2d_count, model_id, "                 \
+    "tags, desired, desired_meta, desired_version, reported, reported_meta, reported_version, "              \
     "twin_etag"
 #define MH_TWIN_NCOLUMNS 21
 

@@ -17,7 +17,8 @@ static mh_err bind_params(sqlite3_stmt *stmt, const cJSON *params, mh_status *st
     const cJSON *p;
     int i = 0, rc = SQLITE_OK;
 
-    cJSON_ArrayForEach(p, params) {
+    cJSON_ArrayForEach(p, params)
+    {
         /* Constants the compiler folded away (e.g. compared with undefined) leave trailing
          * numbers the statement does not use. */
         if (++i > sqlite3_bind_parameter_count(stmt))
@@ -97,7 +98,8 @@ mh_err mh_store_query_run(mh_store *store, const char *sql, const cJSON *params,
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         cJSON *row = twin ? mh_store_twin_render(stmt, 1) : render_raw(stmt);
         if (!row) {
-            err = mh_fail(st, MH_ERR_NOMEM, "out of memory (or a corrupt stored document) while reading query results");
+            err = mh_fail(st, MH_ERR_NOMEM,
+                          "out of memory (or a corrupt stored document) while reading query results");
             goto cleanup;
         }
         if (on_row(ctx, row))
@@ -141,7 +143,8 @@ static int index_path_ok(const char *col, const char *path)
         return 0;
     /* Defence in depth: the compiler only sends such paths, and they are pasted into SQL. */
     for (c = path; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("_$-:@.\"[]", *c)))
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              strchr("_$-:@.\"[]", *c)))
             return 0;
     return 1;
 }
@@ -154,7 +157,8 @@ void mh_query_ensure_indexes(mh_store *store, const cJSON *indexes)
     if (!store || (store->flags & MH_STORE_READONLY) || cJSON_GetArraySize(indexes) == 0)
         return;
     mh_store_lock(store);
-    cJSON_ArrayForEach(it, indexes) {
+    cJSON_ArrayForEach(it, indexes)
+    {
         const char *col = cJSON_GetStringValue(cJSON_GetArrayItem(it, 0));
         const char *path = cJSON_GetStringValue(cJSON_GetArrayItem(it, 1));
         unsigned long long h = 1469598103934665603ULL;
@@ -169,7 +173,9 @@ void mh_query_ensure_indexes(mh_store *store, const cJSON *indexes)
             h *= 1099511628211ULL;
         }
         snprintf(name, sizeof name, "mhq_%s_%016llx", col, h);
-        if (sqlite3_prepare_v2(store->db, "SELECT name = ?1 FROM sqlite_master WHERE type = 'index' AND name LIKE 'mhq\\_%' ESCAPE '\\'",
+        if (sqlite3_prepare_v2(store->db,
+                               "SELECT name = ?1 FROM sqlite_master WHERE type = 'index' AND name LIKE "
+                               "'mhq\\_%' ESCAPE '\\'",
                                -1, &stmt, NULL) != SQLITE_OK)
             break;
         sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
@@ -181,8 +187,9 @@ void mh_query_ensure_indexes(mh_store *store, const cJSON *indexes)
         stmt = NULL;
         if (exists || count >= MH_QUERY_MAX_AUTO_INDEXES)
             continue;
-        sql = sqlite3_mprintf("CREATE INDEX IF NOT EXISTS %s ON devices(json_type(%s, '%q'), json_extract(%s, '%q'), id)",
-                              name, col, path, col, path);
+        sql = sqlite3_mprintf(
+            "CREATE INDEX IF NOT EXISTS %s ON devices(json_type(%s, '%q'), json_extract(%s, '%q'), id)", name,
+            col, path, col, path);
         if (sql)
             sqlite3_exec(store->db, sql, NULL, NULL, NULL);
         sqlite3_free(sql);

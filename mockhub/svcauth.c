@@ -9,8 +9,9 @@
 #include "iot_sas.h"
 
 /* Verifies everything but the rights; *out_rights and *out_se describe the valid token. */
-static mh_err verify(const char *authorization, const char *hostname, long long now, mh_policy_lookup_fn lookup,
-                     void *ctx, unsigned *out_rights, long long *out_se, char *out_name, mh_status *st)
+static mh_err verify(const char *authorization, const char *hostname, long long now,
+                     mh_policy_lookup_fn lookup, void *ctx, unsigned *out_rights, long long *out_se,
+                     char *out_name, mh_status *st)
 {
     iot_sas_token tok;
     mh_policy pol;
@@ -30,7 +31,8 @@ static mh_err verify(const char *authorization, const char *hostname, long long 
     if (lookup(ctx, tok.skn, &pol) != MH_OK)
         return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: unknown shared access policy '%s'", tok.skn);
     if (!iot_sas_verify(&tok, pol.primary_key) && !iot_sas_verify(&tok, pol.secondary_key))
-        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: signature does not match policy '%s'", tok.skn);
+        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: signature does not match policy '%s'",
+                       tok.skn);
     *out_rights = pol.rights;
     *out_se = tok.se;
     snprintf(out_name, 64, "%.63s", tok.skn);

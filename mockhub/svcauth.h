@@ -22,7 +22,7 @@ mh_err mh_svcauth_check(const char *authorization, const char *hostname, unsigne
  * not change while the hub runs (their keys are set at start), so entries only expire with their
  * token. Thread-safe. */
 typedef struct mh_svcauth_cache mh_svcauth_cache;
-mh_svcauth_cache *mh_svcauth_cache_new(void); /* NULL when out of memory (then check uncached) */
+mh_svcauth_cache *mh_svcauth_cache_new(void);        /* NULL when out of memory (then check uncached) */
 void mh_svcauth_cache_free(mh_svcauth_cache *cache); /* NULL is a no-op */
 
 /* mh_svcauth_check through cache (which may be NULL). */

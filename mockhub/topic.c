@@ -142,7 +142,7 @@ static mh_err props_walk(const char *bag, mh_prop *out, int max, int *out_count,
             if (n >= max)
                 return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "more than %d properties", max);
             if (out) {
-                strcpy(out[n].key, key);     /* same sizes: always fits */
+                strcpy(out[n].key, key); /* same sizes: always fits */
                 strcpy(out[n].value, value);
             }
             n++;
@@ -201,8 +201,7 @@ static mh_err parse_telemetry(const char *device_id, const char *topic, mh_topic
     return MH_OK;
 }
 
-mh_err mh_topic_parse_device_publish(const char *device_id, const char *topic, mh_topic *out,
-                                     mh_status *st)
+mh_err mh_topic_parse_device_publish(const char *device_id, const char *topic, mh_topic *out, mh_status *st)
 {
     mh_topic t;
     size_t i;

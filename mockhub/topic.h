@@ -18,10 +18,11 @@ typedef enum mh_topic_kind {
 
 typedef struct mh_topic {
     mh_topic_kind kind;
-    char rid[256];    /* $rid value as sent, not decoded ("" when absent: telemetry) */
-    long version;     /* &$version= on a reported PATCH, -1 when absent */
-    int status;       /* methods/res/{status} (0 for other kinds) */
-    char props[4096]; /* telemetry property bag text after events/ (raw, trailing '/' removed, "" when none) */
+    char rid[256]; /* $rid value as sent, not decoded ("" when absent: telemetry) */
+    long version;  /* &$version= on a reported PATCH, -1 when absent */
+    int status;    /* methods/res/{status} (0 for other kinds) */
+    char
+        props[4096]; /* telemetry property bag text after events/ (raw, trailing '/' removed, "" when none) */
 } mh_topic;
 
 /* Parses a topic device `device_id` published, in Azure form (e.g. "$iothub/twin/GET/?$rid=1" or

@@ -43,7 +43,8 @@ int mh_twin_utf8_valid(const char *str, size_t len)
                 return 0;
             cp = cp << 6 | (s[i + k] & 0x3f);
         }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
             return 0;
         i += n + 1;
     }
@@ -87,12 +88,13 @@ static mh_err check_key(const char *key, mh_status *st)
         unsigned char c = (unsigned char)key[i];
         int bad = c < 0x20 || c == 0x7f || c == '.' || c == '$' || c == ' ';
         /* C1 controls U+0080..U+009F are 0xC2 0x80..0x9F in UTF-8 */
-        if (c == 0xc2 && i + 1 < len && (unsigned char)key[i + 1] >= 0x80 && (unsigned char)key[i + 1] <= 0x9f)
+        if (c == 0xc2 && i + 1 < len && (unsigned char)key[i + 1] >= 0x80 &&
+            (unsigned char)key[i + 1] <= 0x9f)
             bad = 1;
         if (bad) {
             if (c >= 0x20 && c < 0x7f)
-                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Property name %.256s contains invalid character '%c'",
-                               key, c);
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                               "Property name %.256s contains invalid character '%c'", key, c);
             return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
                            "Property name %.256s contains invalid control character 0x%02x", key, c);
         }
@@ -107,8 +109,10 @@ static mh_err check_value(const char *name, const cJSON *item, int depth, int al
 
     if (cJSON_IsObject(item) || cJSON_IsArray(item)) {
         if (depth > MH_TWIN_MAX_DEPTH)
-            return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Nested depth of twin property exceeds %d", MH_TWIN_MAX_DEPTH);
-        cJSON_ArrayForEach(child, item) {
+            return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Nested depth of twin property exceeds %d",
+                           MH_TWIN_MAX_DEPTH);
+        cJSON_ArrayForEach(child, item)
+        {
             const char *child_name = name;
             if (cJSON_IsObject(item)) {
                 if (!child->string)
@@ -170,7 +174,8 @@ size_t mh_twin_size(const cJSON *doc)
     if (!doc)
         return 0;
     if (cJSON_IsObject(doc) || cJSON_IsArray(doc)) {
-        cJSON_ArrayForEach(child, doc) {
+        cJSON_ArrayForEach(child, doc)
+        {
             if (child->string && cJSON_IsObject(doc))
                 n += strlen(child->string);
             n += mh_twin_size(child);
@@ -190,7 +195,8 @@ mh_err mh_twin_check_size(const cJSON *doc, mh_twin_section section, mh_status *
 
     if (section == MH_TWIN_TAGS) {
         if (n > MH_TWIN_MAX_TAGS)
-            return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Twin tags size %zu exceeds maximum %d", n, MH_TWIN_MAX_TAGS);
+            return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Twin tags size %zu exceeds maximum %d", n,
+                           MH_TWIN_MAX_TAGS);
         return MH_OK;
     }
     if (n > MH_TWIN_MAX_PROPERTIES)
@@ -258,7 +264,8 @@ static cJSON *dup_without_nulls(const cJSON *src)
     out = cJSON_CreateObject();
     if (!out)
         return NULL;
-    cJSON_ArrayForEach(child, src) {
+    cJSON_ArrayForEach(child, src)
+    {
         if (cJSON_IsNull(child))
             continue;
         copy = dup_without_nulls(child);
@@ -279,7 +286,8 @@ cJSON *mh_twin_meta_new(const cJSON *doc, const char *now, long version)
     if (!meta || stamp(meta, now, version) != MH_OK)
         goto fail;
     if (cJSON_IsObject(doc)) {
-        cJSON_ArrayForEach(child, doc) {
+        cJSON_ArrayForEach(child, doc)
+        {
             cJSON *sub;
             if (cJSON_IsNull(child))
                 continue;
@@ -301,7 +309,8 @@ static mh_err merge_into(cJSON *doc, cJSON *meta, const cJSON *patch, const char
     const cJSON *p;
     mh_err err;
 
-    cJSON_ArrayForEach(p, patch) {
+    cJSON_ArrayForEach(p, patch)
+    {
         const char *key = p->string;
         cJSON *existing = cJSON_GetObjectItemCaseSensitive(doc, key);
 
@@ -377,8 +386,10 @@ mh_err mh_twin_replace(const cJSON *olddoc, const cJSON *newdoc, const char *now
         if (!push)
             goto cleanup;
         /* AZURE: removed top-level keys reach the device as null (csharp#954) */
-        cJSON_ArrayForEach(old, olddoc) {
-            if (!cJSON_GetObjectItemCaseSensitive(doc, old->string) && !cJSON_AddNullToObject(push, old->string))
+        cJSON_ArrayForEach(old, olddoc)
+        {
+            if (!cJSON_GetObjectItemCaseSensitive(doc, old->string) &&
+                !cJSON_AddNullToObject(push, old->string))
                 goto cleanup;
         }
         if (!cJSON_AddNumberToObject(push, "$version", (double)version))

@@ -18,11 +18,11 @@ typedef enum mh_twin_section {
     MH_TWIN_REPORTED, /* properties.reported: 32 KB, metadata with $lastUpdated only */
 } mh_twin_section;
 
-#define MH_TWIN_MAX_DEPTH 10          /* nested objects/arrays below the section root */
-#define MH_TWIN_MAX_KEY 1024          /* bytes of a member name */
-#define MH_TWIN_MAX_VALUE 4096        /* bytes of a string value */
-#define MH_TWIN_MAX_TAGS 8192         /* size of tags (mh_twin_size) */
-#define MH_TWIN_MAX_PROPERTIES 32768  /* size of desired or of reported */
+#define MH_TWIN_MAX_DEPTH 10                /* nested objects/arrays below the section root */
+#define MH_TWIN_MAX_KEY 1024                /* bytes of a member name */
+#define MH_TWIN_MAX_VALUE 4096              /* bytes of a string value */
+#define MH_TWIN_MAX_TAGS 8192               /* size of tags (mh_twin_size) */
+#define MH_TWIN_MAX_PROPERTIES 32768        /* size of desired or of reported */
 #define MH_TWIN_INT_MAX 4503599627370495.0  /* 2^52 - 1 */
 #define MH_TWIN_INT_MIN -4503599627370496.0 /* -2^52 */
 
@@ -77,8 +77,8 @@ cJSON *mh_twin_patch_push(const cJSON *patch, long version);
  * section ("properties": null counts as absent). Errors: ArgumentInvalid when body is not an object or a section is neither an object
  * nor null. Outputs written only on success. */
 typedef struct mh_twin_body {
-    cJSON *tags;    /* NULL when absent */
-    cJSON *desired; /* NULL when absent */
+    cJSON *tags;      /* NULL when absent */
+    cJSON *desired;   /* NULL when absent */
     int tags_null;    /* "tags": null */
     int desired_null; /* "properties": {"desired": null} or "properties": null */
 } mh_twin_body;

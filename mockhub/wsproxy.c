@@ -23,16 +23,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUF_SIZE 16384          /* per direction and connection */
+#define BUF_SIZE 16384 /* per direction and connection */
 #define HANDSHAKE_TIMEOUT_MS 5000
 #define MAX_EVENTS 128
-#define PUMP_ROUNDS 8           /* read/write rounds per direction per wakeup, for fairness */
-#define WAKER_PERIOD_MS 5       /* see "the waker" below */
+#define PUMP_ROUNDS 8     /* read/write rounds per direction per wakeup, for fairness */
+#define WAKER_PERIOD_MS 5 /* see "the waker" below */
 #define WAKER_RETRY_MS 1000
 #define WAKER_CLIENT_ID "$mockhub-wsproxy"
-#define WAKER_USER "$mockhub"   /* the hub's user (docs/INTERNALS.md); the plugin grants it without state */
+#define WAKER_USER "$mockhub" /* the hub's user (docs/INTERNALS.md); the plugin grants it without state */
 
-enum { C2B = 0, B2C = 1 };      /* client -> broker, broker -> client */
+enum { C2B = 0, B2C = 1 }; /* client -> broker, broker -> client */
 
 typedef struct dir {
     char *buf;
@@ -49,13 +49,13 @@ typedef struct end {
 } end;
 
 struct pair {
-    end client;             /* libmicrohttpd's socket: never close()d by us */
-    end broker;             /* ours */
+    end client; /* libmicrohttpd's socket: never close()d by us */
+    end broker; /* ours */
     mh_http_upgraded *up;
     dir d[2];
     int dead;
-    pair *next, *prev;      /* incoming list (under lock), then live list (relay thread only) */
-    pair *next_dead;        /* freed after the current epoll batch */
+    pair *next, *prev; /* incoming list (under lock), then live list (relay thread only) */
+    pair *next_dead;   /* freed after the current epoll batch */
 };
 
 /* What on_request hands to on_upgraded: the broker socket after its 101, and any bytes after the head. */
@@ -68,13 +68,13 @@ typedef struct pending {
 struct mh_wsproxy {
     int broker_port;
     int ep;
-    int wake;               /* eventfd: new pairs or shutdown */
+    int wake; /* eventfd: new pairs or shutdown */
     pthread_t thread;
     int thread_started;
-    pthread_mutex_t lock;   /* guards closing, incoming, count */
+    pthread_mutex_t lock; /* guards closing, incoming, count */
     int closing;
-    pair *incoming;         /* handed over by on_upgraded, not yet in epoll */
-    pair *live;             /* in epoll; the relay thread's (shutdown's once it stopped) */
+    pair *incoming; /* handed over by on_upgraded, not yet in epoll */
+    pair *live;     /* in epoll; the relay thread's (shutdown's once it stopped) */
     size_t count;
     /* the waker (relay thread only) */
     char *waker_path;
@@ -123,15 +123,17 @@ mh_err mh_wsproxy_reply_parse(const char *text, size_t len, mh_wsproxy_reply *ou
     const char *blank = memmem(text, len, "\r\n\r\n", 4);
     if (blank == NULL) {
         if (len >= MH_WSPROXY_HEAD_MAX)
-            return mh_fail(st, MH_ERR_FORMAT, "the broker's handshake reply exceeds %d bytes", MH_WSPROXY_HEAD_MAX);
+            return mh_fail(st, MH_ERR_FORMAT, "the broker's handshake reply exceeds %d bytes",
+                           MH_WSPROXY_HEAD_MAX);
         return mh_fail(st, MH_ERR_NOT_FOUND, "incomplete handshake reply");
     }
     r.head_len = (size_t)(blank - text) + 4;
     if (r.head_len > MH_WSPROXY_HEAD_MAX)
-        return mh_fail(st, MH_ERR_FORMAT, "the broker's handshake reply exceeds %d bytes", MH_WSPROXY_HEAD_MAX);
+        return mh_fail(st, MH_ERR_FORMAT, "the broker's handshake reply exceeds %d bytes",
+                       MH_WSPROXY_HEAD_MAX);
     /* status line: HTTP/1.x NNN reason */
-    if (r.head_len < 12 || strncmp(text, "HTTP/1.", 7) != 0 || text[8] != ' ' || text[9] < '1' || text[9] > '5' ||
-        text[10] < '0' || text[10] > '9' || text[11] < '0' || text[11] > '9')
+    if (r.head_len < 12 || strncmp(text, "HTTP/1.", 7) != 0 || text[8] != ' ' || text[9] < '1' ||
+        text[9] > '5' || text[10] < '0' || text[10] > '9' || text[11] < '0' || text[11] > '9')
         return mh_fail(st, MH_ERR_FORMAT, "the broker's handshake reply has no HTTP status line");
     r.status = (text[9] - '0') * 100 + (text[10] - '0') * 10 + (text[11] - '0');
     const char *line = (const char *)memmem(text, r.head_len, "\r\n", 2) + 2;
@@ -212,7 +214,8 @@ static mh_err format_head(const mh_http_request *req, char **out, mh_status *st)
                                        "Sec-WebSocket-Extensions", "Origin"};
     char head[MH_WSPROXY_HEAD_MAX];
     const char *host = hdr(req, "Host");
-    int n = snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    int n = snprintf(head, sizeof head,
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
                      MH_WSPROXY_PATH, host ? host : "localhost");
     for (size_t i = 0; i < sizeof pass / sizeof pass[0] && n > 0 && (size_t)n < sizeof head; i++) {
         const char *v = hdr(req, pass[i]);
@@ -241,14 +244,15 @@ static mh_err broker_handshake(int port, const char *head, int *out_fd, mh_wspro
         return mh_fail(st, MH_ERR_UNAVAILABLE, "socket: %s", strerror(errno));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* MQTT: small writes, no Nagle */
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         int ok = errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline);
         int soerr = 0;
         socklen_t sl = sizeof soerr;
         if (!ok || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0 || soerr != 0) {
-            err = mh_fail(st, MH_ERR_UNAVAILABLE, "cannot reach the broker's websockets listener on port %d: %s", port,
+            err = mh_fail(st, MH_ERR_UNAVAILABLE,
+                          "cannot reach the broker's websockets listener on port %d: %s", port,
                           ok ? strerror(soerr) : "timed out");
             goto done;
         }
@@ -331,7 +335,8 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
 {
     mh_wsproxy *p = ctx;
     const char *upgrade = mh_http_header(req, "Upgrade");
-    if (strcmp(req->path, MH_WSPROXY_PATH) != 0 || upgrade == NULL || strcasestr(upgrade, "websocket") == NULL)
+    if (strcmp(req->path, MH_WSPROXY_PATH) != 0 || upgrade == NULL ||
+        strcasestr(upgrade, "websocket") == NULL)
         return 0;
     if (strcmp(req->method, "GET") != 0) {
         error_response(resp, MH_ERR_METHOD_NOT_ALLOWED, "a WebSocket upgrade must use GET");
@@ -365,7 +370,8 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
     if (r.status != 101) {
         /* The broker refused the handshake (bad key or version): pass its status on. */
         char text[160];
-        snprintf(text, sizeof text, "the WebSocket handshake was refused (HTTP %d from the MQTT broker)", r.status);
+        snprintf(text, sizeof text, "the WebSocket handshake was refused (HTTP %d from the MQTT broker)",
+                 r.status);
         mh_err code = r.status >= 500 ? MH_ERR_UNAVAILABLE : MH_ERR_ARGUMENT_INVALID;
         error_response(resp, code, text);
         resp->status = r.status;
@@ -510,8 +516,8 @@ static int pump(dir *d, int src, int dst)
 
 static void service(mh_wsproxy *px, pair *p)
 {
-    int failed = pump(&p->d[C2B], p->client.fd, p->broker.fd) < 0 ||
-                 pump(&p->d[B2C], p->broker.fd, p->client.fd) < 0;
+    int failed =
+        pump(&p->d[C2B], p->client.fd, p->broker.fd) < 0 || pump(&p->d[B2C], p->broker.fd, p->client.fd) < 0;
     /* Either side done (its bytes delivered): MQTT needs no half-close, end both. The broker's last
      * bytes (a refusing CONNACK) reach the client first: libmicrohttpd flushes before it closes. */
     int done = (p->d[C2B].eof && p->d[C2B].len == 0) || (p->d[B2C].eof && p->d[B2C].len == 0);
@@ -552,10 +558,12 @@ static void waker_connect(mh_wsproxy *px)
     px->waker_last_try = now;
     unsigned char body[512], pkt[520];
     size_t blen = 0;
-    static const unsigned char vh[] = {0, 4, 'M', 'Q', 'T', 'T', 4, 0xC2, 0, 0}; /* user+password+clean, keepalive 0 */
+    static const unsigned char vh[] = {0,   4, 'M',  'Q', 'T',
+                                       'T', 4, 0xC2, 0,   0}; /* user+password+clean, keepalive 0 */
     memcpy(body, vh, sizeof vh);
     blen = sizeof vh;
-    if (!put_str(body, sizeof body, &blen, WAKER_CLIENT_ID) || !put_str(body, sizeof body, &blen, WAKER_USER) ||
+    if (!put_str(body, sizeof body, &blen, WAKER_CLIENT_ID) ||
+        !put_str(body, sizeof body, &blen, WAKER_USER) ||
         !put_str(body, sizeof body, &blen, px->waker_secret))
         return;
     size_t plen = 0;
@@ -577,10 +585,13 @@ static void waker_connect(mh_wsproxy *px)
     if (fd < 0)
         return;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_waker};
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || send(fd, pkt, plen, MSG_NOSIGNAL) != (ssize_t)plen ||
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        send(fd, pkt, plen, MSG_NOSIGNAL) != (ssize_t)plen ||
         epoll_ctl(px->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        fprintf(stderr, "mockhub: websocket relay: cannot reach the broker on %s (%s); websocket devices may see "
-                        "replies up to 100 ms late\n", px->waker_path, strerror(errno));
+        fprintf(stderr,
+                "mockhub: websocket relay: cannot reach the broker on %s (%s); websocket devices may see "
+                "replies up to 100 ms late\n",
+                px->waker_path, strerror(errno));
         close(fd);
         return;
     }
@@ -622,7 +633,8 @@ static void waker_tick(mh_wsproxy *px)
     waker_connect(px);
     if (px->waker_fd >= 0) {
         static const unsigned char pingreq[2] = {0xC0, 0};
-        if (send(px->waker_fd, pingreq, sizeof pingreq, MSG_NOSIGNAL) < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        if (send(px->waker_fd, pingreq, sizeof pingreq, MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
+            errno != EWOULDBLOCK)
             waker_close(px);
     }
 }
@@ -727,7 +739,8 @@ static int buf_init(dir *d, const char *pre, size_t pre_len)
     return 1;
 }
 
-static void on_upgraded(void *ctx, void *conn, int fd, const char *extra, size_t extra_len, mh_http_upgraded *up)
+static void on_upgraded(void *ctx, void *conn, int fd, const char *extra, size_t extra_len,
+                        mh_http_upgraded *up)
 {
     mh_wsproxy *px = ctx;
     pending *pd = conn;
@@ -766,8 +779,8 @@ fail:
 
 /* ---------------------------------------------------------------- lifecycle */
 
-mh_err mh_wsproxy_new(int broker_port, const char *broker_socket, const char *hub_secret, mh_wsproxy **out_proxy,
-                      mh_status *st)
+mh_err mh_wsproxy_new(int broker_port, const char *broker_socket, const char *hub_secret,
+                      mh_wsproxy **out_proxy, mh_status *st)
 {
     if (broker_port < 1 || broker_port > 65535)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "websockets port %d out of range", broker_port);

@@ -26,8 +26,8 @@ typedef struct mh_wsproxy mh_wsproxy;
  * and the hub's password there: while websocket devices are connected the relay keeps the broker's main
  * loop awake through it (see wsproxy.c, "waker"). Errors: MH_ERR_ARGUMENT_INVALID (port), MH_ERR_NOMEM,
  * MH_ERR_INTERNAL (epoll/thread). */
-mh_err mh_wsproxy_new(int broker_port, const char *broker_socket, const char *hub_secret, mh_wsproxy **out_proxy,
-                      mh_status *st) MH_WARN_UNUSED;
+mh_err mh_wsproxy_new(int broker_port, const char *broker_socket, const char *hub_secret,
+                      mh_wsproxy **out_proxy, mh_status *st) MH_WARN_UNUSED;
 
 /* Fills *out_hook with the upgrade hook to pass to mh_http_set_upgrade; it stays valid until
  * mh_wsproxy_free. */
@@ -49,17 +49,18 @@ size_t mh_wsproxy_count(mh_wsproxy *p);
 /* The broker's handshake answer, parsed from its response head. Borrowed pointers into a copy owned by
  * the struct: free with mh_wsproxy_reply_cleanup. */
 typedef struct mh_wsproxy_reply {
-    int status;             /* 101 when the broker switched */
-    char *accept;           /* Sec-WebSocket-Accept value or NULL */
-    char *protocol;         /* Sec-WebSocket-Protocol value or NULL */
-    char *extensions;       /* Sec-WebSocket-Extensions value or NULL */
-    size_t head_len;        /* bytes of the head including the final CRLFCRLF */
+    int status;       /* 101 when the broker switched */
+    char *accept;     /* Sec-WebSocket-Accept value or NULL */
+    char *protocol;   /* Sec-WebSocket-Protocol value or NULL */
+    char *extensions; /* Sec-WebSocket-Extensions value or NULL */
+    size_t head_len;  /* bytes of the head including the final CRLFCRLF */
 } mh_wsproxy_reply;
 
 /* Parses an HTTP/1.1 response head from text[0..len). Returns MH_OK with *out filled when a complete head
  * is there; MH_ERR_NOT_FOUND when more bytes are needed (and len < MH_WSPROXY_HEAD_MAX); MH_ERR_FORMAT for
  * a malformed or overlong head. */
-mh_err mh_wsproxy_reply_parse(const char *text, size_t len, mh_wsproxy_reply *out, mh_status *st) MH_WARN_UNUSED;
+mh_err mh_wsproxy_reply_parse(const char *text, size_t len, mh_wsproxy_reply *out,
+                              mh_status *st) MH_WARN_UNUSED;
 void mh_wsproxy_reply_cleanup(mh_wsproxy_reply *r);
 
 #endif

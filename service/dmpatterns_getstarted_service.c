@@ -19,15 +19,15 @@
 enum exit_code {
     EXIT_OK = 0,
     EXIT_USAGE = 1,
-    EXIT_CONFIG = 2,       /* bad connection string or CA file */
-    EXIT_AUTH = 3,         /* 401 / 403 */
-    EXIT_UNREACHABLE = 4,  /* hub unreachable or TLS failure */
-    EXIT_NOT_FOUND = 5,    /* device not registered */
-    EXIT_NOT_ONLINE = 6,   /* DeviceNotOnline */
+    EXIT_CONFIG = 2,         /* bad connection string or CA file */
+    EXIT_AUTH = 3,           /* 401 / 403 */
+    EXIT_UNREACHABLE = 4,    /* hub unreachable or TLS failure */
+    EXIT_NOT_FOUND = 5,      /* device not registered */
+    EXIT_NOT_ONLINE = 6,     /* DeviceNotOnline */
     EXIT_METHOD_TIMEOUT = 7, /* GatewayTimeout: device did not answer in time */
-    EXIT_NO_REBOOT = 8,    /* no new rebootTime after --count polls */
-    EXIT_DEVICE_ERROR = 9, /* the device answered with a non-2xx status */
-    EXIT_HUB_ERROR = 10,   /* any other hub error */
+    EXIT_NO_REBOOT = 8,      /* no new rebootTime after --count polls */
+    EXIT_DEVICE_ERROR = 9,   /* the device answered with a non-2xx status */
+    EXIT_HUB_ERROR = 10,     /* any other hub error */
 };
 
 typedef struct settings {
@@ -107,9 +107,15 @@ static int parse_args(int argc, char **argv, settings *s)
 
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
-        case OPT_CS: s->connection_string = optarg; break;
-        case OPT_DEV: s->device_id = optarg; break;
-        case OPT_CA: s->ca_file = optarg; break;
+        case OPT_CS:
+            s->connection_string = optarg;
+            break;
+        case OPT_DEV:
+            s->device_id = optarg;
+            break;
+        case OPT_CA:
+            s->ca_file = optarg;
+            break;
         case OPT_INTERVAL:
             if (!parse_long(optarg, 1, 3600, &s->interval_s)) {
                 fprintf(stderr, PROG ": error: --interval needs a number of seconds 1..3600\n");
@@ -148,8 +154,10 @@ static int parse_args(int argc, char **argv, settings *s)
         return 0;
     }
     if (!s->connection_string || !*s->connection_string) {
-        fprintf(stderr, PROG ": error: no connection string: set IOTHUB_CONNECTION_STRING or pass --connection-string\n"
-                        "  (the hub's service connection string: HostName=...;SharedAccessKeyName=...;SharedAccessKey=...)\n");
+        fprintf(stderr, PROG
+                ": error: no connection string: set IOTHUB_CONNECTION_STRING or pass --connection-string\n"
+                "  (the hub's service connection string: "
+                "HostName=...;SharedAccessKeyName=...;SharedAccessKey=...)\n");
         return 0;
     }
     if (!s->device_id || !*s->device_id) {
@@ -172,7 +180,8 @@ static int report(const char *what, const iots_error_info *e, const settings *s,
     case IOTS_ERR_UNAUTHORIZED:
     case IOTS_ERR_FORBIDDEN:
         fprintf(stderr,
-                PROG ": error: %s: authentication failed (HTTP %ld%s%s): %s\n"
+                PROG
+                ": error: %s: authentication failed (HTTP %ld%s%s): %s\n"
                 "  check SharedAccessKeyName and SharedAccessKey in the connection string; the policy needs"
                 " ServiceConnect (e.g. iothubowner or service)\n",
                 what, e->http_status, e->name[0] ? " " : "", e->name, e->message);
@@ -182,7 +191,8 @@ static int report(const char *what, const iots_error_info *e, const settings *s,
         return EXIT_UNREACHABLE;
     case IOTS_ERR_TLS:
         fprintf(stderr,
-                PROG ": error: %s: TLS failure with %s: %s\n"
+                PROG
+                ": error: %s: TLS failure with %s: %s\n"
                 "  for mockhub, trust its CA: --ca <data dir>/ca.pem or IOTHUB_CA_FILE=<data dir>/ca.pem\n",
                 what, host, e->message);
         return EXIT_UNREACHABLE;
@@ -193,7 +203,7 @@ static int report(const char *what, const iots_error_info *e, const settings *s,
     case IOTS_ERR_DEVICE_NOT_ONLINE:
         fprintf(stderr,
                 PROG ": error: %s: device '%s' is not online (DeviceNotOnline%s%ld): %s\n"
-                "  start the device app first (it must be connected and listening for direct methods)\n",
+                     "  start the device app first (it must be connected and listening for direct methods)\n",
                 what, s->device_id, e->code ? " " : "", e->code, e->message);
         return EXIT_NOT_ONLINE;
     case IOTS_ERR_TIMEOUT:
@@ -289,7 +299,8 @@ int main(int argc, char **argv)
     }
     printf("Device answered the direct method: status %d, payload %s\n", status, payload);
     if (status < 200 || status > 299) {
-        fprintf(stderr, PROG ": error: device '%s' answered " METHOD_NAME " with status %d\n", s.device_id, status);
+        fprintf(stderr, PROG ": error: device '%s' answered " METHOD_NAME " with status %d\n", s.device_id,
+                status);
         code = EXIT_DEVICE_ERROR;
         goto cleanup;
     }
@@ -311,7 +322,8 @@ int main(int argc, char **argv)
             goto cleanup;
         }
     }
-    fprintf(stderr, PROG ": error: device '%s' reported no new reboot time after %ld twin reads, %ld s apart\n",
+    fprintf(stderr,
+            PROG ": error: device '%s' reported no new reboot time after %ld twin reads, %ld s apart\n",
             s.device_id, s.count, s.interval_s);
     code = EXIT_NO_REBOOT;
 

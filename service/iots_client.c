@@ -15,7 +15,7 @@
 #include "iots_http.h"
 #include "iots_proto.h"
 
-#define TOKEN_TTL_S 3600        /* azure-iothub: an hour from now */
+#define TOKEN_TTL_S 3600 /* azure-iothub: an hour from now */
 #define TOKEN_RENEW_MARGIN_S 300
 #define URL_MAX 1024
 #define HEADER_MAX 1200
@@ -85,7 +85,8 @@ iots_err iots_client_new(const char *connection_string, const iots_options *opts
     }
     /* Sign once now so a key that is not base64 fails here, not at the first call. */
     if (iot_sas_format(c->sas_resource, c->key, c->key_name, 1, c->token, sizeof c->token) != IOT_OK) {
-        set_err(err, IOTS_ERR_CONNSTR, "bad service connection string: SharedAccessKey is not a valid base64 key");
+        set_err(err, IOTS_ERR_CONNSTR,
+                "bad service connection string: SharedAccessKey is not a valid base64 key");
         rc = IOTS_ERR_CONNSTR;
         goto cleanup;
     }
@@ -139,7 +140,8 @@ static iots_err current_token(iots_client *c)
         return IOTS_OK;
     long long expiry = now + TOKEN_TTL_S;
     if (iot_sas_format(c->sas_resource, c->key, c->key_name, expiry, c->token, sizeof c->token) != IOT_OK) {
-        iots_error_set(&c->last, IOTS_ERR_CONNSTR, "cannot sign a SAS token with the connection string's key");
+        iots_error_set(&c->last, IOTS_ERR_CONNSTR,
+                       "cannot sign a SAS token with the connection string's key");
         return IOTS_ERR_CONNSTR;
     }
     c->token_expiry = expiry;
@@ -154,8 +156,8 @@ static void new_request_id(char out[37])
         /* Request-Id only traces calls; a clock-based value is good enough when getrandom fails */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        unsigned long long v[2] = {(unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec,
-                                   ++counter};
+        unsigned long long v[2] = {
+            (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec, ++counter};
         memcpy(r, v, sizeof r);
     }
     iots_uuid_format(r, out);
@@ -166,7 +168,7 @@ typedef struct call_spec {
     iots_path_kind kind;
     const char *device_id;
     const char *body;
-    const char *if_match; /* already formatted (quoted) or NULL */
+    const char *if_match;  /* already formatted (quoted) or NULL */
     const char *max_items; /* x-ms-max-item-count value or NULL */
     const char *continuation;
     long timeout_s;
@@ -288,8 +290,10 @@ iots_err iots_invoke_method(iots_client *client, const char *device_id, const ch
         return fail(client, IOTS_ERR_ARG, "out_status and out_payload are required");
     rc = iots_method_body_format(method_name, payload_json, response_timeout_s, connect_timeout_s, &body);
     if (rc != IOTS_OK)
-        return fail(client, rc, rc == IOTS_ERR_ARG ? "bad method call: empty name, invalid JSON payload or negative timeout"
-                                                   : "out of memory");
+        return fail(client, rc,
+                    rc == IOTS_ERR_ARG
+                        ? "bad method call: empty name, invalid JSON payload or negative timeout"
+                        : "out of memory");
     call_spec s = {
         .method = "POST",
         .kind = IOTS_PATH_METHODS,
@@ -318,8 +322,11 @@ iots_err iots_get_twin(iots_client *client, const char *device_id, char **out_tw
         return IOTS_ERR_ARG;
     if (!out_twin)
         return fail(client, IOTS_ERR_ARG, "out_twin is required");
-    call_spec s = {.method = "GET", .kind = IOTS_PATH_TWIN, .device_id = device_id,
-                   .timeout_s = client->request_timeout_s, .expect_status = 200};
+    call_spec s = {.method = "GET",
+                   .kind = IOTS_PATH_TWIN,
+                   .device_id = device_id,
+                   .timeout_s = client->request_timeout_s,
+                   .expect_status = 200};
     iots_err rc = call(client, &s, &resp);
     if (rc == IOTS_OK)
         take_body(&resp, out_twin);
@@ -343,8 +350,13 @@ iots_err iots_update_twin(iots_client *client, const char *device_id, const char
         rc = fail(client, IOTS_ERR_ARG, "etag too long");
         goto cleanup;
     }
-    call_spec s = {.method = "PATCH", .kind = IOTS_PATH_TWIN, .device_id = device_id, .body = body,
-                   .if_match = ifm, .timeout_s = client->request_timeout_s, .expect_status = 200};
+    call_spec s = {.method = "PATCH",
+                   .kind = IOTS_PATH_TWIN,
+                   .device_id = device_id,
+                   .body = body,
+                   .if_match = ifm,
+                   .timeout_s = client->request_timeout_s,
+                   .expect_status = 200};
     rc = call(client, &s, &resp);
     if (rc == IOTS_OK)
         take_body(&resp, out_twin);
@@ -366,7 +378,10 @@ iots_err iots_create_device(iots_client *client, const char *device_id, char **o
     if (rc != IOTS_OK)
         return fail(client, rc, "invalid device id (empty or longer than 128 characters)");
     /* AZURE: create is a PUT without If-Match; the swagger documents 200 only. */
-    call_spec s = {.method = "PUT", .kind = IOTS_PATH_DEVICE, .device_id = device_id, .body = body,
+    call_spec s = {.method = "PUT",
+                   .kind = IOTS_PATH_DEVICE,
+                   .device_id = device_id,
+                   .body = body,
                    .timeout_s = client->request_timeout_s};
     rc = call(client, &s, &resp);
     if (rc == IOTS_OK)
@@ -382,8 +397,11 @@ iots_err iots_get_device(iots_client *client, const char *device_id, char **out_
         return IOTS_ERR_ARG;
     if (!out_device)
         return fail(client, IOTS_ERR_ARG, "out_device is required");
-    call_spec s = {.method = "GET", .kind = IOTS_PATH_DEVICE, .device_id = device_id,
-                   .timeout_s = client->request_timeout_s, .expect_status = 200};
+    call_spec s = {.method = "GET",
+                   .kind = IOTS_PATH_DEVICE,
+                   .device_id = device_id,
+                   .timeout_s = client->request_timeout_s,
+                   .expect_status = 200};
     iots_err rc = call(client, &s, &resp);
     if (rc == IOTS_OK)
         take_body(&resp, out_device);
@@ -399,7 +417,10 @@ iots_err iots_delete_device(iots_client *client, const char *device_id, const ch
         return IOTS_ERR_ARG;
     if (iots_if_match_format(etag, ifm, sizeof ifm) != IOTS_OK)
         return fail(client, IOTS_ERR_ARG, "etag too long");
-    call_spec s = {.method = "DELETE", .kind = IOTS_PATH_DEVICE, .device_id = device_id, .if_match = ifm,
+    call_spec s = {.method = "DELETE",
+                   .kind = IOTS_PATH_DEVICE,
+                   .device_id = device_id,
+                   .if_match = ifm,
                    .timeout_s = client->request_timeout_s};
     iots_err rc = call(client, &s, &resp);
     iots_http_response_cleanup(&resp);
@@ -441,9 +462,13 @@ iots_err iots_query_next(iots_query *q, char **out_page, int *out_count)
     if (q->page_size)
         snprintf(max_items, sizeof max_items, "%d", q->page_size);
     /* AZURE: later pages re-send the same body and page size with the token. */
-    call_spec s = {.method = "POST", .kind = IOTS_PATH_QUERY, .body = q->body,
-                   .max_items = q->page_size ? max_items : NULL, .continuation = q->continuation,
-                   .timeout_s = q->client->request_timeout_s, .expect_status = 200};
+    call_spec s = {.method = "POST",
+                   .kind = IOTS_PATH_QUERY,
+                   .body = q->body,
+                   .max_items = q->page_size ? max_items : NULL,
+                   .continuation = q->continuation,
+                   .timeout_s = q->client->request_timeout_s,
+                   .expect_status = 200};
     rc = call(q->client, &s, &resp);
     if (rc != IOTS_OK)
         return rc;

@@ -19,9 +19,9 @@ typedef struct iots_options {
     /* PEM file whose CAs are trusted in addition to the system store. NULL: use the environment
      * variable IOTHUB_CA_FILE if set; "": system store only. */
     const char *ca_file;
-    const char *user_agent;  /* NULL: "iots-c/1.0" */
-    long connect_timeout_s;  /* TCP + TLS setup; 0: 10 s */
-    long request_timeout_s;  /* every call except methods; 0: 60 s */
+    const char *user_agent; /* NULL: "iots-c/1.0" */
+    long connect_timeout_s; /* TCP + TLS setup; 0: 10 s */
+    long request_timeout_s; /* every call except methods; 0: 60 s */
 } iots_options;
 
 /* Creates a client from "HostName=..;SharedAccessKeyName=..;SharedAccessKey=..". HostName may be
@@ -72,7 +72,8 @@ iots_err iots_delete_device(iots_client *client, const char *device_id, const ch
 
 /* Starts a query (nothing is sent yet). page_size > 0 sends x-ms-max-item-count. The query borrows
  * client, which must outlive it. */
-iots_err iots_query_new(iots_client *client, const char *sql, int page_size, iots_query **out) IOTS_WARN_UNUSED;
+iots_err iots_query_new(iots_client *client, const char *sql, int page_size,
+                        iots_query **out) IOTS_WARN_UNUSED;
 
 /* Fetches the next page: *out_page = JSON array text (malloc'd), *out_count its length (may be NULL).
  * Call while iots_query_has_more(). After the last page, returns IOTS_ERR_ARG. On any error the

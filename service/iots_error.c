@@ -129,25 +129,38 @@ iots_err iots_error_classify(long http_status, const char *name, long code)
     /* AZURE: the docs table also lists 404102 under DeviceNotOnline. */
     if (name_is(name, "DeviceNotOnline") || code == 404103 || code == 404102)
         return IOTS_ERR_DEVICE_NOT_ONLINE;
-    if (name_is(name, "DeviceNotFound") || name_is(name, "ModuleNotFound") || code == 404001 || code == 404010)
+    if (name_is(name, "DeviceNotFound") || name_is(name, "ModuleNotFound") || code == 404001 ||
+        code == 404010)
         return IOTS_ERR_DEVICE_NOT_FOUND;
     if (name_is(name, "GatewayTimeout") || code == 504101)
         return IOTS_ERR_TIMEOUT;
     switch (http_status) {
-    case 400: return IOTS_ERR_BAD_REQUEST;
-    case 401: return IOTS_ERR_UNAUTHORIZED;
-    case 403: return IOTS_ERR_FORBIDDEN;
-    case 404: return IOTS_ERR_NOT_FOUND;
-    case 408: return IOTS_ERR_TIMEOUT;
-    case 409: return IOTS_ERR_CONFLICT;
-    case 412: return IOTS_ERR_PRECONDITION;
-    case 413: return IOTS_ERR_TOO_LARGE;
-    case 429: return IOTS_ERR_THROTTLED;
+    case 400:
+        return IOTS_ERR_BAD_REQUEST;
+    case 401:
+        return IOTS_ERR_UNAUTHORIZED;
+    case 403:
+        return IOTS_ERR_FORBIDDEN;
+    case 404:
+        return IOTS_ERR_NOT_FOUND;
+    case 408:
+        return IOTS_ERR_TIMEOUT;
+    case 409:
+        return IOTS_ERR_CONFLICT;
+    case 412:
+        return IOTS_ERR_PRECONDITION;
+    case 413:
+        return IOTS_ERR_TOO_LARGE;
+    case 429:
+        return IOTS_ERR_THROTTLED;
     case 500:
     case 502:
-    case 503: return IOTS_ERR_SERVER;
-    case 504: return IOTS_ERR_TIMEOUT;
-    default: return IOTS_ERR_HTTP;
+    case 503:
+        return IOTS_ERR_SERVER;
+    case 504:
+        return IOTS_ERR_TIMEOUT;
+    default:
+        return IOTS_ERR_HTTP;
     }
 }
 

@@ -336,7 +336,8 @@ iots_err iots_http_perform(iots_http *http, const iots_http_request *req, iots_h
             snprintf(msg, sizeof msg, "%s: answer larger than %d bytes", req->url, IOTS_BODY_MAX);
             rc = IOTS_ERR_PROTOCOL;
         } else {
-            snprintf(msg, sizeof msg, "%s: %s", req->url, http->errbuf[0] ? http->errbuf : curl_easy_strerror(cc));
+            snprintf(msg, sizeof msg, "%s: %s", req->url,
+                     http->errbuf[0] ? http->errbuf : curl_easy_strerror(cc));
             rc = iots_http_classify((int)cc);
         }
         iots_error_set(err, rc, msg);

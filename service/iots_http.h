@@ -12,22 +12,22 @@
 typedef struct iots_http iots_http; /* opaque; one connection cache; not thread-safe */
 
 typedef struct iots_http_request {
-    const char *method;          /* "GET", "PUT", "PATCH", "POST", "DELETE" */
-    const char *url;             /* full https URL */
-    const char *const *headers;  /* "Name: value" lines, borrowed for the call */
+    const char *method;         /* "GET", "PUT", "PATCH", "POST", "DELETE" */
+    const char *url;            /* full https URL */
+    const char *const *headers; /* "Name: value" lines, borrowed for the call */
     size_t nheaders;
-    const char *body;            /* NULL = no body */
+    const char *body; /* NULL = no body */
     size_t body_len;
-    long timeout_s;              /* whole request; 0 = no limit */
-    long connect_timeout_s;      /* TCP + TLS; 0 = libcurl's default */
+    long timeout_s;         /* whole request; 0 = no limit */
+    long connect_timeout_s; /* TCP + TLS; 0 = libcurl's default */
 } iots_http_request;
 
 typedef struct iots_http_response {
     long status;
-    char *body;          /* malloc'd, NUL-terminated (also when empty); owned by the response */
+    char *body; /* malloc'd, NUL-terminated (also when empty); owned by the response */
     size_t body_len;
-    char *continuation;  /* malloc'd x-ms-continuation value, NULL when the header was absent */
-    char errorcode[64];  /* iothub-errorcode header value, "" when absent */
+    char *continuation; /* malloc'd x-ms-continuation value, NULL when the header was absent */
+    char errorcode[64]; /* iothub-errorcode header value, "" when absent */
 } iots_http_response;
 
 /* Creates a transport. ca_file (may be NULL): a PEM file whose certificates are trusted in

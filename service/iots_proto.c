@@ -127,8 +127,8 @@ void iots_uuid_format(const unsigned char random16[16], char out[37])
     memcpy(b, random16, sizeof b);
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-             b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* The hub validates sr against its own host name, which never carries a port: the real SDKs take
@@ -314,7 +314,8 @@ iots_err iots_device_create_body_format(const char *device_id, char **out)
         !(auth = cJSON_AddObjectToObject(root, "authentication")))
         goto cleanup;
     cJSON *sk = NULL;
-    if (!cJSON_AddStringToObject(auth, "type", "sas") || !(sk = cJSON_AddObjectToObject(auth, "symmetricKey")) ||
+    if (!cJSON_AddStringToObject(auth, "type", "sas") ||
+        !(sk = cJSON_AddObjectToObject(auth, "symmetricKey")) ||
         !cJSON_AddStringToObject(sk, "primaryKey", "") || !cJSON_AddStringToObject(sk, "secondaryKey", ""))
         goto cleanup;
     char *text = print_and_free(root);
@@ -380,7 +381,8 @@ int iots_header_match(const char *line, size_t len, const char *name, char *out,
     while (i < len && (line[i] == ' ' || line[i] == '\t'))
         i++;
     size_t end = len;
-    while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' ' || line[end - 1] == '\t'))
+    while (end > i &&
+           (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' ' || line[end - 1] == '\t'))
         end--;
     size_t n = end - i;
     if (n >= outsz)

@@ -61,7 +61,8 @@ long iots_method_http_timeout_s(int response_timeout_s, int connect_timeout_s);
  * payload ("null" when absent). The hub pastes a device's non-JSON answer verbatim
  * (addendum 4), so a body of the exact form {"status":N,"payload":<bytes>} that is not JSON still
  * yields N and <bytes>. IOTS_ERR_PROTOCOL otherwise. Outputs written only on success. */
-iots_err iots_method_result_parse(const char *body, size_t len, int *out_status, char **out_payload) IOTS_WARN_UNUSED;
+iots_err iots_method_result_parse(const char *body, size_t len, int *out_status,
+                                  char **out_payload) IOTS_WARN_UNUSED;
 
 /* {"query":"<sql>"}, malloc'd. IOTS_ERR_ARG for empty sql. */
 iots_err iots_query_body_format(const char *sql, char **out) IOTS_WARN_UNUSED;
@@ -72,7 +73,8 @@ iots_err iots_device_create_body_format(const char *device_id, char **out) IOTS_
 
 /* Twin PATCH body {"tags":<tags_json>,"properties":{"desired":<desired_json>}}; either part may be
  * NULL (left out) but not both; each given part must be a JSON object (IOTS_ERR_ARG otherwise). */
-iots_err iots_twin_patch_body_format(const char *desired_json, const char *tags_json, char **out) IOTS_WARN_UNUSED;
+iots_err iots_twin_patch_body_format(const char *desired_json, const char *tags_json,
+                                     char **out) IOTS_WARN_UNUSED;
 
 /* Matches one raw response header line ("Name: value\r\n") against name (case-insensitive) and
  * copies the trimmed value. Returns 1 on a match (value truncated to outsz-1), else 0. */

@@ -68,8 +68,9 @@ iots_err iots_twin_etag(const char *twin_json, size_t len, char *out, size_t out
     if (!twin_json || !out || len > IOTS_BODY_MAX)
         return IOTS_ERR_ARG;
     cJSON *root = cJSON_ParseWithLength(twin_json, len);
-    iots_err rc = cJSON_IsObject(root) ? copy_string_item(cJSON_GetObjectItemCaseSensitive(root, "etag"), out, outsz)
-                                       : IOTS_ERR_PROTOCOL;
+    iots_err rc = cJSON_IsObject(root)
+                      ? copy_string_item(cJSON_GetObjectItemCaseSensitive(root, "etag"), out, outsz)
+                      : IOTS_ERR_PROTOCOL;
     cJSON_Delete(root);
     return rc;
 }

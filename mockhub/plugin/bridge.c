@@ -39,8 +39,8 @@ static struct {
     char *hub_secret;
     mh_store *store;
     send_connack_fn send_connack;
-    int kicking;          /* >0 while we kick: the broker re-checks subscription ACLs then */
-    time_t last_sweep;    /* last SAS expiry sweep (seconds) */
+    int kicking;       /* >0 while we kick: the broker re-checks subscription ACLs then */
+    time_t last_sweep; /* last SAS expiry sweep (seconds) */
 } g;
 
 /* ---- helpers ---- */
@@ -154,14 +154,14 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     case MH_DEVAUTH_OK:
         break;
     case MH_DEVAUTH_DENIED:
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: CONNACK 5 for %s: %s", mosquitto_client_address(ed->client),
-                             r.reason);
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: CONNACK 5 for %s: %s",
+                             mosquitto_client_address(ed->client), r.reason);
         return MOSQ_ERR_AUTH;
     case MH_DEVAUTH_DISABLED:
     case MH_DEVAUTH_ERROR:
     default:
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: CONNACK 3 for %s: %s", mosquitto_client_address(ed->client),
-                             r.reason);
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: CONNACK 3 for %s: %s",
+                             mosquitto_client_address(ed->client), r.reason);
         return refuse_unavailable(ed->client);
     }
     c = mh_conns_add(ed->client, id, r.expiry, mosquitto_client_clean_session(ed->client));
@@ -238,8 +238,8 @@ static int hub_message(struct mosquitto_evt_message *ed)
         }
         memcpy(id, idp, (size_t)(slash - idp));
         id[slash - idp] = '\0';
-        if (mosquitto_broker_publish_copy(id, slash + 1, (int)ed->payloadlen, ed->payload, ed->qos, false, NULL) !=
-            MOSQ_ERR_SUCCESS)
+        if (mosquitto_broker_publish_copy(id, slash + 1, (int)ed->payloadlen, ed->payload, ed->qos, false,
+                                          NULL) != MOSQ_ERR_SUCCESS)
             mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not deliver %s", ed->topic);
         return MOSQ_ERR_ACL_DENIED; /* the internal message itself goes nowhere */
     }
@@ -256,15 +256,16 @@ static int hub_message(struct mosquitto_evt_message *ed)
     if (strcmp(ed->topic, T_RESYNC) == 0) {
         mh_conns_foreach(on_resync_one, NULL);
         snprintf(body, sizeof body, "{\"connections\":%zu}", mh_conns_count());
-        if (mosquitto_broker_publish_copy(NULL, "$mockhub/ev/ready", (int)strlen(body), body, EVENT_QOS, false,
-                                          NULL) != MOSQ_ERR_SUCCESS)
+        if (mosquitto_broker_publish_copy(NULL, "$mockhub/ev/ready", (int)strlen(body), body, EVENT_QOS,
+                                          false, NULL) != MOSQ_ERR_SUCCESS)
             mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not publish $mockhub/ev/ready");
         return MOSQ_ERR_ACL_DENIED;
     }
     if (strncmp(ed->topic, "$mockhub/", 9) == 0)
         return MOSQ_ERR_SUCCESS; /* other internal topics route normally */
     /* A plain $iothub/... or devices/... publish would be a broadcast to every subscribed device. */
-    mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: dropped hub publish on %s (use " P_TO "{id}/...)", ed->topic);
+    mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: dropped hub publish on %s (use " P_TO "{id}/...)",
+                         ed->topic);
     return MOSQ_ERR_ACL_DENIED;
 }
 
@@ -352,7 +353,8 @@ static int on_tick(int event, void *event_data, void *userdata)
     /* collect first: kicking fires DISCONNECT, which edits the table */
     mh_conns_foreach(collect_expired, &e);
     for (i = 0; i < e.n; i++) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: SAS token of %s expired, dropping the connection", ids[i]);
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: SAS token of %s expired, dropping the connection",
+                             ids[i]);
         kick(ids[i]);
     }
     return MOSQ_ERR_SUCCESS;
@@ -403,26 +405,31 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
     g.hostname = opt_dup(options, option_count, "hostname");
     g.hub_secret = opt_dup(options, option_count, "hub_secret");
     if (!g.db_path || !g.hostname || !g.hub_secret || !*g.hub_secret) {
-        mosquitto_log_printf(MOSQ_LOG_ERR,
-                             "mockhub: plugin_opt_db_path, plugin_opt_hostname and plugin_opt_hub_secret are required");
+        mosquitto_log_printf(
+            MOSQ_LOG_ERR,
+            "mockhub: plugin_opt_db_path, plugin_opt_hostname and plugin_opt_hub_secret are required");
         goto fail;
     }
     if (mh_store_open(g.db_path, MH_STORE_READONLY, &g.store) != MH_OK) {
         g.store = NULL; /* retried at the next device CONNECT */
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: cannot open %s read-only yet; will retry", g.db_path);
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: cannot open %s read-only yet; will retry",
+                             g.db_path);
     }
     sym = dlsym(RTLD_DEFAULT, "send__connack");
     memcpy(&g.send_connack, &sym, sizeof sym); /* object -> function pointer without a pedantic cast */
     if (!g.send_connack)
-        mosquitto_log_printf(MOSQ_LOG_WARNING,
-                             "mockhub: broker does not export send__connack; disabled devices get CONNACK 5, not 3");
+        mosquitto_log_printf(
+            MOSQ_LOG_WARNING,
+            "mockhub: broker does not export send__connack; disabled devices get CONNACK 5, not 3");
     for (i = 0; i < sizeof callbacks / sizeof callbacks[0]; i++) {
-        if (mosquitto_callback_register(g.pid, callbacks[i].event, callbacks[i].cb, NULL, NULL) != MOSQ_ERR_SUCCESS) {
+        if (mosquitto_callback_register(g.pid, callbacks[i].event, callbacks[i].cb, NULL, NULL) !=
+            MOSQ_ERR_SUCCESS) {
             mosquitto_log_printf(MOSQ_LOG_ERR, "mockhub: cannot register callback %d", callbacks[i].event);
             goto fail;
         }
     }
-    mosquitto_log_printf(MOSQ_LOG_INFO, "mockhub: bridge plugin ready for hub %s (db %s)", g.hostname, g.db_path);
+    mosquitto_log_printf(MOSQ_LOG_INFO, "mockhub: bridge plugin ready for hub %s (db %s)", g.hostname,
+                         g.db_path);
     return MOSQ_ERR_SUCCESS;
 
 fail:

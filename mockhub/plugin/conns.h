@@ -9,12 +9,12 @@
 #include <stddef.h>
 
 typedef struct mh_conn {
-    const void *client;      /* struct mosquitto *, used only as a key */
-    char id[129];            /* device id (= MQTT client id) */
-    unsigned long long gen;  /* increasing over the broker's life, never 0 */
-    long long expiry;        /* SAS se; 0 = never checked again */
-    int clean;               /* clean session flag of the CONNECT */
-    struct mh_conn *next;    /* hash chain */
+    const void *client;     /* struct mosquitto *, used only as a key */
+    char id[129];           /* device id (= MQTT client id) */
+    unsigned long long gen; /* increasing over the broker's life, never 0 */
+    long long expiry;       /* SAS se; 0 = never checked again */
+    int clean;              /* clean session flag of the CONNECT */
+    struct mh_conn *next;   /* hash chain */
 } mh_conn;
 
 /* Inserts (or replaces) the entry for client with a new generation. NULL when out of memory or

@@ -15,23 +15,50 @@ static const struct {
     const char *word;
     mh_qtok_kind kind;
 } keywords[] = {
-    {"SELECT", MH_QT_SELECT}, {"FROM", MH_QT_FROM}, {"WHERE", MH_QT_WHERE}, {"GROUP", MH_QT_GROUP},
-    {"BY", MH_QT_BY}, {"AS", MH_QT_AS}, {"TOP", MH_QT_TOP}, {"AND", MH_QT_AND}, {"OR", MH_QT_OR},
-    {"NOT", MH_QT_NOT}, {"IN", MH_QT_IN}, {"NIN", MH_QT_NIN}, {"TRUE", MH_QT_TRUE},
-    {"FALSE", MH_QT_FALSE}, {"NULL", MH_QT_NULL}, {"UNDEFINED", MH_QT_UNDEFINED},
+    {"SELECT", MH_QT_SELECT}, {"FROM", MH_QT_FROM},   {"WHERE", MH_QT_WHERE}, {"GROUP", MH_QT_GROUP},
+    {"BY", MH_QT_BY},         {"AS", MH_QT_AS},       {"TOP", MH_QT_TOP},     {"AND", MH_QT_AND},
+    {"OR", MH_QT_OR},         {"NOT", MH_QT_NOT},     {"IN", MH_QT_IN},       {"NIN", MH_QT_NIN},
+    {"TRUE", MH_QT_TRUE},     {"FALSE", MH_QT_FALSE}, {"NULL", MH_QT_NULL},   {"UNDEFINED", MH_QT_UNDEFINED},
 };
 
 static const char *const tok_names[MH_QT__COUNT] = {
-    [MH_QT_EOF] = "end of query", [MH_QT_IDENT] = "name", [MH_QT_STRING] = "string",
-    [MH_QT_NUMBER] = "number", [MH_QT_LPAREN] = "'('", [MH_QT_RPAREN] = "')'",
-    [MH_QT_LBRACKET] = "'['", [MH_QT_RBRACKET] = "']'", [MH_QT_COMMA] = "','", [MH_QT_DOT] = "'.'",
-    [MH_QT_STAR] = "'*'", [MH_QT_PLUS] = "'+'", [MH_QT_MINUS] = "'-'", [MH_QT_SLASH] = "'/'",
-    [MH_QT_PERCENT] = "'%'", [MH_QT_EQ] = "'='", [MH_QT_NE] = "'!='", [MH_QT_LT] = "'<'",
-    [MH_QT_GT] = "'>'", [MH_QT_LE] = "'<='", [MH_QT_GE] = "'>='", [MH_QT_SELECT] = "SELECT",
-    [MH_QT_FROM] = "FROM", [MH_QT_WHERE] = "WHERE", [MH_QT_GROUP] = "GROUP", [MH_QT_BY] = "BY",
-    [MH_QT_AS] = "AS", [MH_QT_TOP] = "TOP", [MH_QT_AND] = "AND", [MH_QT_OR] = "OR",
-    [MH_QT_NOT] = "NOT", [MH_QT_IN] = "IN", [MH_QT_NIN] = "NIN", [MH_QT_TRUE] = "true",
-    [MH_QT_FALSE] = "false", [MH_QT_NULL] = "null", [MH_QT_UNDEFINED] = "undefined",
+    [MH_QT_EOF] = "end of query",
+    [MH_QT_IDENT] = "name",
+    [MH_QT_STRING] = "string",
+    [MH_QT_NUMBER] = "number",
+    [MH_QT_LPAREN] = "'('",
+    [MH_QT_RPAREN] = "')'",
+    [MH_QT_LBRACKET] = "'['",
+    [MH_QT_RBRACKET] = "']'",
+    [MH_QT_COMMA] = "','",
+    [MH_QT_DOT] = "'.'",
+    [MH_QT_STAR] = "'*'",
+    [MH_QT_PLUS] = "'+'",
+    [MH_QT_MINUS] = "'-'",
+    [MH_QT_SLASH] = "'/'",
+    [MH_QT_PERCENT] = "'%'",
+    [MH_QT_EQ] = "'='",
+    [MH_QT_NE] = "'!='",
+    [MH_QT_LT] = "'<'",
+    [MH_QT_GT] = "'>'",
+    [MH_QT_LE] = "'<='",
+    [MH_QT_GE] = "'>='",
+    [MH_QT_SELECT] = "SELECT",
+    [MH_QT_FROM] = "FROM",
+    [MH_QT_WHERE] = "WHERE",
+    [MH_QT_GROUP] = "GROUP",
+    [MH_QT_BY] = "BY",
+    [MH_QT_AS] = "AS",
+    [MH_QT_TOP] = "TOP",
+    [MH_QT_AND] = "AND",
+    [MH_QT_OR] = "OR",
+    [MH_QT_NOT] = "NOT",
+    [MH_QT_IN] = "IN",
+    [MH_QT_NIN] = "NIN",
+    [MH_QT_TRUE] = "true",
+    [MH_QT_FALSE] = "false",
+    [MH_QT_NULL] = "null",
+    [MH_QT_UNDEFINED] = "undefined",
 };
 
 const char *mh_q_tok_name(mh_qtok_kind kind)
@@ -153,15 +180,42 @@ static mh_err lex_string(const char *s, size_t len, size_t start, mh_qtok *tok, 
             return lex_fail(st, start, "unterminated string", NULL);
         }
         switch (s[i + 1]) {
-        case '\'': out[o++] = '\''; i += 2; break;
-        case '"': out[o++] = '"'; i += 2; break;
-        case '\\': out[o++] = '\\'; i += 2; break;
-        case '/': out[o++] = '/'; i += 2; break;
-        case 'b': out[o++] = '\b'; i += 2; break;
-        case 'f': out[o++] = '\f'; i += 2; break;
-        case 'n': out[o++] = '\n'; i += 2; break;
-        case 'r': out[o++] = '\r'; i += 2; break;
-        case 't': out[o++] = '\t'; i += 2; break;
+        case '\'':
+            out[o++] = '\'';
+            i += 2;
+            break;
+        case '"':
+            out[o++] = '"';
+            i += 2;
+            break;
+        case '\\':
+            out[o++] = '\\';
+            i += 2;
+            break;
+        case '/':
+            out[o++] = '/';
+            i += 2;
+            break;
+        case 'b':
+            out[o++] = '\b';
+            i += 2;
+            break;
+        case 'f':
+            out[o++] = '\f';
+            i += 2;
+            break;
+        case 'n':
+            out[o++] = '\n';
+            i += 2;
+            break;
+        case 'r':
+            out[o++] = '\r';
+            i += 2;
+            break;
+        case 't':
+            out[o++] = '\t';
+            i += 2;
+            break;
         case 'u': {
             long cp = hex4(s, len, i + 2);
             size_t esc = i;
@@ -279,7 +333,8 @@ mh_err mh_q_lex(const char *s, size_t len, mh_qtoks *out, mh_status *st)
     for (ci = 0; ci < len; ci++)
         chars += ((unsigned char)s[ci] & 0xC0) != 0x80; /* UTF-8 lead bytes = characters */
     if (chars > MH_QUERY_MAX_LEN)
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "The query is longer than %d characters", MH_QUERY_MAX_LEN);
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "The query is longer than %d characters",
+                       MH_QUERY_MAX_LEN);
     /* Never more tokens than characters, plus EOF. */
     toks.v = calloc(len + 1, sizeof *toks.v);
     if (!toks.v)
@@ -309,7 +364,8 @@ mh_err mh_q_lex(const char *s, size_t len, mh_qtoks *out, mh_status *st)
             t->len = i - start;
             t->kind = MH_QT_IDENT;
             for (k = 0; k < sizeof keywords / sizeof keywords[0]; k++) {
-                if (strlen(keywords[k].word) == t->len && strncasecmp(keywords[k].word, s + start, t->len) == 0) {
+                if (strlen(keywords[k].word) == t->len &&
+                    strncasecmp(keywords[k].word, s + start, t->len) == 0) {
                     t->kind = keywords[k].kind;
                     break;
                 }
@@ -340,7 +396,8 @@ mh_err mh_q_lex(const char *s, size_t len, mh_qtoks *out, mh_status *st)
             continue;
         }
         /* [[escaped name]]: only right after '.', where an array constant cannot start. */
-        if (c == '[' && i + 1 < len && s[i + 1] == '[' && toks.n > 0 && toks.v[toks.n - 1].kind == MH_QT_DOT) {
+        if (c == '[' && i + 1 < len && s[i + 1] == '[' && toks.n > 0 &&
+            toks.v[toks.n - 1].kind == MH_QT_DOT) {
             const char *end = NULL;
             size_t k;
             for (k = i + 2; k + 1 < len; k++) {
@@ -375,18 +432,42 @@ mh_err mh_q_lex(const char *s, size_t len, mh_qtoks *out, mh_status *st)
         }
         t->len = 1;
         switch (c) {
-        case '(': t->kind = MH_QT_LPAREN; break;
-        case ')': t->kind = MH_QT_RPAREN; break;
-        case '[': t->kind = MH_QT_LBRACKET; break;
-        case ']': t->kind = MH_QT_RBRACKET; break;
-        case ',': t->kind = MH_QT_COMMA; break;
-        case '.': t->kind = MH_QT_DOT; break;
-        case '*': t->kind = MH_QT_STAR; break;
-        case '+': t->kind = MH_QT_PLUS; break;
-        case '-': t->kind = MH_QT_MINUS; break;
-        case '/': t->kind = MH_QT_SLASH; break;
-        case '%': t->kind = MH_QT_PERCENT; break;
-        case '=': t->kind = MH_QT_EQ; break;
+        case '(':
+            t->kind = MH_QT_LPAREN;
+            break;
+        case ')':
+            t->kind = MH_QT_RPAREN;
+            break;
+        case '[':
+            t->kind = MH_QT_LBRACKET;
+            break;
+        case ']':
+            t->kind = MH_QT_RBRACKET;
+            break;
+        case ',':
+            t->kind = MH_QT_COMMA;
+            break;
+        case '.':
+            t->kind = MH_QT_DOT;
+            break;
+        case '*':
+            t->kind = MH_QT_STAR;
+            break;
+        case '+':
+            t->kind = MH_QT_PLUS;
+            break;
+        case '-':
+            t->kind = MH_QT_MINUS;
+            break;
+        case '/':
+            t->kind = MH_QT_SLASH;
+            break;
+        case '%':
+            t->kind = MH_QT_PERCENT;
+            break;
+        case '=':
+            t->kind = MH_QT_EQ;
+            break;
         case '!':
             if (i + 1 < len && s[i + 1] == '=') {
                 t->kind = MH_QT_NE;

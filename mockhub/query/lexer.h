@@ -14,32 +14,59 @@
 
 typedef enum mh_qtok_kind {
     MH_QT_EOF = 0,
-    MH_QT_IDENT,   /* name or [[escaped name]]; text is the name */
-    MH_QT_STRING,  /* text is the decoded UTF-8 value */
-    MH_QT_NUMBER,  /* num (and is_int/ival when integral) */
-    MH_QT_LPAREN, MH_QT_RPAREN, MH_QT_LBRACKET, MH_QT_RBRACKET, MH_QT_COMMA, MH_QT_DOT,
-    MH_QT_STAR, MH_QT_PLUS, MH_QT_MINUS, MH_QT_SLASH, MH_QT_PERCENT,
-    MH_QT_EQ, MH_QT_NE, MH_QT_LT, MH_QT_GT, MH_QT_LE, MH_QT_GE,
+    MH_QT_IDENT,  /* name or [[escaped name]]; text is the name */
+    MH_QT_STRING, /* text is the decoded UTF-8 value */
+    MH_QT_NUMBER, /* num (and is_int/ival when integral) */
+    MH_QT_LPAREN,
+    MH_QT_RPAREN,
+    MH_QT_LBRACKET,
+    MH_QT_RBRACKET,
+    MH_QT_COMMA,
+    MH_QT_DOT,
+    MH_QT_STAR,
+    MH_QT_PLUS,
+    MH_QT_MINUS,
+    MH_QT_SLASH,
+    MH_QT_PERCENT,
+    MH_QT_EQ,
+    MH_QT_NE,
+    MH_QT_LT,
+    MH_QT_GT,
+    MH_QT_LE,
+    MH_QT_GE,
     /* keywords (case-insensitive) */
-    MH_QT_SELECT, MH_QT_FROM, MH_QT_WHERE, MH_QT_GROUP, MH_QT_BY, MH_QT_AS, MH_QT_TOP,
-    MH_QT_AND, MH_QT_OR, MH_QT_NOT, MH_QT_IN, MH_QT_NIN,
-    MH_QT_TRUE, MH_QT_FALSE, MH_QT_NULL, MH_QT_UNDEFINED,
+    MH_QT_SELECT,
+    MH_QT_FROM,
+    MH_QT_WHERE,
+    MH_QT_GROUP,
+    MH_QT_BY,
+    MH_QT_AS,
+    MH_QT_TOP,
+    MH_QT_AND,
+    MH_QT_OR,
+    MH_QT_NOT,
+    MH_QT_IN,
+    MH_QT_NIN,
+    MH_QT_TRUE,
+    MH_QT_FALSE,
+    MH_QT_NULL,
+    MH_QT_UNDEFINED,
     MH_QT__COUNT
 } mh_qtok_kind;
 
 typedef struct mh_qtok {
     mh_qtok_kind kind;
-    size_t pos;     /* byte offset in the query text (messages print pos + 1) */
-    size_t len;     /* bytes of source text */
-    char *text;     /* IDENT/STRING: decoded, NUL-terminated, owned; keywords: NULL */
-    int escaped;    /* IDENT written as [[name]] */
-    double num;     /* NUMBER */
-    int is_int;     /* NUMBER is an integer that fits in long long */
+    size_t pos;  /* byte offset in the query text (messages print pos + 1) */
+    size_t len;  /* bytes of source text */
+    char *text;  /* IDENT/STRING: decoded, NUL-terminated, owned; keywords: NULL */
+    int escaped; /* IDENT written as [[name]] */
+    double num;  /* NUMBER */
+    int is_int;  /* NUMBER is an integer that fits in long long */
     long long ival;
 } mh_qtok;
 
 typedef struct mh_qtoks {
-    mh_qtok *v;     /* ends with one MH_QT_EOF token */
+    mh_qtok *v; /* ends with one MH_QT_EOF token */
     size_t n;
 } mh_qtoks;
 

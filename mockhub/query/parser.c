@@ -44,12 +44,16 @@ static mh_err expected(parser *p, const char *what)
 {
     const mh_qtok *t = peek(p);
     if (t->kind == MH_QT_EOF)
-        return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found end of query", t->pos + 1, what);
+        return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found end of query",
+                       t->pos + 1, what);
     if (t->kind == MH_QT_STRING)
-        return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found string '%.64s'", t->pos + 1, what, t->text);
+        return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found string '%.64s'",
+                       t->pos + 1, what, t->text);
     if (t->text)
-        return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found '%.64s'", t->pos + 1, what, t->text);
-    return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found %s", t->pos + 1, what, mh_q_tok_name(t->kind));
+        return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found '%.64s'",
+                       t->pos + 1, what, t->text);
+    return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expected %s, found %s", t->pos + 1,
+                   what, mh_q_tok_name(t->kind));
 }
 
 static int accept(parser *p, mh_qtok_kind kind)
@@ -117,7 +121,9 @@ static mh_err parse_expr(parser *p, mh_qnode **out);
 static mh_err enter(parser *p)
 {
     if (++p->depth > MH_Q_MAX_DEPTH)
-        return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expression nested too deeply (max %d)", peek(p)->pos + 1, MH_Q_MAX_DEPTH);
+        return mh_fail(p->st, MH_ERR_QUERY,
+                       "Syntax error at position %zu: expression nested too deeply (max %d)",
+                       peek(p)->pos + 1, MH_Q_MAX_DEPTH);
     return MH_OK;
 }
 
@@ -136,8 +142,14 @@ static mh_err parse_constant(parser *p, cJSON **out)
     if ((err = enter(p)))
         return err;
     switch (t->kind) {
-    case MH_QT_STRING: v = cJSON_CreateString(t->text); next(p); break;
-    case MH_QT_NUMBER: v = number_json(t, 0); next(p); break;
+    case MH_QT_STRING:
+        v = cJSON_CreateString(t->text);
+        next(p);
+        break;
+    case MH_QT_NUMBER:
+        v = number_json(t, 0);
+        next(p);
+        break;
     case MH_QT_MINUS:
         if (peek2(p)->kind != MH_QT_NUMBER) {
             next(p);
@@ -147,9 +159,18 @@ static mh_err parse_constant(parser *p, cJSON **out)
         next(p);
         v = number_json(next(p), 1);
         break;
-    case MH_QT_TRUE: v = cJSON_CreateTrue(); next(p); break;
-    case MH_QT_FALSE: v = cJSON_CreateFalse(); next(p); break;
-    case MH_QT_NULL: v = cJSON_CreateNull(); next(p); break;
+    case MH_QT_TRUE:
+        v = cJSON_CreateTrue();
+        next(p);
+        break;
+    case MH_QT_FALSE:
+        v = cJSON_CreateFalse();
+        next(p);
+        break;
+    case MH_QT_NULL:
+        v = cJSON_CreateNull();
+        next(p);
+        break;
     case MH_QT_LBRACKET:
         next(p);
         v = cJSON_CreateArray();
@@ -409,8 +430,11 @@ static mh_err parse_binary(parser *p, mh_qnode **out, level_fn operand, const mh
             break;
         /* A chain a+b+c... nests like parentheses; AND/OR chains are flattened later and may
          * be longer (SQLite's own expression depth limit is 1000). */
-        if (++chain > (t->kind == MH_QT_AND || t->kind == MH_QT_OR ? MH_Q_MAX_TERMS : MH_Q_MAX_DEPTH - p->depth)) {
-            err = mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: expression nested too deeply or too many terms", t->pos + 1);
+        if (++chain >
+            (t->kind == MH_QT_AND || t->kind == MH_QT_OR ? MH_Q_MAX_TERMS : MH_Q_MAX_DEPTH - p->depth)) {
+            err = mh_fail(p->st, MH_ERR_QUERY,
+                          "Syntax error at position %zu: expression nested too deeply or too many terms",
+                          t->pos + 1);
             goto done;
         }
         next(p);
@@ -534,7 +558,9 @@ static mh_err parse_select_list(parser *p, mh_qast *ast)
         memset(pr, 0, sizeof *pr);
         pr->pos = peek(p)->pos;
         if (peek(p)->kind == MH_QT_STAR)
-            return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: '*' must be the only item of the select list", peek(p)->pos + 1);
+            return mh_fail(p->st, MH_ERR_QUERY,
+                           "Syntax error at position %zu: '*' must be the only item of the select list",
+                           peek(p)->pos + 1);
         if ((err = parse_expr(p, &pr->expr)))
             return err;
         ast->nprojs++;
@@ -559,7 +585,10 @@ static mh_err parse_from(parser *p, mh_qast *ast)
     ast->from_pos = t->pos;
     if (t->kind != MH_QT_IDENT || strcasecmp(t->text, "devices") != 0) {
         if (t->kind == MH_QT_IDENT)
-            return mh_fail(p->st, MH_ERR_QUERY, "Syntax error at position %zu: unknown collection '%.64s' (expected devices, devices.modules or devices.jobs)", t->pos + 1, t->text);
+            return mh_fail(p->st, MH_ERR_QUERY,
+                           "Syntax error at position %zu: unknown collection '%.64s' (expected devices, "
+                           "devices.modules or devices.jobs)",
+                           t->pos + 1, t->text);
         return expected(p, "collection name (devices)");
     }
     next(p);

@@ -25,47 +25,47 @@ typedef enum mh_qnode_kind {
 } mh_qnode_kind;
 
 typedef struct mh_qseg {
-    char *name;   /* NULL for an index */
-    long index;   /* name == NULL: array index */
+    char *name; /* NULL for an index */
+    long index; /* name == NULL: array index */
     int pos;
 } mh_qseg;
 
 typedef struct mh_qnode mh_qnode;
 struct mh_qnode {
     mh_qnode_kind kind;
-    size_t pos;           /* byte offset of the first token */
+    size_t pos; /* byte offset of the first token */
     mh_qtok_kind op;
-    cJSON *value;         /* CONST (NULL = undefined) and IN list; owned */
-    mh_qseg *segs;        /* PATH */
+    cJSON *value;  /* CONST (NULL = undefined) and IN list; owned */
+    mh_qseg *segs; /* PATH */
     size_t nsegs;
-    char *name;           /* CALL */
+    char *name; /* CALL */
     mh_qnode *left, *right;
-    mh_qnode **args;      /* CALL */
+    mh_qnode **args; /* CALL */
     size_t nargs;
-    int star_arg;         /* CALL written as f(*) */
+    int star_arg; /* CALL written as f(*) */
 };
 
 typedef struct mh_qproj {
     mh_qnode *expr;
-    char *alias;          /* NULL when no AS */
+    char *alias; /* NULL when no AS */
     size_t pos;
 } mh_qproj;
 
 typedef enum mh_qfrom {
     MH_QFROM_DEVICES = 0,
-    MH_QFROM_MODULES,     /* devices.modules */
-    MH_QFROM_JOBS,        /* devices.jobs */
+    MH_QFROM_MODULES, /* devices.modules */
+    MH_QFROM_JOBS,    /* devices.jobs */
 } mh_qfrom;
 
 typedef struct mh_qast {
     int select_star;
-    long long top;        /* -1 without TOP */
+    long long top; /* -1 without TOP */
     mh_qproj *projs;
     size_t nprojs;
     mh_qfrom from;
     size_t from_pos;
-    mh_qnode *where;      /* NULL without WHERE */
-    mh_qnode **group;     /* GROUP BY expressions */
+    mh_qnode *where;  /* NULL without WHERE */
+    mh_qnode **group; /* GROUP BY expressions */
     size_t ngroup;
 } mh_qast;
 

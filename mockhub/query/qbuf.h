@@ -9,10 +9,10 @@
 #define MH_QBUF_MAX (256u * 1024u) /* generated SQL for an 8192-character query stays far below */
 
 typedef struct mh_qbuf {
-    char *p;       /* NUL-terminated when len > 0 or after mh_qbuf_str; owned */
+    char *p; /* NUL-terminated when len > 0 or after mh_qbuf_str; owned */
     size_t len;
     size_t cap;
-    int failed;    /* out of memory or over MH_QBUF_MAX */
+    int failed; /* out of memory or over MH_QBUF_MAX */
 } mh_qbuf;
 
 void mh_qbuf_init(mh_qbuf *b);

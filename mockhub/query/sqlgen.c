@@ -29,9 +29,9 @@ enum {
 
 typedef struct qv {
     int st;
-    char *v; /* SQL value */
-    char *t; /* ST_DYN: SQL type name expression */
-    char *j; /* JSON text expression (NULL pointer: derive from st/v) */
+    char *v;          /* SQL value */
+    char *t;          /* ST_DYN: SQL type name expression */
+    char *j;          /* JSON text expression (NULL pointer: derive from st/v) */
     const char *icol; /* JSON path written literally into the SQL (indexable): column ... */
     char *ipath;      /* ... and path; NULL when the path is a bound parameter */
 } qv;
@@ -67,17 +67,19 @@ static void want_index(gen *g, const qv *x)
 
     if (!x->ipath || g->err)
         return;
-    cJSON_ArrayForEach(it, g->indexes) {
-        if (!strcmp(cJSON_GetArrayItem(it, 0)->valuestring, x->icol) && !strcmp(cJSON_GetArrayItem(it, 1)->valuestring, x->ipath))
+    cJSON_ArrayForEach(it, g->indexes)
+    {
+        if (!strcmp(cJSON_GetArrayItem(it, 0)->valuestring, x->icol) &&
+            !strcmp(cJSON_GetArrayItem(it, 1)->valuestring, x->ipath))
             return;
     }
     if (!(pair = cJSON_CreateArray()) || !cJSON_AddItemToArray(pair, cJSON_CreateString(x->icol)) ||
-        !cJSON_AddItemToArray(pair, cJSON_CreateString(x->ipath)) || !cJSON_AddItemToArray(g->indexes, pair)) {
+        !cJSON_AddItemToArray(pair, cJSON_CreateString(x->ipath)) ||
+        !cJSON_AddItemToArray(g->indexes, pair)) {
         cJSON_Delete(pair);
         nomem(g);
     }
 }
-
 
 /* printf into a new string; NULL (and g->err set) on failure or when over the SQL cap. Arguments
  * given as NULL strings are never passed: callers check their inputs first. */
@@ -99,7 +101,8 @@ static char *sfmt(gen *g, const char *fmt, ...)
     }
     if ((size_t)n > MH_QBUF_MAX) {
         free(s);
-        g->err = mh_fail(g->st, MH_ERR_QUERY, "The query is too complex (generated SQL over %u bytes)", MH_QBUF_MAX);
+        g->err = mh_fail(g->st, MH_ERR_QUERY, "The query is too complex (generated SQL over %u bytes)",
+                         MH_QBUF_MAX);
         return NULL;
     }
     return s;
@@ -122,7 +125,8 @@ static char *bind_text(gen *g, const char *s)
     return n ? sfmt(g, "?%d", n) : NULL;
 }
 
-static mh_err qfail(gen *g, mh_err code, size_t pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static mh_err qfail(gen *g, mh_err code, size_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static mh_err qfail(gen *g, mh_err code, size_t pos, const char *fmt, ...)
 {
     char msg[400];
@@ -173,11 +177,16 @@ static int is_primitive_class(int st)
 static char *dyn_guard(gen *g, const qv *x, int cls)
 {
     switch (cls) {
-    case ST_NUM: return sfmt(g, "%s IN ('integer','real')", x->t);
-    case ST_STR: return sfmt(g, "%s = 'text'", x->t);
-    case ST_BOOL: return sfmt(g, "%s IN ('true','false')", x->t);
-    case ST_NULL: return sfmt(g, "%s = 'null'", x->t);
-    default: return sfmt(g, "0");
+    case ST_NUM:
+        return sfmt(g, "%s IN ('integer','real')", x->t);
+    case ST_STR:
+        return sfmt(g, "%s = 'text'", x->t);
+    case ST_BOOL:
+        return sfmt(g, "%s IN ('true','false')", x->t);
+    case ST_NULL:
+        return sfmt(g, "%s = 'null'", x->t);
+    default:
+        return sfmt(g, "0");
     }
 }
 
@@ -187,12 +196,17 @@ static char *json_of(gen *g, const qv *x)
     if (x->j)
         return sfmt(g, "%s", x->j);
     switch (x->st) {
-    case ST_UNDEF: return sfmt(g, "NULL");
-    case ST_NULL: return sfmt(g, "'null'");
-    case ST_BOOL: return sfmt(g, "(CASE %s WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)", x->v);
+    case ST_UNDEF:
+        return sfmt(g, "NULL");
+    case ST_NULL:
+        return sfmt(g, "'null'");
+    case ST_BOOL:
+        return sfmt(g, "(CASE %s WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)", x->v);
     case ST_NUM:
-    case ST_STR: return sfmt(g, "(CASE WHEN %s IS NOT NULL THEN json_quote(%s) END)", x->v, x->v);
-    default: return sfmt(g, "%s", x->v);
+    case ST_STR:
+        return sfmt(g, "(CASE WHEN %s IS NOT NULL THEN json_quote(%s) END)", x->v, x->v);
+    default:
+        return sfmt(g, "%s", x->v);
     }
 }
 
@@ -209,7 +223,7 @@ static char *bool_of(gen *g, const qv *x)
 /* ---- names ---- */
 
 typedef struct sysfield {
-    const char *name;  /* as in the twin JSON; matched case-insensitively */
+    const char *name; /* as in the twin JSON; matched case-insensitively */
     const char *sql;
     int st;
 } sysfield;
@@ -267,7 +281,8 @@ static int literal_safe(const mh_qseg *segs, size_t n)
         if (!segs[i].name)
             continue;
         for (c = segs[i].name; *c; c++)
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || strchr("_$-:@", *c)))
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                  strchr("_$-:@", *c)))
                 return 0;
         if (c - segs[i].name > 128)
             return 0;
@@ -310,7 +325,8 @@ static int seg_is(const mh_qseg *s, const char *name)
 /* The desired or reported section as in the twin, $metadata and $version included. */
 static char *section_object(gen *g, const char *sec)
 {
-    return sfmt(g, "json_set(%s, '$.\"$metadata\"', json(%s_meta), '$.\"$version\"', %s_version)", sec, sec, sec);
+    return sfmt(g, "json_set(%s, '$.\"$metadata\"', json(%s_meta), '$.\"$version\"', %s_version)", sec, sec,
+                sec);
 }
 
 static mh_err compile_section(gen *g, const char *sec, const mh_qseg *rest, size_t n, qv *out)
@@ -325,7 +341,8 @@ static mh_err compile_section(gen *g, const char *sec, const mh_qseg *rest, size
         return set_static(g, out, ST_NUM, sfmt(g, "%s_version", sec));
     }
     if (rest[0].name && strcmp(rest[0].name, "$metadata") == 0)
-        return json_column_path(g, strcmp(sec, "desired") ? "reported_meta" : "desired_meta", rest + 1, n - 1, out);
+        return json_column_path(g, strcmp(sec, "desired") ? "reported_meta" : "desired_meta", rest + 1, n - 1,
+                                out);
     return json_column_path(g, sec, rest, n, out);
 }
 
@@ -348,7 +365,8 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
     if (seg_is(&s[0], "properties")) {
         if (ns == 1) {
             char *d = section_object(g, "desired"), *r = section_object(g, "reported");
-            mh_err err = set_static(g, out, ST_OBJ, d && r ? sfmt(g, "json_object('desired', %s, 'reported', %s)", d, r) : NULL);
+            mh_err err = set_static(
+                g, out, ST_OBJ, d && r ? sfmt(g, "json_object('desired', %s, 'reported', %s)", d, r) : NULL);
             free(d);
             free(r);
             return err;
@@ -368,7 +386,9 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
     }
     if (seg_is(&s[0], "capabilities")) {
         if (ns == 1)
-            return set_static(g, out, ST_OBJ, sfmt(g, "json_object('iotEdge', json(CASE WHEN iot_edge THEN 'true' ELSE 'false' END))"));
+            return set_static(
+                g, out, ST_OBJ,
+                sfmt(g, "json_object('iotEdge', json(CASE WHEN iot_edge THEN 'true' ELSE 'false' END))"));
         if (ns == 2 && seg_is(&s[1], "iotEdge"))
             return set_static(g, out, ST_BOOL, sfmt(g, "(iot_edge <> 0)"));
         return set_static(g, out, ST_UNDEF, sfmt(g, "NULL"));
@@ -376,21 +396,26 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
     if (seg_is(&s[0], "x509Thumbprint")) {
         const char *col = NULL;
         if (ns == 1)
-            return set_static(g, out, ST_OBJ, sfmt(g, "json_object('primaryThumbprint', primary_thumbprint, 'secondaryThumbprint', secondary_thumbprint)"));
+            return set_static(g, out, ST_OBJ,
+                              sfmt(g, "json_object('primaryThumbprint', primary_thumbprint, "
+                                      "'secondaryThumbprint', secondary_thumbprint)"));
         if (ns == 2 && seg_is(&s[1], "primaryThumbprint"))
             col = "primary_thumbprint";
         else if (ns == 2 && seg_is(&s[1], "secondaryThumbprint"))
             col = "secondary_thumbprint";
         if (!col)
             return set_static(g, out, ST_UNDEF, sfmt(g, "NULL"));
-        return set_dyn(g, out, sfmt(g, "(CASE WHEN %s IS NULL THEN 'null' ELSE 'text' END)", col), sfmt(g, "%s", col),
+        return set_dyn(g, out, sfmt(g, "(CASE WHEN %s IS NULL THEN 'null' ELSE 'text' END)", col),
+                       sfmt(g, "%s", col),
                        sfmt(g, "(CASE WHEN %s IS NULL THEN 'null' ELSE json_quote(%s) END)", col, col));
     }
     if (seg_is(&s[0], "etag") || seg_is(&s[0], "deviceEtag"))
         /* MOCK: etags are rendered from counters in C, not available to SQL. */
-        return qfail(g, MH_ERR_NOT_IMPLEMENTED, n->pos, "mockhub does not support '%s' in queries", s[0].name);
+        return qfail(g, MH_ERR_NOT_IMPLEMENTED, n->pos, "mockhub does not support '%s' in queries",
+                     s[0].name);
     if (seg_is(&s[0], "jobs") || seg_is(&s[0], "modules"))
-        return qfail(g, MH_ERR_NOT_IMPLEMENTED, n->pos, "mockhub does not support '%s' in queries on devices", s[0].name);
+        return qfail(g, MH_ERR_NOT_IMPLEMENTED, n->pos, "mockhub does not support '%s' in queries on devices",
+                     s[0].name);
     /* Anything else (moduleId, configurations, misspelt names) is simply undefined, as in the hub. */
     return set_static(g, out, ST_UNDEF, sfmt(g, "NULL"));
 }
@@ -403,12 +428,18 @@ static mh_err compile_logic_chain(gen *g, const mh_qnode *n, mh_qtok_kind op, in
 static const char *cmp_sql(mh_qtok_kind op)
 {
     switch (op) {
-    case MH_QT_EQ: return "=";
-    case MH_QT_NE: return "<>";
-    case MH_QT_LT: return "<";
-    case MH_QT_GT: return ">";
-    case MH_QT_LE: return "<=";
-    default: return ">=";
+    case MH_QT_EQ:
+        return "=";
+    case MH_QT_NE:
+        return "<>";
+    case MH_QT_LT:
+        return "<";
+    case MH_QT_GT:
+        return ">";
+    case MH_QT_LE:
+        return "<=";
+    default:
+        return ">=";
     }
 }
 
@@ -419,8 +450,8 @@ static const char *null_cmp(mh_qtok_kind op)
 }
 
 /* Type class of a json_type name: numbers together, booleans together. */
-#define CLASS_SQL                                                                                        \
-    "CASE %s WHEN 'integer' THEN 'n' WHEN 'real' THEN 'n' WHEN 'text' THEN 's' WHEN 'true' THEN 'b' " \
+#define CLASS_SQL                                                                                            \
+    "CASE %s WHEN 'integer' THEN 'n' WHEN 'real' THEN 'n' WHEN 'text' THEN 's' WHEN 'true' THEN 'b' "        \
     "WHEN 'false' THEN 'b' WHEN 'null' THEN 'z' END"
 
 static mh_err compile_cmp(gen *g, mh_qtok_kind op, const qv *a, const qv *b, int pos, qv *out)
@@ -434,7 +465,8 @@ static mh_err compile_cmp(gen *g, mh_qtok_kind op, const qv *a, const qv *b, int
         const qv *d = a->st == ST_DYN ? a : b, *sv = a->st == ST_DYN ? b : a;
         if (sv->st == ST_NUM || sv->st == ST_STR || sv->st == ST_BOOL) {
             char *guard = dyn_guard(g, d, sv->st);
-            mh_err err = set_static(g, out, ST_BOOL, guard ? sfmt(g, "(%s %s %s AND %s)", a->v, o, b->v, guard) : NULL);
+            mh_err err = set_static(g, out, ST_BOOL,
+                                    guard ? sfmt(g, "(%s %s %s AND %s)", a->v, o, b->v, guard) : NULL);
             free(guard);
             want_index(g, d);
             return err;
@@ -450,10 +482,13 @@ static mh_err compile_cmp(gen *g, mh_qtok_kind op, const qv *a, const qv *b, int
     }
     if (a->st == ST_DYN && b->st == ST_DYN) {
         char *ca = sfmt(g, CLASS_SQL, a->t), *cb = sfmt(g, CLASS_SQL, b->t);
-        mh_err err = set_static(g, out, ST_BOOL,
-                                ca && cb ? sfmt(g, "(CASE WHEN (%s) = (%s) THEN CASE WHEN %s = 'null' THEN %s ELSE (%s %s %s) END END)",
-                                                ca, cb, a->t, null_cmp(op), a->v, o, b->v)
-                                         : NULL);
+        mh_err err = set_static(
+            g, out, ST_BOOL,
+            ca && cb
+                ? sfmt(g,
+                       "(CASE WHEN (%s) = (%s) THEN CASE WHEN %s = 'null' THEN %s ELSE (%s %s %s) END END)",
+                       ca, cb, a->t, null_cmp(op), a->v, o, b->v)
+                : NULL);
         free(ca);
         free(cb);
         return err;
@@ -469,7 +504,8 @@ static mh_err compile_cmp(gen *g, mh_qtok_kind op, const qv *a, const qv *b, int
         if (s->st == ST_NULL)
             err = set_static(g, out, ST_BOOL, sfmt(g, "(CASE WHEN %s THEN %s END)", guard, null_cmp(op)));
         else
-            err = set_static(g, out, ST_BOOL, sfmt(g, "(CASE WHEN %s THEN (%s %s %s) END)", guard, a->v, o, b->v));
+            err = set_static(g, out, ST_BOOL,
+                             sfmt(g, "(CASE WHEN %s THEN (%s %s %s) END)", guard, a->v, o, b->v));
         free(guard);
         return err;
     }
@@ -501,18 +537,28 @@ static mh_err compile_arith(gen *g, mh_qtok_kind op, const qv *a, const qv *b, q
     if (g->err)
         goto done;
     switch (op) {
-    case MH_QT_PLUS: e = sfmt(g, "(%s + %s)", a->v, b->v); break;
-    case MH_QT_MINUS: e = sfmt(g, "(%s - %s)", a->v, b->v); break;
-    case MH_QT_STAR: e = sfmt(g, "(%s * %s)", a->v, b->v); break;
-    case MH_QT_SLASH: e = sfmt(g, "(CAST(%s AS REAL) / %s)", a->v, b->v); break; /* 7 / 2 = 3.5 */
-    default: /* %: integer remainder, or the C fmod rule for reals; x % 0 is undefined */
-        e = sfmt(g, "(CASE WHEN typeof(%s) = 'integer' AND typeof(%s) = 'integer' THEN %s %% %s "
-                    "ELSE %s - %s * CAST(CAST(%s AS REAL) / %s AS INTEGER) END)",
+    case MH_QT_PLUS:
+        e = sfmt(g, "(%s + %s)", a->v, b->v);
+        break;
+    case MH_QT_MINUS:
+        e = sfmt(g, "(%s - %s)", a->v, b->v);
+        break;
+    case MH_QT_STAR:
+        e = sfmt(g, "(%s * %s)", a->v, b->v);
+        break;
+    case MH_QT_SLASH:
+        e = sfmt(g, "(CAST(%s AS REAL) / %s)", a->v, b->v);
+        break; /* 7 / 2 = 3.5 */
+    default:   /* %: integer remainder, or the C fmod rule for reals; x % 0 is undefined */
+        e = sfmt(g,
+                 "(CASE WHEN typeof(%s) = 'integer' AND typeof(%s) = 'integer' THEN %s %% %s "
+                 "ELSE %s - %s * CAST(CAST(%s AS REAL) / %s AS INTEGER) END)",
                  a->v, b->v, a->v, b->v, a->v, b->v, a->v, b->v);
         break;
     }
     if (e && (ga || gb)) {
-        char *w = sfmt(g, "(CASE WHEN %s%s%s THEN %s END)", ga ? ga : "", ga && gb ? " AND " : "", gb ? gb : "", e);
+        char *w =
+            sfmt(g, "(CASE WHEN %s%s%s THEN %s END)", ga ? ga : "", ga && gb ? " AND " : "", gb ? gb : "", e);
         free(e);
         e = w;
     }
@@ -537,7 +583,8 @@ static mh_err compile_in(gen *g, const mh_qnode *n, const qv *x, int pos, qv *ou
 
     mh_qbuf_init(&nums);
     mh_qbuf_init(&strs);
-    cJSON_ArrayForEach(it, n->value) {
+    cJSON_ArrayForEach(it, n->value)
+    {
         int k;
         if (cJSON_IsNumber(it) || cJSON_IsString(it)) {
             mh_qbuf *b = cJSON_IsNumber(it) ? &nums : &strs;
@@ -568,9 +615,11 @@ static mh_err compile_in(gen *g, const mh_qnode *n, const qv *x, int pos, qv *ou
         if (nn)
             mh_qbuf_addf(&terms, "(%s IN ('integer','real') AND %s IN (%s))", x->t, x->v, nums.p);
         if (nstr)
-            mh_qbuf_addf(&terms, "%s(%s = 'text' AND %s IN (%s))", terms.len ? " OR " : "", x->t, x->v, strs.p);
+            mh_qbuf_addf(&terms, "%s(%s = 'text' AND %s IN (%s))", terms.len ? " OR " : "", x->t, x->v,
+                         strs.p);
         if (*bl)
-            mh_qbuf_addf(&terms, "%s(%s IN ('true','false') AND %s IN (%s))", terms.len ? " OR " : "", x->t, x->v, bl);
+            mh_qbuf_addf(&terms, "%s(%s IN ('true','false') AND %s IN (%s))", terms.len ? " OR " : "", x->t,
+                         x->v, bl);
         if (has_null)
             mh_qbuf_addf(&terms, "%s(%s = 'null')", terms.len ? " OR " : "", x->t);
         if (!terms.len)
@@ -590,21 +639,35 @@ static mh_err compile_in(gen *g, const mh_qnode *n, const qv *x, int pos, qv *ou
         goto done;
     }
     switch (x->st) {
-    case ST_UNDEF: e = sfmt(g, "NULL"); break;
-    case ST_NULL: e = sfmt(g, "%d", has_null); break;
-    case ST_NUM: e = nn ? sfmt(g, "(%s IN (%s))", x->v, nums.p) : sfmt(g, "(CASE WHEN %s IS NOT NULL THEN 0 END)", x->v); break;
-    case ST_STR: e = nstr ? sfmt(g, "(%s IN (%s))", x->v, strs.p) : sfmt(g, "(CASE WHEN %s IS NOT NULL THEN 0 END)", x->v); break;
-    case ST_BOOL: e = *bl ? sfmt(g, "(%s IN (%s))", x->v, bl) : sfmt(g, "(CASE WHEN %s IS NOT NULL THEN 0 END)", x->v); break;
+    case ST_UNDEF:
+        e = sfmt(g, "NULL");
+        break;
+    case ST_NULL:
+        e = sfmt(g, "%d", has_null);
+        break;
+    case ST_NUM:
+        e = nn ? sfmt(g, "(%s IN (%s))", x->v, nums.p)
+               : sfmt(g, "(CASE WHEN %s IS NOT NULL THEN 0 END)", x->v);
+        break;
+    case ST_STR:
+        e = nstr ? sfmt(g, "(%s IN (%s))", x->v, strs.p)
+                 : sfmt(g, "(CASE WHEN %s IS NOT NULL THEN 0 END)", x->v);
+        break;
+    case ST_BOOL:
+        e = *bl ? sfmt(g, "(%s IN (%s))", x->v, bl) : sfmt(g, "(CASE WHEN %s IS NOT NULL THEN 0 END)", x->v);
+        break;
     case ST_ARR:
-    case ST_OBJ: e = sfmt(g, "(CASE WHEN %s IS NOT NULL THEN 0 END)", x->v); break;
+    case ST_OBJ:
+        e = sfmt(g, "(CASE WHEN %s IS NOT NULL THEN 0 END)", x->v);
+        break;
     default:
         e = sfmt(g,
                  "(CASE WHEN %s IS NULL THEN NULL WHEN %s IN ('integer','real') THEN %s%s%s%s "
                  "WHEN %s = 'text' THEN %s%s%s%s WHEN %s IN ('true','false') THEN %s%s%s%s "
                  "WHEN %s = 'null' THEN %d ELSE 0 END)",
-                 x->t, x->t, nn ? x->v : "0", nn ? " IN (" : "", nn ? nums.p : "", nn ? ")" : "",
-                 x->t, nstr ? x->v : "0", nstr ? " IN (" : "", nstr ? strs.p : "", nstr ? ")" : "",
-                 x->t, *bl ? x->v : "0", *bl ? " IN (" : "", bl, *bl ? ")" : "", x->t, has_null);
+                 x->t, x->t, nn ? x->v : "0", nn ? " IN (" : "", nn ? nums.p : "", nn ? ")" : "", x->t,
+                 nstr ? x->v : "0", nstr ? " IN (" : "", nstr ? strs.p : "", nstr ? ")" : "", x->t,
+                 *bl ? x->v : "0", *bl ? " IN (" : "", bl, *bl ? ")" : "", x->t, has_null);
         break;
     }
     if (!e)
@@ -634,9 +697,11 @@ static mh_err compile_call(gen *g, const mh_qnode *n, int pos, qv *out)
     mh_err err;
 
     if (is_aggregate_name(n->name))
-        return qfail(g, MH_ERR_QUERY, n->pos, "aggregate function %s() is only allowed as a select item", n->name);
+        return qfail(g, MH_ERR_QUERY, n->pos, "aggregate function %s() is only allowed as a select item",
+                     n->name);
     if (strcmp(n->name, "IS_DEFINED") != 0)
-        return qfail(g, MH_ERR_QUERY, n->pos, "function '%.64s' is not supported in twin queries (only IS_DEFINED)", n->name);
+        return qfail(g, MH_ERR_QUERY, n->pos,
+                     "function '%.64s' is not supported in twin queries (only IS_DEFINED)", n->name);
     if (n->nargs != 1 || n->star_arg)
         return qfail(g, MH_ERR_QUERY, n->pos, "IS_DEFINED takes exactly one argument");
     if ((err = compile_expr(g, n->args[0], 0, &x)))
@@ -644,10 +709,18 @@ static mh_err compile_call(gen *g, const mh_qnode *n, int pos, qv *out)
     if (pos)
         want_index(g, &x);
     switch (x.st) {
-    case ST_UNDEF: err = set_static(g, out, ST_BOOL, sfmt(g, "0")); break;
-    case ST_NULL: err = set_static(g, out, ST_BOOL, sfmt(g, "1")); break;
-    case ST_DYN: err = set_static(g, out, ST_BOOL, sfmt(g, "(%s IS NOT NULL)", x.t)); break;
-    default: err = set_static(g, out, ST_BOOL, sfmt(g, "(%s IS NOT NULL)", x.v)); break;
+    case ST_UNDEF:
+        err = set_static(g, out, ST_BOOL, sfmt(g, "0"));
+        break;
+    case ST_NULL:
+        err = set_static(g, out, ST_BOOL, sfmt(g, "1"));
+        break;
+    case ST_DYN:
+        err = set_static(g, out, ST_BOOL, sfmt(g, "(%s IS NOT NULL)", x.t));
+        break;
+    default:
+        err = set_static(g, out, ST_BOOL, sfmt(g, "(%s IS NOT NULL)", x.v));
+        break;
     }
     qv_clear(&x);
     return err;
@@ -714,9 +787,12 @@ static mh_err compile_expr(gen *g, const mh_qnode *n, int pos, qv *out)
     char *s;
 
     switch (n->kind) {
-    case MH_QN_CONST: return compile_const(g, n->value, out);
-    case MH_QN_PATH: return compile_path(g, n, out);
-    case MH_QN_CALL: return compile_call(g, n, pos, out);
+    case MH_QN_CONST:
+        return compile_const(g, n->value, out);
+    case MH_QN_PATH:
+        return compile_path(g, n, out);
+    case MH_QN_CALL:
+        return compile_call(g, n, pos, out);
     case MH_QN_IN:
         if ((err = compile_expr(g, n->left, 0, &a)))
             return err;
@@ -764,8 +840,12 @@ static mh_err compile_expr(gen *g, const mh_qnode *n, int pos, qv *out)
         case MH_QT_MINUS:
         case MH_QT_STAR:
         case MH_QT_SLASH:
-        case MH_QT_PERCENT: err = compile_arith(g, n->op, &a, &b, out); break;
-        default: err = compile_cmp(g, n->op, &a, &b, pos, out); break;
+        case MH_QT_PERCENT:
+            err = compile_arith(g, n->op, &a, &b, out);
+            break;
+        default:
+            err = compile_cmp(g, n->op, &a, &b, pos, out);
+            break;
         }
     binary_done:
         qv_clear(&a);
@@ -783,7 +863,8 @@ static int node_equal(const mh_qnode *a, const mh_qnode *b)
 
     if (!a || !b)
         return a == b;
-    if (a->kind != b->kind || a->op != b->op || a->nsegs != b->nsegs || a->nargs != b->nargs || a->star_arg != b->star_arg)
+    if (a->kind != b->kind || a->op != b->op || a->nsegs != b->nsegs || a->nargs != b->nargs ||
+        a->star_arg != b->star_arg)
         return 0;
     if ((a->value || b->value) && !(a->value && b->value && cJSON_Compare(a->value, b->value, 1)))
         return 0;
@@ -843,7 +924,9 @@ static mh_err compile_aggregate(gen *g, const mh_qnode *n, char **out)
         return err;
     if (!strcmp(n->name, "COUNT")) {
         const char *def = x.st == ST_DYN ? x.t : x.v;
-        res = x.st == ST_UNDEF ? sfmt(g, "0") : x.st == ST_NULL ? sfmt(g, "COUNT(*)") : sfmt(g, "COUNT(CASE WHEN %s IS NOT NULL THEN 1 END)", def);
+        res = x.st == ST_UNDEF  ? sfmt(g, "0")
+              : x.st == ST_NULL ? sfmt(g, "COUNT(*)")
+                                : sfmt(g, "COUNT(CASE WHEN %s IS NOT NULL THEN 1 END)", def);
         goto done;
     }
     /* Numbers only for SUM/AVG; MIN/MAX also order strings (numbers sort before strings).
@@ -867,9 +950,15 @@ static mh_err compile_aggregate(gen *g, const mh_qnode *n, char **out)
     else if (!strcmp(n->name, "AVG"))
         res = sfmt(g, "AVG(%s)", num);
     else if (!strcmp(n->name, "MIN"))
-        res = sfmt(g, "(CASE WHEN MIN(%s) IS NOT NULL THEN MIN(%s) WHEN MIN(%s) IS NOT NULL THEN json_quote(MIN(%s)) END)", num, num, str, str);
+        res = sfmt(g,
+                   "(CASE WHEN MIN(%s) IS NOT NULL THEN MIN(%s) WHEN MIN(%s) IS NOT NULL THEN "
+                   "json_quote(MIN(%s)) END)",
+                   num, num, str, str);
     else
-        res = sfmt(g, "(CASE WHEN MAX(%s) IS NOT NULL THEN json_quote(MAX(%s)) WHEN MAX(%s) IS NOT NULL THEN MAX(%s) END)", str, str, num, num);
+        res = sfmt(g,
+                   "(CASE WHEN MAX(%s) IS NOT NULL THEN json_quote(MAX(%s)) WHEN MAX(%s) IS NOT NULL THEN "
+                   "MAX(%s) END)",
+                   str, str, num, num);
 done:
     qv_clear(&x);
     free(num);
@@ -905,9 +994,12 @@ static mh_err compile_group_key(gen *g, const mh_qnode *n, char **out_key, char 
         return err;
     if (x.st == ST_DYN) {
         *out_key = sfmt(g, "%s, %s", x.t, x.v);
-        *out_json = sfmt(g, "(CASE %s WHEN 'text' THEN json_quote(%s) WHEN 'integer' THEN json_quote(%s) WHEN 'real' THEN "
-                            "json_quote(%s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN 'null' ELSE %s END)",
-                         x.t, x.v, x.v, x.v, x.v);
+        *out_json = sfmt(
+            g,
+            "(CASE %s WHEN 'text' THEN json_quote(%s) WHEN 'integer' THEN json_quote(%s) WHEN 'real' THEN "
+            "json_quote(%s) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN 'null' ELSE "
+            "%s END)",
+            x.t, x.v, x.v, x.v, x.v);
         want_index(g, &x);
     } else {
         *out_key = json_of(g, &x);
@@ -970,11 +1062,13 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     if (!(g.params = cJSON_CreateArray()) || !(g.indexes = cJSON_CreateArray()))
         return mh_fail(st, MH_ERR_NOMEM, "out of memory");
     if (ast->from == MH_QFROM_MODULES) {
-        qfail(&g, MH_ERR_NOT_IMPLEMENTED, ast->from_pos, "mockhub does not support queries on devices.modules (no module identities)");
+        qfail(&g, MH_ERR_NOT_IMPLEMENTED, ast->from_pos,
+              "mockhub does not support queries on devices.modules (no module identities)");
         goto cleanup;
     }
     if (ast->from == MH_QFROM_JOBS) {
-        qfail(&g, MH_ERR_NOT_IMPLEMENTED, ast->from_pos, "mockhub does not support queries on devices.jobs (no jobs)");
+        qfail(&g, MH_ERR_NOT_IMPLEMENTED, ast->from_pos,
+              "mockhub does not support queries on devices.jobs (no jobs)");
         goto cleanup;
     }
     if (ast->select_star && ast->ngroup) {
@@ -993,7 +1087,8 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     }
     /* GROUP BY keys: JSON text of each expression (undefined = NULL, its own group). A bare name
      * equal to a projection alias means that projection's expression. */
-    if (ast->ngroup && (!(keys = calloc(ast->ngroup, sizeof *keys)) || !(keyout = calloc(ast->ngroup, sizeof *keyout)))) {
+    if (ast->ngroup &&
+        (!(keys = calloc(ast->ngroup, sizeof *keys)) || !(keyout = calloc(ast->ngroup, sizeof *keyout)))) {
         nomem(&g);
         goto cleanup;
     }
@@ -1017,10 +1112,11 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     plan.twin = ast->select_star;
     plan.keyset = keyset;
     if (ast->select_star) {
-        mh_qbuf_add(&sql, "SELECT id AS __twin_id, id, etag, status, status_reason, status_updated, auth_type, "
-                          "primary_thumbprint, secondary_thumbprint, iot_edge, connection_state, last_activity, "
-                          "c2d_count, model_id, tags, desired, desired_meta, desired_version, reported, "
-                          "reported_meta, reported_version, twin_etag FROM devices");
+        mh_qbuf_add(&sql,
+                    "SELECT id AS __twin_id, id, etag, status, status_reason, status_updated, auth_type, "
+                    "primary_thumbprint, secondary_thumbprint, iot_edge, connection_state, last_activity, "
+                    "c2d_count, model_id, tags, desired, desired_meta, desired_version, reported, "
+                    "reported_meta, reported_version, twin_etag FROM devices");
     } else {
         if (!(plan.names = calloc(ast->nprojs, sizeof *plan.names))) {
             nomem(&g);
@@ -1034,7 +1130,8 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
             plan.ncols = i + 1;
             for (k = 0; k < i; k++)
                 if (strcmp(plan.names[k], plan.names[i]) == 0) {
-                    qfail(&g, MH_ERR_QUERY, p->pos, "duplicate projection name '%.64s' (use AS)", plan.names[i]);
+                    qfail(&g, MH_ERR_QUERY, p->pos, "duplicate projection name '%.64s' (use AS)",
+                          plan.names[i]);
                     goto cleanup;
                 }
             if (is_aggregate(p->expr)) {
@@ -1045,11 +1142,13 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
                 for (k = 0; k < ast->ngroup; k++) {
                     const mh_qnode *gn = ast->group[k];
                     if (node_equal(gn, p->expr) ||
-                        (gn->kind == MH_QN_PATH && gn->nsegs == 1 && p->alias && gn->segs[0].name && strcmp(gn->segs[0].name, p->alias) == 0))
+                        (gn->kind == MH_QN_PATH && gn->nsegs == 1 && p->alias && gn->segs[0].name &&
+                         strcmp(gn->segs[0].name, p->alias) == 0))
                         break;
                 }
                 if (k == ast->ngroup) {
-                    qfail(&g, MH_ERR_QUERY, p->pos, "select item %zu is neither an aggregate nor a GROUP BY expression", i + 1);
+                    qfail(&g, MH_ERR_QUERY, p->pos,
+                          "select item %zu is neither an aggregate nor a GROUP BY expression", i + 1);
                     goto cleanup;
                 }
                 if (!(s = sfmt(&g, "%s", keyout[k])))
@@ -1096,7 +1195,8 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     if (g.err)
         goto cleanup;
     if (mh_qbuf_failed(&sql)) {
-        g.err = mh_fail(st, MH_ERR_QUERY, "The query is too complex (generated SQL over %u bytes)", MH_QBUF_MAX);
+        g.err =
+            mh_fail(st, MH_ERR_QUERY, "The query is too complex (generated SQL over %u bytes)", MH_QBUF_MAX);
         goto cleanup;
     }
     plan.sql = mh_qbuf_take(&sql);

@@ -16,21 +16,21 @@
 
 /* Where the page starts. */
 typedef struct mh_qpage_req {
-    const char *after_id;  /* keyset plans: only ids > after_id (NULL: from the start) */
-    long long offset;      /* grouped/aggregate plans: rows to skip */
-    long long limit;       /* rows to return (the caller asks one more to see if a page follows) */
+    const char *after_id; /* keyset plans: only ids > after_id (NULL: from the start) */
+    long long offset;     /* grouped/aggregate plans: rows to skip */
+    long long limit;      /* rows to return (the caller asks one more to see if a page follows) */
 } mh_qpage_req;
 
 typedef struct mh_qplan {
-    char *sql;          /* owned; parameters are ?1..?n */
-    cJSON *params;      /* owned JSON array: strings, numbers, booleans (param i+1 = item i) */
-    cJSON *indexes;     /* owned JSON array of [column, path]: expression indexes on
+    char *sql;      /* owned; parameters are ?1..?n */
+    cJSON *params;  /* owned JSON array: strings, numbers, booleans (param i+1 = item i) */
+    cJSON *indexes; /* owned JSON array of [column, path]: expression indexes on
                          * (json_type(column, path), json_extract(column, path), id) that serve
                          * this query (the SQL spells these paths literally) */
-    int twin;           /* SELECT *: columns are "__twin_id" then MH_TWIN_COLUMNS */
-    int keyset;         /* ordered by id; raw rows carry the id in column "__id" */
-    size_t ncols;       /* raw plans: columns "c0".."c<n-1>" hold JSON text (NULL = undefined) */
-    char **names;       /* output member name of column c<i>; owned */
+    int twin;       /* SELECT *: columns are "__twin_id" then MH_TWIN_COLUMNS */
+    int keyset;     /* ordered by id; raw rows carry the id in column "__id" */
+    size_t ncols;   /* raw plans: columns "c0".."c<n-1>" hold JSON text (NULL = undefined) */
+    char **names;   /* output member name of column c<i>; owned */
 } mh_qplan;
 
 /* Compiles ast for the page pg. Errors: MH_ERR_QUERY (position and reason: unknown function,

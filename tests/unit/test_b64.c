@@ -5,19 +5,29 @@
 
 #include "iot_b64.h"
 
-struct b64_vec { const char *plain; const char *enc; };
+struct b64_vec {
+    const char *plain;
+    const char *enc;
+};
 
 /* RFC 4648 §10 test vectors (identical output from Node's Buffer.toString("base64")) */
 static const struct b64_vec b64_vectors[] = {
-    {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"},
-    {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+    {"", ""},
+    {"f", "Zg=="},
+    {"fo", "Zm8="},
+    {"foo", "Zm9v"},
+    {"foob", "Zm9vYg=="},
+    {"fooba", "Zm9vYmE="},
+    {"foobar", "Zm9vYmFy"},
 };
 
 Test(b64, iot_b64_encode_rfc4648_succeeds)
 {
     for (size_t i = 0; i < sizeof(b64_vectors) / sizeof(b64_vectors[0]); i++) {
         char out[16];
-        cr_assert_eq(iot_b64_encode((const unsigned char *)b64_vectors[i].plain, strlen(b64_vectors[i].plain), out, sizeof(out)), IOT_OK);
+        cr_assert_eq(iot_b64_encode((const unsigned char *)b64_vectors[i].plain, strlen(b64_vectors[i].plain),
+                                    out, sizeof(out)),
+                     IOT_OK);
         cr_assert_str_eq(out, b64_vectors[i].enc);
     }
 }
@@ -27,7 +37,8 @@ Test(b64, iot_b64_decode_rfc4648_succeeds)
     for (size_t i = 0; i < sizeof(b64_vectors) / sizeof(b64_vectors[0]); i++) {
         unsigned char out[16];
         size_t n = 99;
-        cr_assert_eq(iot_b64_decode(b64_vectors[i].enc, strlen(b64_vectors[i].enc), out, sizeof(out), &n), IOT_OK);
+        cr_assert_eq(iot_b64_decode(b64_vectors[i].enc, strlen(b64_vectors[i].enc), out, sizeof(out), &n),
+                     IOT_OK);
         cr_assert_eq(n, strlen(b64_vectors[i].plain));
         cr_assert(memcmp(out, b64_vectors[i].plain, n) == 0);
     }
@@ -68,23 +79,20 @@ Test(b64, iot_b64_decode_device_key_succeeds)
 Test(b64, iot_b64_decode_malformed_fails)
 {
     static const char *bad[] = {
-        "Zg=",       /* length not a multiple of 4 */
-        "Zg",        /* missing padding */
-        "Z===",      /* too much padding */
-        "====",
-        "Zm9v Yg==", /* whitespace */
-        "Zm9-",      /* url-safe alphabet */
-        "Zm_v",
-        "Zg=a",      /* '=' inside */
-        "Z=g=",
-        "Zh==",      /* non-zero trailing bits */
-        "Zm9=",
-        "Zm9vYg==Zg==", /* padding in the middle */
+        "Zg=",                  /* length not a multiple of 4 */
+        "Zg",                   /* missing padding */
+        "Z===",                 /* too much padding */
+        "====", "Zm9v Yg==",    /* whitespace */
+        "Zm9-",                 /* url-safe alphabet */
+        "Zm_v", "Zg=a",         /* '=' inside */
+        "Z=g=", "Zh==",         /* non-zero trailing bits */
+        "Zm9=", "Zm9vYg==Zg==", /* padding in the middle */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         unsigned char out[16];
         size_t n = 0;
-        cr_assert_eq(iot_b64_decode(bad[i], strlen(bad[i]), out, sizeof(out), &n), IOT_E_INVALID, "%s", bad[i]);
+        cr_assert_eq(iot_b64_decode(bad[i], strlen(bad[i]), out, sizeof(out), &n), IOT_E_INVALID, "%s",
+                     bad[i]);
     }
 }
 

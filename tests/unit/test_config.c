@@ -126,10 +126,10 @@ Test(config, mh_config_from_env_same_ports_fails)
 Test(config, mh_config_from_env_bad_owner_keys_fails)
 {
     const char *bad[] = {
-        "not base64!",                                  /* alphabet */
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",  /* missing padding */
-        "AAECAwQFBgcICQ==",                             /* 10 bytes: too short for IoT Hub */
-        "YWJj",                                         /* 3 bytes */
+        "not base64!",                                 /* alphabet */
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", /* missing padding */
+        "AAECAwQFBgcICQ==",                            /* 10 bytes: too short for IoT Hub */
+        "YWJj",                                        /* 3 bytes */
         "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

@@ -9,17 +9,32 @@
 #include "iot_sas.h"
 
 /* Node azure-iot-device 1.18.4 CONNECT, captured (node-sdk-behaviour.md 1.2); key KEY1 */
-#define NODE_USER "localhost/dev1/?api-version=2021-04-12&DeviceClientType=azure-iot-device%2F1.18.4%20(node%20v20.20.2%3B%20Debian%2012%3B%20x64)"
-#define NODE_PASS "SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se=1795682020"
+#define NODE_USER                                                                                            \
+    "localhost/dev1/"                                                                                        \
+    "?api-version=2021-04-12&DeviceClientType=azure-iot-device%2F1.18.4%20(node%20v20.20.2%3B%20Debian%"     \
+    "2012%3B%20x64)"
+#define NODE_PASS                                                                                            \
+    "SharedAccessSignature "                                                                                 \
+    "sr=localhost%2Fdevices%2Fdev1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se="       \
+    "1795682020"
 #define KEY1 "/+MlfCDwB4XemwS84MPGOfZj2z3qKtQVxPQyK+uBsEs="
 #define KEY2 "bXlzZWNyZXRrZXltb2NraHViMDEyMzQ1Njc4OWFiY2Q="
 #define KEY3 "c2Vjb25kYXJ5a2V5bW9ja2h1YjAxMjM0NTY3ODlhYmM="
 /* Node create(encodeURIComponent("myhub.azure-devices.net/devices/dev1"), undefined, KEY2, 1700000001) */
-#define NODE_MYHUB_PASS "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=cYewNUym1OD2R%2B%2FCIeKlJoi%2FUydRf9OZnmYuYKbJiQo%3D&se=1700000001"
+#define NODE_MYHUB_PASS                                                                                      \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=cYewNUym1OD2R%2B%2FCIeKlJoi%2FUydRf9OZnmYuYKbJiQo%3D&"  \
+    "se=1700000001"
 /* Node create(encodeURIComponent("myhub.azure-devices.net/devices/dev1"), "device", KEY2, 1795682020) */
-#define NODE_POLICY_PASS "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=ejOkf%2FrimgCdlRapQC1kaq%2B8T%2F1q%2BIKCQJBx6Tzspew%3D&skn=device&se=1795682020"
+#define NODE_POLICY_PASS                                                                                     \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=ejOkf%2FrimgCdlRapQC1kaq%2B8T%2F1q%2BIKCQJBx6Tzspew%"   \
+    "3D&skn=device&se=1795682020"
 /* Node create(encodeURIComponent("myhub.azure-devices.net/devices/dev1/modules/m1"), undefined, KEY1, 1800000000) */
-#define NODE_MODULE_PASS "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1%2Fmodules%2Fm1&sig=%2BtdjIbjhV6Ti1Xg1Q132FEorYCVrvlt63v%2BRTIfAToo%3D&se=1800000000"
+#define NODE_MODULE_PASS                                                                                     \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2Fdevices%2Fdev1%2Fmodules%2Fm1&sig=%2BtdjIbjhV6Ti1Xg1Q132FEorYCVrvlt63v%"   \
+    "2BRTIfAToo%3D&se=1800000000"
 
 #define NOW 1700000000LL
 
@@ -79,18 +94,23 @@ static const struct {
 } user_vecs[] = {
     {NODE_USER, "localhost", "dev1", "", "2021-04-12"},
     /* az-C */
-    {"myhub.azure-devices.net/dev1/?api-version=2020-09-30&DeviceClientType=azsdk-c%2F1.6.0&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1",
+    {"myhub.azure-devices.net/dev1/"
+     "?api-version=2020-09-30&DeviceClientType=azsdk-c%2F1.6.0&model-id=dtmi%3Acom%3Aexample%3AThermostat%"
+     "3B1",
      "myhub.azure-devices.net", "dev1", "", "2020-09-30"},
     /* legacy C, current and old (no '?') */
-    {"myhub.azure-devices.net/dev1/?api-version=2020-09-30&DeviceClientType=iothubclient%2f1.9.0%20(native%3b%20Linux%3b%20aarch64)",
+    {"myhub.azure-devices.net/dev1/"
+     "?api-version=2020-09-30&DeviceClientType=iothubclient%2f1.9.0%20(native%3b%20Linux%3b%20aarch64)",
      "myhub.azure-devices.net", "dev1", "", "2020-09-30"},
     {"myhub.azure-devices.net/dev1/api-version=2016-11-14&DeviceClientType=iothubclient%2f1.1.0",
      "myhub.azure-devices.net", "dev1", "", "2016-11-14"},
     /* Python quote() keeps '/' in the user agent */
-    {"myhub.azure-devices.net/dev1/?api-version=2019-10-01&DeviceClientType=azure-iot-device-iothub-py/2.14.0(3.11;Linux 6.1;x86_64)",
+    {"myhub.azure-devices.net/dev1/?api-version=2019-10-01&DeviceClientType=azure-iot-device-iothub-py/"
+     "2.14.0(3.11;Linux 6.1;x86_64)",
      "myhub.azure-devices.net", "dev1", "", "2019-10-01"},
     /* module form (docs) */
-    {"myhub.azure-devices.net/dev1/m1/?api-version=2021-04-12", "myhub.azure-devices.net", "dev1", "m1", "2021-04-12"},
+    {"myhub.azure-devices.net/dev1/m1/?api-version=2021-04-12", "myhub.azure-devices.net", "dev1", "m1",
+     "2021-04-12"},
     /* no parameters at all; api-version not first */
     {"localhost/dev1", "localhost", "dev1", "", ""},
     {"localhost/dev1/?DeviceClientType=x&api-version=2099-01-01", "localhost", "dev1", "", "2099-01-01"},
@@ -122,8 +142,13 @@ Test(devauth, mh_devauth_username_parse_model_id_succeeds)
 Test(devauth, mh_devauth_username_parse_malformed_fails)
 {
     static const char *const bad[] = {
-        "", "localhost", "localhost/", "/dev1/?api-version=1", "localhost//?api-version=1",
-        "h/d/m/x/?api-version=1", "localhost/dev1/m1//?api-version=1",
+        "",
+        "localhost",
+        "localhost/",
+        "/dev1/?api-version=1",
+        "localhost//?api-version=1",
+        "h/d/m/x/?api-version=1",
+        "localhost/dev1/m1//?api-version=1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mh_devauth_username u;
@@ -155,12 +180,13 @@ Test(devauth, mh_devauth_check_node_token_myhub_succeeds)
 {
     mh_devauth_result r;
     /* signed with KEY2: dev2's primary is KEY2 but this token names dev1 -> only dev1's keys count */
-    cr_assert_eq(check("myhub.azure-devices.net", "dev1", "myhub.azure-devices.net/dev1/?api-version=2021-04-12",
-                       NODE_MYHUB_PASS, NOW, &r),
+    cr_assert_eq(check("myhub.azure-devices.net", "dev1",
+                       "myhub.azure-devices.net/dev1/?api-version=2021-04-12", NODE_MYHUB_PASS, NOW, &r),
                  MH_DEVAUTH_DENIED);
     cr_assert(strstr(r.reason, "neither device key"), "%s", r.reason);
-    cr_assert_eq(check("myhub.azure-devices.net", "dev1", "myhub.azure-devices.net/dev1/?api-version=2021-04-12",
-                       NODE_MYHUB_PASS, 1700000001LL, &r),
+    cr_assert_eq(check("myhub.azure-devices.net", "dev1",
+                       "myhub.azure-devices.net/dev1/?api-version=2021-04-12", NODE_MYHUB_PASS, 1700000001LL,
+                       &r),
                  MH_DEVAUTH_DENIED); /* expired exactly at se */
     cr_assert(strstr(r.reason, "expired"), "%s", r.reason);
 }
@@ -170,11 +196,11 @@ Test(devauth, mh_devauth_check_secondary_key_succeeds)
     mh_devauth_result r;
     char tok[512];
     make_token("localhost", "dev2", KEY3, NOW + 3600, tok, sizeof tok);
-    cr_assert_eq(check("localhost", "dev2", "localhost/dev2/?api-version=2021-04-12", tok, NOW, &r), MH_DEVAUTH_OK,
-                 "%s", r.reason);
+    cr_assert_eq(check("localhost", "dev2", "localhost/dev2/?api-version=2021-04-12", tok, NOW, &r),
+                 MH_DEVAUTH_OK, "%s", r.reason);
     make_token("localhost", "dev2", KEY2, NOW + 3600, tok, sizeof tok);
-    cr_assert_eq(check("localhost", "dev2", "localhost/dev2/?api-version=2021-04-12", tok, NOW, &r), MH_DEVAUTH_OK,
-                 "%s", r.reason);
+    cr_assert_eq(check("localhost", "dev2", "localhost/dev2/?api-version=2021-04-12", tok, NOW, &r),
+                 MH_DEVAUTH_OK, "%s", r.reason);
 }
 
 Test(devauth, mh_devauth_check_disabled_device_succeeds)
@@ -209,7 +235,8 @@ Test(devauth, mh_devauth_check_bad_credentials_fails)
         const char *host, *cid, *user, *pass, *why;
     } cases[] = {
         {"localhost", "dev1", "localhost/dev1/?api-version=1", wrong_key, "neither device key"},
-        {"localhost", "dev1", "localhost/dev1/?api-version=1", NODE_PASS "0", "neither device key"}, /* se changed */
+        {"localhost", "dev1", "localhost/dev1/?api-version=1", NODE_PASS "0",
+         "neither device key"}, /* se changed */
         {"localhost", "dev1", "localhost/dev1/?api-version=1", dev2_tok, "does not cover"},
         {"localhost", "dev2", "localhost/dev2/?api-version=1", dev1_tok, "does not cover"},
         {"localhost", "dev1", "localhost/dev2/?api-version=1", dev1_tok, "differ"},
@@ -222,7 +249,8 @@ Test(devauth, mh_devauth_check_bad_credentials_fails)
         {"localhost", "dev1", "localhost/dev1/?api-version=1", NULL, "no SAS token"},
         {"localhost", "dev1", "localhost/dev1/?api-version=1", "", "no SAS token"},
         {"localhost", "dev1", "localhost/dev1/?api-version=1", "secret", "malformed"},
-        {"localhost", "dev1", "localhost/dev1/?api-version=1", "SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&se=1795682020", "malformed"},
+        {"localhost", "dev1", "localhost/dev1/?api-version=1",
+         "SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&se=1795682020", "malformed"},
         {"localhost", "dev1", NULL, dev1_tok, "no username"},
         {"localhost", "dev1", "dev1", dev1_tok, "bad username"},
         {"localhost", "dev1/m1", "localhost/dev1/m1/?api-version=1", dev1_tok, "module"},
@@ -233,16 +261,19 @@ Test(devauth, mh_devauth_check_bad_credentials_fails)
         {"localhost", "", "localhost//?api-version=1", dev1_tok, "empty client id"},
         {"localhost", NULL, "localhost/dev1/?api-version=1", dev1_tok, "empty client id"},
         /* policy token (skn): MOCK refused */
-        {"myhub.azure-devices.net", "dev1", "myhub.azure-devices.net/dev1/?api-version=1", NODE_POLICY_PASS, "policy"},
+        {"myhub.azure-devices.net", "dev1", "myhub.azure-devices.net/dev1/?api-version=1", NODE_POLICY_PASS,
+         "policy"},
         /* module token for a device connection: names a different identity */
-        {"myhub.azure-devices.net", "dev1", "myhub.azure-devices.net/dev1/?api-version=1", NODE_MODULE_PASS, "does not cover"},
+        {"myhub.azure-devices.net", "dev1", "myhub.azure-devices.net/dev1/?api-version=1", NODE_MODULE_PASS,
+         "does not cover"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mh_devauth_result r;
-        cr_assert_eq(check(cases[i].host, cases[i].cid, cases[i].user, cases[i].pass, NOW, &r), MH_DEVAUTH_DENIED,
-                     "case %zu: %s", i, r.reason);
+        cr_assert_eq(check(cases[i].host, cases[i].cid, cases[i].user, cases[i].pass, NOW, &r),
+                     MH_DEVAUTH_DENIED, "case %zu: %s", i, r.reason);
         cr_assert_eq(r.verdict, MH_DEVAUTH_DENIED);
-        cr_assert(strstr(r.reason, cases[i].why), "case %zu: reason '%s' lacks '%s'", i, r.reason, cases[i].why);
+        cr_assert(strstr(r.reason, cases[i].why), "case %zu: reason '%s' lacks '%s'", i, r.reason,
+                  cases[i].why);
     }
 }
 

@@ -35,7 +35,8 @@ Test(device_client, iotd_client_new_missing_ca_file_fails)
     iotd_options opt;
     memset(&opt, 0, sizeof(opt));
     opt.ca_file = "/nonexistent/ca.pem";
-    check_config_error("HostName=h;DeviceId=d;SharedAccessKey=" KEY1, &opt, "cannot read CA file /nonexistent/ca.pem");
+    check_config_error("HostName=h;DeviceId=d;SharedAccessKey=" KEY1, &opt,
+                       "cannot read CA file /nonexistent/ca.pem");
 }
 
 Test(device_client, iotd_client_requests_need_connection_fails)
@@ -43,8 +44,10 @@ Test(device_client, iotd_client_requests_need_connection_fails)
     iotd_client *c = NULL;
     char why[256] = "";
     unsetenv("IOTHUB_CA_FILE");
-    cr_assert_eq(iotd_client_new("HostName=localhost;DeviceId=d;SharedAccessKey=" KEY1 ";GatewayHostName=localhost:1",
-                                 NULL, &c, why, sizeof(why)), IOTD_OK, "%s", why);
+    cr_assert_eq(iotd_client_new("HostName=localhost;DeviceId=d;SharedAccessKey=" KEY1
+                                 ";GatewayHostName=localhost:1",
+                                 NULL, &c, why, sizeof(why)),
+                 IOTD_OK, "%s", why);
     cr_assert_eq(iotd_client_connected(c), 0);
     cr_assert_eq(iotd_client_twin_get(c, NULL, NULL), IOTD_E_NOT_CONNECTED);
     cr_assert_eq(iotd_client_twin_report(c, "{}", NULL, NULL), IOTD_E_NOT_CONNECTED);

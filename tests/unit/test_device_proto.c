@@ -54,7 +54,9 @@ Test(device_proto, iotd_proto_telemetry_topic_node_capture_succeeds)
     p.user = user;
     p.user_count = 2;
     cr_assert_eq(iotd_proto_telemetry_topic("dev1", NULL, &p, out, sizeof(out)), IOTD_OK);
-    cr_assert_str_eq(out, "devices/dev1/messages/events/%24.mid=msg-1&%24.cid=corr-1&%24.ct=application%2Fjson&%24.ce=utf-8&alert=hot%20%26%20humid&%24.sub=sensor1");
+    cr_assert_str_eq(out, "devices/dev1/messages/events/"
+                          "%24.mid=msg-1&%24.cid=corr-1&%24.ct=application%2Fjson&%24.ce=utf-8&alert=hot%20%"
+                          "26%20humid&%24.sub=sensor1");
 }
 
 Test(device_proto, iotd_proto_telemetry_topic_system_order_succeeds)
@@ -70,7 +72,9 @@ Test(device_proto, iotd_proto_telemetry_topic_system_order_succeeds)
     p.user_id = "u";
     p.message_id = "m 1";
     cr_assert_eq(iotd_proto_telemetry_topic("dev1", NULL, &p, out, sizeof(out)), IOTD_OK);
-    cr_assert_str_eq(out, "devices/dev1/messages/events/%24.mid=m%201&%24.uid=u&%24.to=%2Fdevices%2Fx&%24.ct=text%2Fplain%3B%20charset%3Dutf-8&%24.exp=2030-01-01T00%3A00%3A00.000Z");
+    cr_assert_str_eq(out, "devices/dev1/messages/events/"
+                          "%24.mid=m%201&%24.uid=u&%24.to=%2Fdevices%2Fx&%24.ct=text%2Fplain%3B%20charset%"
+                          "3Dutf-8&%24.exp=2030-01-01T00%3A00%3A00.000Z");
 }
 
 Test(device_proto, iotd_proto_telemetry_topic_user_only_succeeds)
@@ -120,11 +124,15 @@ Test(device_proto, iotd_proto_request_topics_succeeds)
 Test(device_proto, iotd_proto_parse_method_request_succeeds)
 {
     char name[64], rid[64];
-    cr_assert_eq(iotd_proto_parse_method_request("$iothub/methods/POST/rebootDevice/?$rid=1", name, sizeof(name), rid, sizeof(rid)), IOTD_OK);
+    cr_assert_eq(iotd_proto_parse_method_request("$iothub/methods/POST/rebootDevice/?$rid=1", name,
+                                                 sizeof(name), rid, sizeof(rid)),
+                 IOTD_OK);
     cr_assert_str_eq(name, "rebootDevice");
     cr_assert_str_eq(rid, "1");
     /* Node also copes without '/' before '?' and with extra parameters */
-    cr_assert_eq(iotd_proto_parse_method_request("$iothub/methods/POST/m?x=1&$rid=abc-9", name, sizeof(name), rid, sizeof(rid)), IOTD_OK);
+    cr_assert_eq(iotd_proto_parse_method_request("$iothub/methods/POST/m?x=1&$rid=abc-9", name, sizeof(name),
+                                                 rid, sizeof(rid)),
+                 IOTD_OK);
     cr_assert_str_eq(name, "m");
     cr_assert_str_eq(rid, "abc-9");
 }
@@ -132,18 +140,17 @@ Test(device_proto, iotd_proto_parse_method_request_succeeds)
 Test(device_proto, iotd_proto_parse_method_request_fails)
 {
     static const char *bad[] = {
-        "$iothub/methods/POST/",
-        "$iothub/methods/POST//?$rid=1",
-        "$iothub/methods/POST/m/",
-        "$iothub/methods/POST/m/?$rid=",
-        "$iothub/methods/POST/m/?rid=1",
-        "$iothub/methods/res/200/?$rid=1",
+        "$iothub/methods/POST/",         "$iothub/methods/POST//?$rid=1", "$iothub/methods/POST/m/",
+        "$iothub/methods/POST/m/?$rid=", "$iothub/methods/POST/m/?rid=1", "$iothub/methods/res/200/?$rid=1",
         "$iothub/twin/res/200/?$rid=1",
     };
     char name[64], rid[64];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_assert_eq(iotd_proto_parse_method_request(bad[i], name, sizeof(name), rid, sizeof(rid)), IOTD_E_INVALID, "%s", bad[i]);
-    cr_assert_eq(iotd_proto_parse_method_request("$iothub/methods/POST/averyveryverylongname/?$rid=1", name, 8, rid, sizeof(rid)), IOTD_E_NOSPACE);
+        cr_assert_eq(iotd_proto_parse_method_request(bad[i], name, sizeof(name), rid, sizeof(rid)),
+                     IOTD_E_INVALID, "%s", bad[i]);
+    cr_assert_eq(iotd_proto_parse_method_request("$iothub/methods/POST/averyveryverylongname/?$rid=1", name,
+                                                 8, rid, sizeof(rid)),
+                 IOTD_E_NOSPACE);
 }
 
 Test(device_proto, iotd_proto_parse_twin_response_succeeds)
@@ -152,15 +159,21 @@ Test(device_proto, iotd_proto_parse_twin_response_succeeds)
     int status = 0;
     long long ver = 0;
     /* real hub captures (iothub-protocol §3.1) */
-    cr_assert_eq(iotd_proto_parse_twin_response("$iothub/twin/res/200/?$rid=1", &status, rid, sizeof(rid), &ver), IOTD_OK);
+    cr_assert_eq(
+        iotd_proto_parse_twin_response("$iothub/twin/res/200/?$rid=1", &status, rid, sizeof(rid), &ver),
+        IOTD_OK);
     cr_assert_eq(status, 200);
     cr_assert_str_eq(rid, "1");
     cr_assert_eq(ver, -1);
-    cr_assert_eq(iotd_proto_parse_twin_response("$iothub/twin/res/204/?$rid=2&$version=5", &status, rid, sizeof(rid), &ver), IOTD_OK);
+    cr_assert_eq(iotd_proto_parse_twin_response("$iothub/twin/res/204/?$rid=2&$version=5", &status, rid,
+                                                sizeof(rid), &ver),
+                 IOTD_OK);
     cr_assert_eq(status, 204);
     cr_assert_str_eq(rid, "2");
     cr_assert_eq(ver, 5);
-    cr_assert_eq(iotd_proto_parse_twin_response("$iothub/twin/res/400/?$version=9&$rid=x", &status, rid, sizeof(rid), &ver), IOTD_OK);
+    cr_assert_eq(iotd_proto_parse_twin_response("$iothub/twin/res/400/?$version=9&$rid=x", &status, rid,
+                                                sizeof(rid), &ver),
+                 IOTD_OK);
     cr_assert_eq(status, 400);
     cr_assert_str_eq(rid, "x");
     cr_assert_eq(ver, 9);
@@ -181,18 +194,22 @@ Test(device_proto, iotd_proto_parse_twin_response_fails)
     int status;
     long long ver;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_assert_eq(iotd_proto_parse_twin_response(bad[i], &status, rid, sizeof(rid), &ver), IOTD_E_INVALID, "%s", bad[i]);
+        cr_assert_eq(iotd_proto_parse_twin_response(bad[i], &status, rid, sizeof(rid), &ver), IOTD_E_INVALID,
+                     "%s", bad[i]);
 }
 
 Test(device_proto, iotd_proto_parse_desired_patch_succeeds)
 {
     long long ver = 0;
-    cr_assert_eq(iotd_proto_parse_desired_patch("$iothub/twin/PATCH/properties/desired/?$version=7", &ver), IOTD_OK);
+    cr_assert_eq(iotd_proto_parse_desired_patch("$iothub/twin/PATCH/properties/desired/?$version=7", &ver),
+                 IOTD_OK);
     cr_assert_eq(ver, 7);
     cr_assert_eq(iotd_proto_parse_desired_patch("$iothub/twin/PATCH/properties/desired/", &ver), IOTD_OK);
     cr_assert_eq(ver, -1);
-    cr_assert_eq(iotd_proto_parse_desired_patch("$iothub/twin/PATCH/properties/desired/?$version=z", &ver), IOTD_E_INVALID);
-    cr_assert_eq(iotd_proto_parse_desired_patch("$iothub/twin/PATCH/properties/reported/?$rid=1", &ver), IOTD_E_INVALID);
+    cr_assert_eq(iotd_proto_parse_desired_patch("$iothub/twin/PATCH/properties/desired/?$version=z", &ver),
+                 IOTD_E_INVALID);
+    cr_assert_eq(iotd_proto_parse_desired_patch("$iothub/twin/PATCH/properties/reported/?$rid=1", &ver),
+                 IOTD_E_INVALID);
 }
 
 Test(device_proto, iotd_proto_parse_hostport_succeeds)
@@ -202,7 +219,8 @@ Test(device_proto, iotd_proto_parse_hostport_succeeds)
     cr_assert_eq(iotd_proto_parse_hostport("localhost:8885", 8883, host, sizeof(host), &port), IOTD_OK);
     cr_assert_str_eq(host, "localhost");
     cr_assert_eq(port, 8885);
-    cr_assert_eq(iotd_proto_parse_hostport("myhub.azure-devices.net", 8883, host, sizeof(host), &port), IOTD_OK);
+    cr_assert_eq(iotd_proto_parse_hostport("myhub.azure-devices.net", 8883, host, sizeof(host), &port),
+                 IOTD_OK);
     cr_assert_str_eq(host, "myhub.azure-devices.net");
     cr_assert_eq(port, 8883);
     cr_assert_eq(iotd_proto_parse_hostport("[::1]:9000", 8883, host, sizeof(host), &port), IOTD_OK);
@@ -216,7 +234,8 @@ Test(device_proto, iotd_proto_parse_hostport_fails)
     char host[64];
     int port;
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        cr_assert_eq(iotd_proto_parse_hostport(bad[i], 8883, host, sizeof(host), &port), IOTD_E_INVALID, "%s", bad[i]);
+        cr_assert_eq(iotd_proto_parse_hostport(bad[i], 8883, host, sizeof(host), &port), IOTD_E_INVALID, "%s",
+                     bad[i]);
 }
 
 Test(device_proto, iotd_proto_backoff_ms_schedule_succeeds)
@@ -227,7 +246,7 @@ Test(device_proto, iotd_proto_backoff_ms_schedule_succeeds)
     cr_assert_eq(iotd_proto_backoff_ms(2, 500, 30000, 0), 1000);
     cr_assert_eq(iotd_proto_backoff_ms(0, 500, 30000, 250), 500);
     cr_assert_eq(iotd_proto_backoff_ms(0, 500, 30000, 251), 0 + 250);
-    cr_assert_eq(iotd_proto_backoff_ms(6, 500, 30000, 0), 15000);      /* 32000 capped to 30000 */
+    cr_assert_eq(iotd_proto_backoff_ms(6, 500, 30000, 0), 15000);        /* 32000 capped to 30000 */
     cr_assert_eq(iotd_proto_backoff_ms(1000, 500, 30000, 15000), 30000); /* no overflow for huge attempts */
     for (unsigned a = 0; a < 40; a++) {
         for (uint32_t r = 0; r < 100000; r += 7919) {

@@ -91,8 +91,10 @@ Test(errors, mh_err_rest_body_device_not_found_succeeds)
     cJSON *j = cJSON_Parse(body);
 
     cr_assert_not_null(j);
-    cr_assert_str_eq(cJSON_GetObjectItem(j, "Message")->valuestring, "ErrorCode:DeviceNotFound;sensor-thl-001");
-    cr_assert(matches("^Tracking ID:[0-9a-f]{32}-G:0-TimeStamp:[01][0-9]/[0-3][0-9]/[0-9]{4} [0-2][0-9]:[0-5][0-9]:[0-6][0-9]$",
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "Message")->valuestring,
+                     "ErrorCode:DeviceNotFound;sensor-thl-001");
+    cr_assert(matches("^Tracking ID:[0-9a-f]{32}-G:0-TimeStamp:[01][0-9]/[0-3][0-9]/[0-9]{4} "
+                      "[0-2][0-9]:[0-5][0-9]:[0-6][0-9]$",
                       cJSON_GetObjectItem(j, "ExceptionMessage")->valuestring),
               "%s", body);
     cJSON_Delete(j);
@@ -140,7 +142,8 @@ Test(errors, mh_err_mqtt_body_fields_succeeds)
 
 Test(errors, mh_err_mqtt_body_format_error_uses_400004_succeeds)
 {
-    char *body = mh_err_mqtt_body(MH_ERR_FORMAT, "Error occured while parsing message payload as UTF-8 JSON object.");
+    char *body =
+        mh_err_mqtt_body(MH_ERR_FORMAT, "Error occured while parsing message payload as UTF-8 JSON object.");
     cJSON *j = cJSON_Parse(body);
 
     cr_assert_eq(cJSON_GetObjectItem(j, "errorCode")->valuedouble, 400004);
@@ -160,7 +163,9 @@ Test(errors, mh_time_now_iso_format_succeeds)
 
     for (i = 0; i < 200; i++) {
         mh_time_now_iso(buf, sizeof buf);
-        cr_assert(matches("^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{0,6}[1-9])?Z$", buf),
-                  "%s", buf);
+        cr_assert(
+            matches("^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9](\\.[0-9]{0,6}[1-9])?Z$",
+                    buf),
+            "%s", buf);
     }
 }

@@ -17,17 +17,17 @@ typedef struct dev {
     char id[32];
     int disabled;
     int has_tags;
-    const char *region;   /* NULL: no tags.region */
-    int n_is_num;         /* tags.n: i as a number (even i) or as a string (odd i) */
+    const char *region; /* NULL: no tags.region */
+    int n_is_num;       /* tags.n: i as a number (even i) or as a string (odd i) */
     int n;
-    int flag;             /* tags.flag: i % 5 == 0 */
+    int flag; /* tags.flag: i % 5 == 0 */
     int has_reboot;
     char reboot[32];
     int has_temp;
     double temp;
-    const char *status;   /* reported.telemetryConfig.status */
-    int has_nul;          /* reported.nul = null */
-    int desired_writes;   /* desired $version = 1 + writes */
+    const char *status; /* reported.telemetryConfig.status */
+    int has_nul;        /* reported.nul = null */
+    int desired_writes; /* desired $version = 1 + writes */
 } dev;
 
 static dev fleet[NDEV];
@@ -56,7 +56,8 @@ static void fleet_build(void)
         else
             snprintf(d->id, sizeof d->id, "dev-%02d", i);
         d->disabled = i % 6 == 0;
-        snprintf(buf, sizeof buf, "{\"deviceId\":\"%.31s\",\"status\":\"%s\"}", d->id, d->disabled ? "disabled" : "enabled");
+        snprintf(buf, sizeof buf, "{\"deviceId\":\"%.31s\",\"status\":\"%s\"}", d->id,
+                 d->disabled ? "disabled" : "enabled");
         body = cJSON_Parse(buf);
         cr_assert_eq(mh_store_device_create(store, d->id, body, &out, &st), MH_OK, "%s: %s", d->id, st.text);
         cJSON_Delete(body);
@@ -68,11 +69,15 @@ static void fleet_build(void)
         d->n_is_num = i % 2 == 0;
         d->flag = i % 5 == 0;
         if (d->has_tags) {
-            snprintf(buf, sizeof buf, "{\"tags\":{\"region\":\"%s\",\"n\":%s%d%s,\"flag\":%s},\"properties\":{\"desired\":{\"x\":%d}}}",
-                     d->region, d->n_is_num ? "" : "\"", i, d->n_is_num ? "" : "\"", d->flag ? "true" : "false", i);
+            snprintf(buf, sizeof buf,
+                     "{\"tags\":{\"region\":\"%s\",\"n\":%s%d%s,\"flag\":%s},\"properties\":{\"desired\":{"
+                     "\"x\":%d}}}",
+                     d->region, d->n_is_num ? "" : "\"", i, d->n_is_num ? "" : "\"",
+                     d->flag ? "true" : "false", i);
             body = cJSON_Parse(buf);
             cr_assert_not_null(body);
-            cr_assert_eq(mh_store_twin_update(store, d->id, body, NULL, 0, &out, &push, &v, &st), MH_OK, "%s", st.text);
+            cr_assert_eq(mh_store_twin_update(store, d->id, body, NULL, 0, &out, &push, &v, &st), MH_OK, "%s",
+                         st.text);
             cJSON_Delete(body);
             cJSON_Delete(out);
             cJSON_Delete(push);
@@ -84,12 +89,16 @@ static void fleet_build(void)
         d->temp = i * 1.5;
         d->status = statuses[i % 3];
         d->has_nul = i % 7 == 0;
-        snprintf(buf, sizeof buf, "{%s%s%s\"telemetryConfig\":{\"status\":\"%s\"}%s%s}", d->has_reboot ? "\"rebootTime\":\"" : "",
-                 d->has_reboot ? d->reboot : "", d->has_reboot ? "\"," : "", d->status, d->has_temp ? "" : "", d->has_nul ? ",\"nul\":null" : "");
-        cr_assert_eq(mh_store_twin_report(store, d->id, buf, strlen(buf), -1, &v, &st), MH_OK, "%s: %s", buf, st.text);
+        snprintf(buf, sizeof buf, "{%s%s%s\"telemetryConfig\":{\"status\":\"%s\"}%s%s}",
+                 d->has_reboot ? "\"rebootTime\":\"" : "", d->has_reboot ? d->reboot : "",
+                 d->has_reboot ? "\"," : "", d->status, d->has_temp ? "" : "",
+                 d->has_nul ? ",\"nul\":null" : "");
+        cr_assert_eq(mh_store_twin_report(store, d->id, buf, strlen(buf), -1, &v, &st), MH_OK, "%s: %s", buf,
+                     st.text);
         if (d->has_temp) {
             snprintf(buf, sizeof buf, "{\"temp\":%.1f}", d->temp);
-            cr_assert_eq(mh_store_twin_report(store, d->id, buf, strlen(buf), -1, &v, &st), MH_OK, "%s", st.text);
+            cr_assert_eq(mh_store_twin_report(store, d->id, buf, strlen(buf), -1, &v, &st), MH_OK, "%s",
+                         st.text);
         }
     }
 }
@@ -162,7 +171,8 @@ static void got_ids(const cJSON *items, char *out, size_t len)
     int i = 0;
 
     out[0] = '\0';
-    cJSON_ArrayForEach(it, items) {
+    cJSON_ArrayForEach(it, items)
+    {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "deviceId");
         cr_assert(cJSON_IsString(id));
         strncat(out, i++ ? "," : "", len - strlen(out) - 1);
@@ -171,34 +181,119 @@ static void got_ids(const cJSON *items, char *out, size_t len)
 }
 
 /* predicates, each the independent meaning of one query */
-static int p_all(const dev *d) { (void)d; return 1; }
-static int p_us(const dev *d) { return d->region && !strcmp(d->region, "US"); }
-static int p_not_us(const dev *d) { return d->region && strcmp(d->region, "US") != 0; }
-static int p_n_gt_10(const dev *d) { return d->has_tags && d->n_is_num && d->n > 10; }
-static int p_n_str_gt_10(const dev *d) { char s[16]; snprintf(s, sizeof s, "%d", d->n); return d->has_tags && !d->n_is_num && strcmp(s, "10") > 0; }
-static int p_flag(const dev *d) { return d->has_tags && d->flag; }
-static int p_not_flag(const dev *d) { return d->has_tags && !d->flag; }
-static int p_reboot_gt(const dev *d) { return d->has_reboot && strcmp(d->reboot, "2024-01-10") > 0; }
-static int p_reboot_def(const dev *d) { return d->has_reboot; }
-static int p_no_tags(const dev *d) { return !d->has_tags; }
-static int p_us_eu(const dev *d) { return d->region && (!strcmp(d->region, "US") || !strcmp(d->region, "EU")); }
-static int p_not_us_eu(const dev *d) { return d->region && strcmp(d->region, "US") && strcmp(d->region, "EU"); }
-static int p_temp_range(const dev *d) { return d->has_temp && d->temp >= 15.0 && d->temp < 40; }
-static int p_disabled(const dev *d) { return d->disabled; }
-static int p_enabled(const dev *d) { return !d->disabled; }
-static int p_n_plus(const dev *d) { return d->has_tags && d->n_is_num && d->n + 1 > 20; }
-static int p_n_mod(const dev *d) { return d->has_tags && d->n_is_num && d->n % 4 == 0; }
-static int p_n_div(const dev *d) { return d->has_tags && d->n_is_num && d->n / 2.0 == 3; }
-static int p_desired_v(const dev *d) { return d->desired_writes > 0; }
-static int p_ids(const dev *d) { return !strcmp(d->id, "dev-01") || !strcmp(d->id, "dev'q"); }
-static int p_none(const dev *d) { (void)d; return 0; }
-static int p_n_eq_3(const dev *d) { return d->has_tags && !d->n_is_num && d->n == 3; }
-static int p_n_4_or_5(const dev *d) { return d->has_tags && ((d->n_is_num && d->n == 4) || (!d->n_is_num && d->n == 5)); }
-static int p_status_success_us(const dev *d) { return !strcmp(d->status, "Success") || p_us(d); }
-static int p_n_in_mixed(const dev *d) { return d->has_tags && ((d->n_is_num && (d->n == 2 || d->n == 4)) || (!d->n_is_num && d->n == 3)); }
-static int p_n_nin_mixed(const dev *d) { return d->has_tags && !p_n_in_mixed(d); }
+static int p_all(const dev *d)
+{
+    (void)d;
+    return 1;
+}
+static int p_us(const dev *d)
+{
+    return d->region && !strcmp(d->region, "US");
+}
+static int p_not_us(const dev *d)
+{
+    return d->region && strcmp(d->region, "US") != 0;
+}
+static int p_n_gt_10(const dev *d)
+{
+    return d->has_tags && d->n_is_num && d->n > 10;
+}
+static int p_n_str_gt_10(const dev *d)
+{
+    char s[16];
+    snprintf(s, sizeof s, "%d", d->n);
+    return d->has_tags && !d->n_is_num && strcmp(s, "10") > 0;
+}
+static int p_flag(const dev *d)
+{
+    return d->has_tags && d->flag;
+}
+static int p_not_flag(const dev *d)
+{
+    return d->has_tags && !d->flag;
+}
+static int p_reboot_gt(const dev *d)
+{
+    return d->has_reboot && strcmp(d->reboot, "2024-01-10") > 0;
+}
+static int p_reboot_def(const dev *d)
+{
+    return d->has_reboot;
+}
+static int p_no_tags(const dev *d)
+{
+    return !d->has_tags;
+}
+static int p_us_eu(const dev *d)
+{
+    return d->region && (!strcmp(d->region, "US") || !strcmp(d->region, "EU"));
+}
+static int p_not_us_eu(const dev *d)
+{
+    return d->region && strcmp(d->region, "US") && strcmp(d->region, "EU");
+}
+static int p_temp_range(const dev *d)
+{
+    return d->has_temp && d->temp >= 15.0 && d->temp < 40;
+}
+static int p_disabled(const dev *d)
+{
+    return d->disabled;
+}
+static int p_enabled(const dev *d)
+{
+    return !d->disabled;
+}
+static int p_n_plus(const dev *d)
+{
+    return d->has_tags && d->n_is_num && d->n + 1 > 20;
+}
+static int p_n_mod(const dev *d)
+{
+    return d->has_tags && d->n_is_num && d->n % 4 == 0;
+}
+static int p_n_div(const dev *d)
+{
+    return d->has_tags && d->n_is_num && d->n / 2.0 == 3;
+}
+static int p_desired_v(const dev *d)
+{
+    return d->desired_writes > 0;
+}
+static int p_ids(const dev *d)
+{
+    return !strcmp(d->id, "dev-01") || !strcmp(d->id, "dev'q");
+}
+static int p_none(const dev *d)
+{
+    (void)d;
+    return 0;
+}
+static int p_n_eq_3(const dev *d)
+{
+    return d->has_tags && !d->n_is_num && d->n == 3;
+}
+static int p_n_4_or_5(const dev *d)
+{
+    return d->has_tags && ((d->n_is_num && d->n == 4) || (!d->n_is_num && d->n == 5));
+}
+static int p_status_success_us(const dev *d)
+{
+    return !strcmp(d->status, "Success") || p_us(d);
+}
+static int p_n_in_mixed(const dev *d)
+{
+    return d->has_tags && ((d->n_is_num && (d->n == 2 || d->n == 4)) || (!d->n_is_num && d->n == 3));
+}
+static int p_n_nin_mixed(const dev *d)
+{
+    return d->has_tags && !p_n_in_mixed(d);
+}
 
-struct exec_case { const char *q; int (*pred)(const dev *); };
+struct exec_case {
+    const char *q;
+    int (*pred)(const dev *);
+};
 
 static const struct exec_case exec_cases[] = {
     {"SELECT * FROM devices", p_all},
@@ -219,7 +314,8 @@ static const struct exec_case exec_cases[] = {
     {"SELECT * FROM devices WHERE tags.region IN ['US', 'EU']", p_us_eu},
     {"SELECT * FROM devices WHERE tags.region NIN ['US', 'EU']", p_not_us_eu},
     {"SELECT * FROM devices WHERE NOT (tags.region IN ['US', 'EU'])", p_not_us_eu},
-    {"SELECT * FROM devices WHERE properties.reported.temp >= 15.0 AND properties.reported.temp < 40", p_temp_range},
+    {"SELECT * FROM devices WHERE properties.reported.temp >= 15.0 AND properties.reported.temp < 40",
+     p_temp_range},
     /* a reported null deletes the property (merge patch), so nothing is null in reported */
     {"SELECT * FROM devices WHERE properties.reported.nul = null", p_none},
     {"SELECT * FROM devices WHERE x509Thumbprint.primaryThumbprint = null", p_all},
@@ -236,14 +332,17 @@ static const struct exec_case exec_cases[] = {
     {"SELECT * FROM devices WHERE tags.n = '3'", p_n_eq_3},
     {"SELECT * FROM devices WHERE tags.n = 4 OR tags.n = '5'", p_n_4_or_5},
     {"SELECT * FROM devices WHERE tags.n = 0x4 OR tags.n = \"\\u0035\"", p_n_4_or_5},
-    {"SELECT * FROM devices WHERE properties.reported.telemetryConfig.status = 'Success' OR tags.region = 'US'", p_status_success_us},
+    {"SELECT * FROM devices WHERE properties.reported.telemetryConfig.status = 'Success' OR tags.region = "
+     "'US'",
+     p_status_success_us},
     {"SELECT * FROM devices WHERE tags.n IN [2, 4, '3', true, null]", p_n_in_mixed},
     {"SELECT * FROM devices WHERE tags.n NIN [2, 4, '3']", p_n_nin_mixed},
     {"SELECT * FROM devices WHERE tags.region = 1 OR tags.n = 'x' OR tags.flag = 'true' OR tags = 1", p_none},
     {"SELECT * FROM devices WHERE tags.region > 5 OR tags.n < 'a' AND tags.n > 100", p_none},
     {"SELECT * FROM devices WHERE nonexistent = 1 OR undefined = undefined OR null != null", p_none},
     {"SELECT * FROM devices WHERE 1 = 1 AND 'a' = 'a' AND true", p_all},
-    {"SELECT * FROM devices WHERE tags.region = 'US' AND properties.reported.$version > 0 AND version > 0", p_us},
+    {"SELECT * FROM devices WHERE tags.region = 'US' AND properties.reported.$version > 0 AND version > 0",
+     p_us},
 };
 
 Test(query_exec, mh_query_execute_result_sets_succeeds)
@@ -267,28 +366,38 @@ Test(query_exec, mh_query_execute_twin_items_succeeds)
     cr_assert_eq(cJSON_GetArraySize(items), 1);
     cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(t, "deviceId")->valuestring, "dev-02");
     cr_expect(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "etag")));
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "tags"), "region")->valuestring, "ASIA");
+    cr_expect_str_eq(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "tags"), "region")->valuestring,
+        "ASIA");
     cr_expect(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "properties"), "reported"), "$version")));
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(t, "properties"), "reported"),
+        "$version")));
     cJSON_Delete(items);
 }
 
 Test(query_exec, mh_query_execute_projection_succeeds)
 {
     const char *type = NULL;
-    cJSON *items = run_all("SELECT DeviceId, tags.region, properties.reported.temp AS t, tags.flag AS f FROM devices WHERE deviceId IN ['dev-03', 'dev-04']",
+    cJSON *items = run_all("SELECT DeviceId, tags.region, properties.reported.temp AS t, tags.flag AS f FROM "
+                           "devices WHERE deviceId IN ['dev-03', 'dev-04']",
                            0, NULL, &type);
     char *text = cJSON_PrintUnformatted(items);
     cr_expect_str_eq(type, "Raw");
     /* dev-03 has no tags (i % 4 == 3): those members are left out, not null */
-    cr_expect_str_eq(text, "[{\"deviceId\":\"dev-03\",\"t\":4.5},{\"deviceId\":\"dev-04\",\"region\":\"US\",\"f\":false}]");
+    cr_expect_str_eq(
+        text,
+        "[{\"deviceId\":\"dev-03\",\"t\":4.5},{\"deviceId\":\"dev-04\",\"region\":\"US\",\"f\":false}]");
     free(text);
     cJSON_Delete(items);
-    items = run_all("SELECT properties.desired.$version AS v, properties.reported.telemetryConfig AS tc, capabilities, "
-                    "x509Thumbprint.primaryThumbprint AS p, 2 * 3 + 1 AS seven, 7 / 2 AS half, 7 % 3 AS m, -tags.n AS neg "
-                    "FROM devices WHERE deviceId = 'dev-04'", 0, NULL, NULL);
+    items = run_all(
+        "SELECT properties.desired.$version AS v, properties.reported.telemetryConfig AS tc, capabilities, "
+        "x509Thumbprint.primaryThumbprint AS p, 2 * 3 + 1 AS seven, 7 / 2 AS half, 7 % 3 AS m, -tags.n AS "
+        "neg "
+        "FROM devices WHERE deviceId = 'dev-04'",
+        0, NULL, NULL);
     text = cJSON_PrintUnformatted(items);
-    cr_expect_str_eq(text, "[{\"v\":2,\"tc\":{\"status\":\"Pending\"},\"capabilities\":{\"iotEdge\":false},\"p\":null,\"seven\":7,\"half\":3.5,\"m\":1,\"neg\":-4}]");
+    cr_expect_str_eq(text, "[{\"v\":2,\"tc\":{\"status\":\"Pending\"},\"capabilities\":{\"iotEdge\":false},"
+                           "\"p\":null,\"seven\":7,\"half\":3.5,\"m\":1,\"neg\":-4}]");
     free(text);
     cJSON_Delete(items);
 }
@@ -299,13 +408,19 @@ Test(query_exec, mh_query_execute_group_by_succeeds)
     const cJSON *it;
     const char *type = NULL;
     int seen = 0;
-    cJSON *items = run_all("SELECT tags.region AS region, COUNT() AS numberOfDevices FROM devices GROUP BY tags.region", 0, NULL, &type);
+    cJSON *items =
+        run_all("SELECT tags.region AS region, COUNT() AS numberOfDevices FROM devices GROUP BY tags.region",
+                0, NULL, &type);
 
     for (int i = 0; i < NDEV; i++)
-        want[fleet[i].region ? (!strcmp(fleet[i].region, "US") ? 0 : !strcmp(fleet[i].region, "EU") ? 1 : 2) : 3]++;
+        want[fleet[i].region ? (!strcmp(fleet[i].region, "US")   ? 0
+                                : !strcmp(fleet[i].region, "EU") ? 1
+                                                                 : 2)
+                             : 3]++;
     cr_expect_str_eq(type, "Raw");
     cr_assert_eq(cJSON_GetArraySize(items), 4);
-    cJSON_ArrayForEach(it, items) {
+    cJSON_ArrayForEach(it, items)
+    {
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(it, "region");
         int n = (int)cJSON_GetObjectItemCaseSensitive(it, "numberOfDevices")->valuedouble;
         int k = !r ? 3 : !strcmp(r->valuestring, "US") ? 0 : !strcmp(r->valuestring, "EU") ? 1 : 2;
@@ -318,9 +433,12 @@ Test(query_exec, mh_query_execute_group_by_succeeds)
     /* GROUP BY the alias, two keys, WHERE, a page size of 1 */
     {
         int pages = 0, total = 0;
-        items = run_all("SELECT properties.reported.telemetryConfig.status AS s, status AS st, COUNT() AS n FROM devices "
-                        "WHERE status = 'enabled' GROUP BY s, status", 1, &pages, NULL);
-        cJSON_ArrayForEach(it, items) {
+        items = run_all(
+            "SELECT properties.reported.telemetryConfig.status AS s, status AS st, COUNT() AS n FROM devices "
+            "WHERE status = 'enabled' GROUP BY s, status",
+            1, &pages, NULL);
+        cJSON_ArrayForEach(it, items)
+        {
             int want_n = 0;
             const char *s = cJSON_GetObjectItemCaseSensitive(it, "s")->valuestring;
             cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(it, "st")->valuestring, "enabled");
@@ -355,9 +473,12 @@ Test(query_exec, mh_query_execute_aggregates_succeeds)
             tmax = fmax(tmax, fleet[i].temp);
         }
     }
-    items = run_all("SELECT COUNT() AS total, COUNT(tags.n) AS withN, SUM(tags.n) AS s, AVG(properties.reported.temp) AS a, "
-                    "MIN(properties.reported.temp) AS lo, MAX(properties.reported.temp) AS hi, MIN(tags.region) AS r, "
-                    "SUM(tags.region) AS none FROM devices", 0, NULL, NULL);
+    items = run_all(
+        "SELECT COUNT() AS total, COUNT(tags.n) AS withN, SUM(tags.n) AS s, AVG(properties.reported.temp) AS "
+        "a, "
+        "MIN(properties.reported.temp) AS lo, MAX(properties.reported.temp) AS hi, MIN(tags.region) AS r, "
+        "SUM(tags.region) AS none FROM devices",
+        0, NULL, NULL);
     got = cJSON_PrintUnformatted(items);
     {
         cJSON *w = cJSON_CreateArray(), *o = cJSON_CreateObject();
@@ -409,7 +530,8 @@ Test(query_exec, mh_query_execute_paging_succeeds)
             cJSON *all = run_all(queries[q], sizes[s], &pages, NULL);
             got_ids(all, got, sizeof got); /* ordered by id: equal text means same set, no repeats */
             cr_expect_str_eq(got, full, "%s page %d", queries[q], sizes[s]);
-            cr_expect_eq(pages, n == 0 ? 1 : (n + sizes[s] - 1) / sizes[s], "%s page %d", queries[q], sizes[s]);
+            cr_expect_eq(pages, n == 0 ? 1 : (n + sizes[s] - 1) / sizes[s], "%s page %d", queries[q],
+                         sizes[s]);
             cJSON_Delete(all);
         }
         cJSON_Delete(ref);
@@ -443,7 +565,9 @@ Test(query_exec, mh_query_execute_empty_result_succeeds)
 {
     mh_query_page page;
     mh_status st = {0};
-    cr_assert_eq(mh_query_execute(store, "SELECT * FROM devices WHERE tags.region = 'Mars'", 10, NULL, &page, &st), MH_OK);
+    cr_assert_eq(
+        mh_query_execute(store, "SELECT * FROM devices WHERE tags.region = 'Mars'", 10, NULL, &page, &st),
+        MH_OK);
     cr_expect_eq(cJSON_GetArraySize(page.items), 0);
     cr_expect_null(page.continuation);
     cr_expect_str_eq(page.item_type, "Twin");
@@ -467,17 +591,23 @@ Test(query_exec, mh_query_execute_bad_continuation_fails)
     cr_assert_eq(mh_query_execute(store, "SELECT * FROM devices", 2, NULL, &page, &st), MH_OK);
     cr_assert_not_null(page.continuation);
     /* a token of another query */
-    cr_expect_eq(mh_query_execute(store, "SELECT * FROM devices WHERE status = 'enabled'", 2, page.continuation, &p2, &st),
+    cr_expect_eq(mh_query_execute(store, "SELECT * FROM devices WHERE status = 'enabled'", 2,
+                                  page.continuation, &p2, &st),
                  MH_ERR_ARGUMENT_INVALID);
     cr_expect_str_eq(st.text, "The continuation token is not valid for this query");
     /* garbage, and valid base64 of something else */
-    cr_expect_eq(mh_query_execute(store, "SELECT * FROM devices", 2, "not a token!", &p2, &st), MH_ERR_ARGUMENT_INVALID);
+    cr_expect_eq(mh_query_execute(store, "SELECT * FROM devices", 2, "not a token!", &p2, &st),
+                 MH_ERR_ARGUMENT_INVALID);
     cr_expect_eq(mh_query_execute(store, "SELECT * FROM devices", 2, "", &p2, &st), MH_ERR_ARGUMENT_INVALID);
-    cr_expect_eq(mh_query_execute(store, "SELECT * FROM devices", 2, "eyJ4IjoxfQ==", &p2, &st), MH_ERR_ARGUMENT_INVALID);
+    cr_expect_eq(mh_query_execute(store, "SELECT * FROM devices", 2, "eyJ4IjoxfQ==", &p2, &st),
+                 MH_ERR_ARGUMENT_INVALID);
     mh_query_page_cleanup(&page);
 }
 
-struct exec_err { const char *q; mh_err code; };
+struct exec_err {
+    const char *q;
+    mh_err code;
+};
 
 Test(query_exec, mh_query_execute_errors_fails)
 {
@@ -494,7 +624,8 @@ Test(query_exec, mh_query_execute_errors_fails)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mh_query_page page = {NULL, NULL, NULL};
         mh_status st = {0};
-        cr_expect_eq(mh_query_execute(store, cases[i].q, 0, NULL, &page, &st), cases[i].code, "case %zu: %s", i, st.text);
+        cr_expect_eq(mh_query_execute(store, cases[i].q, 0, NULL, &page, &st), cases[i].code, "case %zu: %s",
+                     i, st.text);
         cr_expect_null(page.items);
     }
     {
@@ -529,8 +660,10 @@ Test(query_exec, mh_query_execute_sees_updates_succeeds)
     cJSON *items;
     const char *patch = "{\"rebootTime\":\"2030-01-01T00:00:00Z\"}";
     cr_assert_eq(mh_store_twin_report(store, "dev-05", patch, strlen(patch), -1, &v, &st), MH_OK);
-    items = run_all("SELECT deviceId FROM devices WHERE properties.reported.rebootTime > '2029-12-31'", 0, NULL, NULL);
+    items = run_all("SELECT deviceId FROM devices WHERE properties.reported.rebootTime > '2029-12-31'", 0,
+                    NULL, NULL);
     cr_expect_eq(cJSON_GetArraySize(items), 1);
-    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items, 0), "deviceId")->valuestring, "dev-05");
+    cr_expect_str_eq(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(items, 0), "deviceId")->valuestring,
+                     "dev-05");
     cJSON_Delete(items);
 }

@@ -29,7 +29,10 @@ static void render(const mh_qtoks *t, char *out, size_t len)
     }
 }
 
-struct lex_ok { const char *in; const char *out; };
+struct lex_ok {
+    const char *in;
+    const char *out;
+};
 
 static const struct lex_ok lex_ok_cases[] = {
     {"", "end of query"},
@@ -45,7 +48,8 @@ static const struct lex_ok lex_ok_cases[] = {
     {"0x1F 0XfF 42 3.5 .5 1e3 2E-2", "int:31 int:255 int:42 num:3.5 num:0.5 num:1000 num:0.02 end of query"},
     {"= != <> < > <= >= + - * / %", "'=' '!=' '!=' '<' '>' '<=' '>=' '+' '-' '*' '/' '%' end of query"},
     {"( ) [ ] ,", "'(' ')' '[' ']' ',' end of query"},
-    {"AND or Not in NIN true FALSE null Undefined", "AND OR NOT IN NIN true false null undefined end of query"},
+    {"AND or Not in NIN true FALSE null Undefined",
+     "AND OR NOT IN NIN true false null undefined end of query"},
     {"x IN ['a',1]", "id:x IN '[' str:a ',' int:1 ']' end of query"},
     {"is_defined(p)", "id:is_defined '(' id:p ')' end of query"},
     {" \t\r\nx\n", "id:x end of query"},
@@ -76,7 +80,11 @@ Test(query_lexer, mh_q_lex_positions_succeeds)
     mh_q_tokens_cleanup(&t);
 }
 
-struct lex_err { const char *in; mh_err code; const char *msg; };
+struct lex_err {
+    const char *in;
+    mh_err code;
+    const char *msg;
+};
 
 static const struct lex_err lex_err_cases[] = {
     {"'abc", MH_ERR_QUERY, "Syntax error at position 1: unterminated string"},
@@ -108,8 +116,8 @@ Test(query_lexer, mh_q_lex_errors_fails)
         mh_status st = {0};
         mh_err err = mh_q_lex(lex_err_cases[i].in, strlen(lex_err_cases[i].in), &t, &st);
         cr_expect_eq(err, lex_err_cases[i].code, "case %zu (%s): %d", i, lex_err_cases[i].in, err);
-        cr_expect(strncmp(st.text, lex_err_cases[i].msg, strlen(lex_err_cases[i].msg)) == 0, "case %zu: got '%s', want '%s'",
-                  i, st.text, lex_err_cases[i].msg);
+        cr_expect(strncmp(st.text, lex_err_cases[i].msg, strlen(lex_err_cases[i].msg)) == 0,
+                  "case %zu: got '%s', want '%s'", i, st.text, lex_err_cases[i].msg);
         cr_expect_null(t.v);
     }
 }

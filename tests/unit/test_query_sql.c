@@ -16,7 +16,8 @@ static const char schema[] =
     "CREATE TABLE devices(id TEXT PRIMARY KEY, generation_id TEXT NOT NULL, etag INTEGER NOT NULL,"
     " status TEXT NOT NULL, status_reason TEXT, status_updated TEXT NOT NULL, auth_type TEXT NOT NULL,"
     " primary_key TEXT, secondary_key TEXT, primary_thumbprint TEXT, secondary_thumbprint TEXT,"
-    " iot_edge INTEGER NOT NULL DEFAULT 0, connection_state TEXT NOT NULL, connection_state_updated TEXT NOT NULL,"
+    " iot_edge INTEGER NOT NULL DEFAULT 0, connection_state TEXT NOT NULL, connection_state_updated TEXT NOT "
+    "NULL,"
     " last_activity TEXT NOT NULL, c2d_count INTEGER NOT NULL DEFAULT 0, model_id TEXT NOT NULL DEFAULT '',"
     " tags TEXT, desired TEXT NOT NULL, desired_meta TEXT NOT NULL, desired_version INTEGER NOT NULL,"
     " reported TEXT NOT NULL, reported_meta TEXT NOT NULL, reported_version INTEGER NOT NULL,"
@@ -46,7 +47,8 @@ static void check_runs(const mh_qplan *plan)
     cr_assert_eq(sqlite3_exec(db, schema, NULL, NULL, NULL), SQLITE_OK);
     rc = sqlite3_prepare_v2(db, plan->sql, -1, &s, NULL);
     cr_assert_eq(rc, SQLITE_OK, "%s\n%s", sqlite3_errmsg(db), plan->sql);
-    cJSON_ArrayForEach(p, plan->params) {
+    cJSON_ArrayForEach(p, plan->params)
+    {
         i++;
         if (cJSON_IsString(p))
             sqlite3_bind_text(s, i, p->valuestring, -1, SQLITE_TRANSIENT);
@@ -65,30 +67,42 @@ static void check_runs(const mh_qplan *plan)
 static const char *const valid_queries[] = {
     "SELECT * FROM devices",
     "SELECT * FROM devices WHERE tags.location.region = 'US'",
-    "SELECT * FROM devices WHERE tags.location.region = 'US' AND properties.reported.telemetryConfig.sendFrequencyInSecs >= 60",
+    "SELECT * FROM devices WHERE tags.location.region = 'US' AND "
+    "properties.reported.telemetryConfig.sendFrequencyInSecs >= 60",
     "SELECT * FROM devices WHERE properties.reported.connectivity IN ['wired', 'wifi']",
     "SELECT * FROM devices WHERE properties.reported.connectivity NIN ['wired', 1, true, false, null, [1]]",
     "SELECT * FROM devices WHERE NOT (properties.reported.x IN [1, 'a', true, null])",
     "SELECT * FROM devices WHERE is_defined(properties.reported.connectivity)",
-    "SELECT * FROM devices WHERE NOT is_defined(tags.x) OR IS_DEFINED(deviceId) OR IS_DEFINED(undefined) OR IS_DEFINED(null)",
-    "SELECT properties.reported.telemetryConfig.status AS status, COUNT() AS numberOfDevices FROM devices GROUP BY properties.reported.telemetryConfig.status",
+    "SELECT * FROM devices WHERE NOT is_defined(tags.x) OR IS_DEFINED(deviceId) OR IS_DEFINED(undefined) OR "
+    "IS_DEFINED(null)",
+    "SELECT properties.reported.telemetryConfig.status AS status, COUNT() AS numberOfDevices FROM devices "
+    "GROUP BY properties.reported.telemetryConfig.status",
     "SELECT COUNT() as totalNumberOfDevices FROM devices",
-    "SELECT DeviceId, LastActivityTime FROM devices WHERE status = 'enabled' AND connectionState = 'Disconnected'",
+    "SELECT DeviceId, LastActivityTime FROM devices WHERE status = 'enabled' AND connectionState = "
+    "'Disconnected'",
     "SELECT * FROM devices WHERE properties.reported.rebootTime > '2024-01-01T00:00:00Z'",
     "SELECT * FROM devices WHERE properties.desired.$version > 2 AND properties.reported.$version >= 1",
-    "SELECT * FROM devices WHERE properties.desired.$metadata.x.$lastUpdated > '2024' AND properties.desired.$metadata.$lastUpdatedVersion = 2",
+    "SELECT * FROM devices WHERE properties.desired.$metadata.x.$lastUpdated > '2024' AND "
+    "properties.desired.$metadata.$lastUpdatedVersion = 2",
     "SELECT * FROM devices WHERE tags.a + tags.b * 2 - tags.c / 4 % 3 > -1",
     "SELECT * FROM devices WHERE tags.a = tags.b AND tags.c != tags.d AND tags.e <> null AND null = null",
     "SELECT * FROM devices WHERE tags.flag AND NOT tags.other OR tags.x = true",
     "SELECT * FROM devices WHERE (tags.x > 1) = true",
-    "SELECT * FROM devices WHERE deviceId > 'a' AND version > 1 AND cloudToDeviceMessageCount = 0 AND capabilities.iotEdge = false",
-    "SELECT * FROM devices WHERE x509Thumbprint.primaryThumbprint = null AND statusReason = 'x' AND modelId = '' AND authenticationType = 'sas'",
+    "SELECT * FROM devices WHERE deviceId > 'a' AND version > 1 AND cloudToDeviceMessageCount = 0 AND "
+    "capabilities.iotEdge = false",
+    "SELECT * FROM devices WHERE x509Thumbprint.primaryThumbprint = null AND statusReason = 'x' AND modelId "
+    "= '' AND authenticationType = 'sas'",
     "SELECT * FROM devices WHERE tags.list[0] = 1 AND tags['spaced name'] = 2 AND tags.[[odd-name]] = 3",
-    "SELECT * FROM devices WHERE devices.tags.x = 1 AND moduleId = 'm' AND 'a' < 'b' AND 1 < 2 AND -tags.n < +tags.m",
-    "SELECT deviceId, tags, properties, properties.desired, properties.reported, capabilities, x509Thumbprint FROM devices",
-    "SELECT deviceId AS id, tags.x AS x, 1 + 2 AS three, 'lit' AS s, [1,2] AS arr, null AS n, true AS t FROM devices",
-    "SELECT COUNT(), COUNT(tags.x), COUNT(undefined), COUNT(null), SUM(tags.n), AVG(tags.n), MIN(tags.n), MAX(tags.s), MIN(deviceId), MAX(version) FROM devices",
-    "SELECT tags.a AS a, tags.b AS b, COUNT() AS n FROM devices WHERE status = 'enabled' GROUP BY tags.a, tags.b",
+    "SELECT * FROM devices WHERE devices.tags.x = 1 AND moduleId = 'm' AND 'a' < 'b' AND 1 < 2 AND -tags.n < "
+    "+tags.m",
+    "SELECT deviceId, tags, properties, properties.desired, properties.reported, capabilities, "
+    "x509Thumbprint FROM devices",
+    "SELECT deviceId AS id, tags.x AS x, 1 + 2 AS three, 'lit' AS s, [1,2] AS arr, null AS n, true AS t FROM "
+    "devices",
+    "SELECT COUNT(), COUNT(tags.x), COUNT(undefined), COUNT(null), SUM(tags.n), AVG(tags.n), MIN(tags.n), "
+    "MAX(tags.s), MIN(deviceId), MAX(version) FROM devices",
+    "SELECT tags.a AS a, tags.b AS b, COUNT() AS n FROM devices WHERE status = 'enabled' GROUP BY tags.a, "
+    "tags.b",
     "SELECT status, COUNT() AS n FROM devices GROUP BY status",
     "SELECT properties.reported.x AS s, COUNT() AS n FROM devices GROUP BY s",
     "SELECT TOP 5 * FROM devices WHERE tags.n > 1",
@@ -100,7 +114,8 @@ Test(query_sql, mh_q_compile_valid_sql_succeeds)
     for (size_t i = 0; i < sizeof valid_queries / sizeof valid_queries[0]; i++) {
         mh_qplan plan;
         mh_status st = {0};
-        cr_assert_eq(compile(valid_queries[i], NULL, 0, &plan, &st), MH_OK, "case %zu (%s): %s", i, valid_queries[i], st.text);
+        cr_assert_eq(compile(valid_queries[i], NULL, 0, &plan, &st), MH_OK, "case %zu (%s): %s", i,
+                     valid_queries[i], st.text);
         check_runs(&plan);
         mh_q_plan_cleanup(&plan);
         /* later pages too */
@@ -117,7 +132,8 @@ Test(query_sql, mh_q_compile_select_star_twin_columns_succeeds)
     cr_assert_eq(compile("SELECT * FROM devices", NULL, 0, &plan, &st), MH_OK);
     cr_expect(plan.twin);
     cr_expect(plan.keyset);
-    cr_expect(strncmp(plan.sql, "SELECT id AS __twin_id, " MH_TWIN_COLUMNS " FROM devices", strlen("SELECT id AS __twin_id, " MH_TWIN_COLUMNS " FROM devices")) == 0,
+    cr_expect(strncmp(plan.sql, "SELECT id AS __twin_id, " MH_TWIN_COLUMNS " FROM devices",
+                      strlen("SELECT id AS __twin_id, " MH_TWIN_COLUMNS " FROM devices")) == 0,
               "%s", plan.sql);
     cr_expect(strstr(plan.sql, "ORDER BY id LIMIT 11) ORDER BY id") != NULL, "%s", plan.sql);
     mh_q_plan_cleanup(&plan);
@@ -128,13 +144,19 @@ Test(query_sql, mh_q_compile_constants_are_parameters_succeeds)
     mh_qplan plan;
     mh_status st = {0};
     char *params;
-    cr_assert_eq(compile("SELECT * FROM devices WHERE tags.region = 'US' AND properties.reported.n > 0x10 AND deviceId IN ['a', \"b\"]", "last-id",
-                         0, &plan, &st), MH_OK, "%s", st.text);
+    cr_assert_eq(compile("SELECT * FROM devices WHERE tags.region = 'US' AND properties.reported.n > 0x10 "
+                         "AND deviceId IN ['a', \"b\"]",
+                         "last-id", 0, &plan, &st),
+                 MH_OK, "%s", st.text);
     params = cJSON_PrintUnformatted(plan.params);
     cr_expect_str_eq(params, "[\"US\",16,\"a\",\"b\",\"last-id\"]");
     cr_expect(strstr(plan.sql, "'US'") == NULL);
     cr_expect(strstr(plan.sql, "last-id") == NULL);
-    cr_expect(strstr(plan.sql, "json_extract(tags, '$.\"region\"') = ?1 AND json_type(tags, '$.\"region\"') = 'text'") != NULL, "%s", plan.sql);
+    cr_expect(
+        strstr(plan.sql,
+               "json_extract(tags, '$.\"region\"') = ?1 AND json_type(tags, '$.\"region\"') = 'text'") !=
+            NULL,
+        "%s", plan.sql);
     cr_expect(strstr(plan.sql, "id > ?5") != NULL, "%s", plan.sql);
     free(params);
     mh_q_plan_cleanup(&plan);
@@ -145,23 +167,35 @@ Test(query_sql, mh_q_compile_index_candidates_succeeds)
     mh_qplan plan;
     mh_status st = {0};
     char *idx;
-    cr_assert_eq(compile("SELECT * FROM devices WHERE properties.reported.rebootTime > '2024' AND NOT tags.a = 1 AND tags.[[b c]] = 2 "
-                         "AND properties.desired.$metadata.x.$lastUpdated > '1'", NULL, 0, &plan, &st), MH_OK, "%s", st.text);
+    cr_assert_eq(compile("SELECT * FROM devices WHERE properties.reported.rebootTime > '2024' AND NOT tags.a "
+                         "= 1 AND tags.[[b c]] = 2 "
+                         "AND properties.desired.$metadata.x.$lastUpdated > '1'",
+                         NULL, 0, &plan, &st),
+                 MH_OK, "%s", st.text);
     idx = cJSON_PrintUnformatted(plan.indexes);
     /* tags.a is under NOT (no index form); "b c" is not a literal-safe name (bound path) */
-    cr_expect_str_eq(idx, "[[\"reported\",\"$.\\\"rebootTime\\\"\"],[\"desired_meta\",\"$.\\\"x\\\".\\\"$lastUpdated\\\"\"]]");
+    cr_expect_str_eq(
+        idx,
+        "[[\"reported\",\"$.\\\"rebootTime\\\"\"],[\"desired_meta\",\"$.\\\"x\\\".\\\"$lastUpdated\\\"\"]]");
     free(idx);
     mh_q_plan_cleanup(&plan);
-    cr_assert_eq(compile("SELECT tags.region AS r, COUNT() AS n FROM devices GROUP BY tags.region", NULL, 0, &plan, &st), MH_OK);
+    cr_assert_eq(compile("SELECT tags.region AS r, COUNT() AS n FROM devices GROUP BY tags.region", NULL, 0,
+                         &plan, &st),
+                 MH_OK);
     idx = cJSON_PrintUnformatted(plan.indexes);
     cr_expect_str_eq(idx, "[[\"tags\",\"$.\\\"region\\\"\"]]");
     cr_expect(!plan.keyset);
-    cr_expect(strstr(plan.sql, "GROUP BY json_type(tags, '$.\"region\"'), json_extract(tags, '$.\"region\"')") != NULL, "%s", plan.sql);
+    cr_expect(strstr(plan.sql,
+                     "GROUP BY json_type(tags, '$.\"region\"'), json_extract(tags, '$.\"region\"')") != NULL,
+              "%s", plan.sql);
     free(idx);
     mh_q_plan_cleanup(&plan);
 }
 
-struct names_case { const char *q; const char *names; };
+struct names_case {
+    const char *q;
+    const char *names;
+};
 
 static const struct names_case names_cases[] = {
     {"SELECT DeviceId, LastActivityTime FROM devices", "deviceId,lastActivityTime"},
@@ -207,7 +241,8 @@ Test(query_sql, mh_q_compile_injection_in_strings_succeeds)
         mh_status st = {0};
         cJSON *q = cJSON_CreateString(attacks[i]); /* JSON string escaping is valid query escaping here */
         char *lit = cJSON_PrintUnformatted(q), text[512];
-        snprintf(text, sizeof text, "SELECT * FROM devices WHERE tags.a = %s OR deviceId IN [%s] OR tags.b > %s", lit, lit, lit);
+        snprintf(text, sizeof text,
+                 "SELECT * FROM devices WHERE tags.a = %s OR deviceId IN [%s] OR tags.b > %s", lit, lit, lit);
         cr_assert_eq(compile(text, attacks[i], 0, &plan, &st), MH_OK, "case %zu (%s): %s", i, text, st.text);
         cr_expect(strstr(plan.sql, attacks[i]) == NULL, "case %zu leaked into SQL: %s", i, plan.sql);
         check_runs(&plan);
@@ -219,12 +254,15 @@ Test(query_sql, mh_q_compile_injection_in_strings_succeeds)
 
 Test(query_sql, mh_q_compile_injection_in_names_succeeds)
 {
-    static const char *const names[] = {"a'b", "x') OR 1=1 --", "a b", "semi;colon", "back\\slash", "pct%", "()", "'--"};
+    static const char *const names[] = {"a'b",         "x') OR 1=1 --", "a b", "semi;colon",
+                                        "back\\slash", "pct%",          "()",  "'--"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         mh_qplan plan;
         mh_status st = {0};
         char text[256];
-        snprintf(text, sizeof text, "SELECT tags.[[%s]] AS v, COUNT() AS n FROM devices WHERE properties.reported.[[%s]] > 1 GROUP BY tags.[[%s]]",
+        snprintf(text, sizeof text,
+                 "SELECT tags.[[%s]] AS v, COUNT() AS n FROM devices WHERE properties.reported.[[%s]] > 1 "
+                 "GROUP BY tags.[[%s]]",
                  names[i], names[i], names[i]);
         cr_assert_eq(compile(text, NULL, 0, &plan, &st), MH_OK, "case %zu (%s): %s", i, text, st.text);
         cr_expect(strstr(plan.sql, names[i]) == NULL, "case %zu leaked into SQL: %s", i, plan.sql);
@@ -244,31 +282,57 @@ Test(query_sql, mh_q_compile_alias_never_in_sql_succeeds)
     mh_q_plan_cleanup(&plan);
 }
 
-struct sql_err { const char *q; mh_err code; const char *msg; };
+struct sql_err {
+    const char *q;
+    mh_err code;
+    const char *msg;
+};
 
 static const struct sql_err sql_err_cases[] = {
-    {"SELECT * FROM devices.modules", MH_ERR_NOT_IMPLEMENTED, "mockhub does not support queries on devices.modules (no module identities) (at position 15)"},
-    {"SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'x'", MH_ERR_NOT_IMPLEMENTED, "mockhub does not support queries on devices.jobs"},
-    {"SELECT * FROM devices WHERE etag = 'AAAAAAAAAAE='", MH_ERR_NOT_IMPLEMENTED, "mockhub does not support 'etag' in queries (at position 29)"},
-    {"SELECT deviceEtag FROM devices", MH_ERR_NOT_IMPLEMENTED, "mockhub does not support 'deviceEtag' in queries"},
-    {"SELECT * FROM devices WHERE jobs.x = 1", MH_ERR_NOT_IMPLEMENTED, "mockhub does not support 'jobs' in queries on devices"},
-    {"SELECT * FROM devices WHERE STARTS_WITH(deviceId, 'a')", MH_ERR_QUERY, "Syntax error at position 29: function 'STARTS_WITH' is not supported in twin queries (only IS_DEFINED)"},
-    {"SELECT * FROM devices WHERE lower(deviceId) = 'a'", MH_ERR_QUERY, "Syntax error at position 29: function 'LOWER' is not supported"},
-    {"SELECT * FROM devices WHERE COUNT() > 1", MH_ERR_QUERY, "Syntax error at position 29: aggregate function COUNT() is only allowed as a select item"},
-    {"SELECT deviceId FROM devices WHERE 1 = 1 AND SUM(tags.n) > 1", MH_ERR_QUERY, "Syntax error at position 46: aggregate function SUM()"},
-    {"SELECT * FROM devices WHERE IS_DEFINED()", MH_ERR_QUERY, "Syntax error at position 29: IS_DEFINED takes exactly one argument"},
-    {"SELECT * FROM devices WHERE IS_DEFINED(a, b)", MH_ERR_QUERY, "Syntax error at position 29: IS_DEFINED takes exactly one argument"},
+    {"SELECT * FROM devices.modules", MH_ERR_NOT_IMPLEMENTED,
+     "mockhub does not support queries on devices.modules (no module identities) (at position 15)"},
+    {"SELECT * FROM devices.jobs WHERE devices.jobs.jobId = 'x'", MH_ERR_NOT_IMPLEMENTED,
+     "mockhub does not support queries on devices.jobs"},
+    {"SELECT * FROM devices WHERE etag = 'AAAAAAAAAAE='", MH_ERR_NOT_IMPLEMENTED,
+     "mockhub does not support 'etag' in queries (at position 29)"},
+    {"SELECT deviceEtag FROM devices", MH_ERR_NOT_IMPLEMENTED,
+     "mockhub does not support 'deviceEtag' in queries"},
+    {"SELECT * FROM devices WHERE jobs.x = 1", MH_ERR_NOT_IMPLEMENTED,
+     "mockhub does not support 'jobs' in queries on devices"},
+    {"SELECT * FROM devices WHERE STARTS_WITH(deviceId, 'a')", MH_ERR_QUERY,
+     "Syntax error at position 29: function 'STARTS_WITH' is not supported in twin queries (only "
+     "IS_DEFINED)"},
+    {"SELECT * FROM devices WHERE lower(deviceId) = 'a'", MH_ERR_QUERY,
+     "Syntax error at position 29: function 'LOWER' is not supported"},
+    {"SELECT * FROM devices WHERE COUNT() > 1", MH_ERR_QUERY,
+     "Syntax error at position 29: aggregate function COUNT() is only allowed as a select item"},
+    {"SELECT deviceId FROM devices WHERE 1 = 1 AND SUM(tags.n) > 1", MH_ERR_QUERY,
+     "Syntax error at position 46: aggregate function SUM()"},
+    {"SELECT * FROM devices WHERE IS_DEFINED()", MH_ERR_QUERY,
+     "Syntax error at position 29: IS_DEFINED takes exactly one argument"},
+    {"SELECT * FROM devices WHERE IS_DEFINED(a, b)", MH_ERR_QUERY,
+     "Syntax error at position 29: IS_DEFINED takes exactly one argument"},
     {"SELECT SUM() FROM devices", MH_ERR_QUERY, "Syntax error at position 8: SUM takes exactly one argument"},
-    {"SELECT AVG(a, b) FROM devices", MH_ERR_QUERY, "Syntax error at position 8: AVG takes exactly one argument"},
-    {"SELECT MAX(*) FROM devices", MH_ERR_QUERY, "Syntax error at position 8: MAX takes exactly one argument"},
-    {"SELECT SUM(COUNT()) FROM devices", MH_ERR_QUERY, "Syntax error at position 12: aggregate functions cannot be nested"},
-    {"SELECT deviceId, COUNT() FROM devices", MH_ERR_QUERY, "Syntax error at position 8: select item 1 is neither an aggregate nor a GROUP BY expression"},
-    {"SELECT tags.a AS a, tags.b, COUNT() FROM devices GROUP BY tags.a", MH_ERR_QUERY, "Syntax error at position 21: select item 2 is neither"},
-    {"SELECT * FROM devices GROUP BY tags.a", MH_ERR_QUERY, "Syntax error at position 32: GROUP BY needs a select list, not *"},
-    {"SELECT COUNT() AS n FROM devices GROUP BY COUNT()", MH_ERR_QUERY, "Syntax error at position 43: cannot GROUP BY an aggregate"},
-    {"SELECT tags.x, properties.reported.x FROM devices", MH_ERR_QUERY, "Syntax error at position 16: duplicate projection name 'x' (use AS)"},
-    {"SELECT deviceId AS a, status AS a FROM devices", MH_ERR_QUERY, "Syntax error at position 23: duplicate projection name 'a'"},
-    {"SELECT * FROM devices WHERE tags['a\"b'] = 1", MH_ERR_QUERY, "Syntax error at position 34: property name 'a\"b' contains '\"'"},
+    {"SELECT AVG(a, b) FROM devices", MH_ERR_QUERY,
+     "Syntax error at position 8: AVG takes exactly one argument"},
+    {"SELECT MAX(*) FROM devices", MH_ERR_QUERY,
+     "Syntax error at position 8: MAX takes exactly one argument"},
+    {"SELECT SUM(COUNT()) FROM devices", MH_ERR_QUERY,
+     "Syntax error at position 12: aggregate functions cannot be nested"},
+    {"SELECT deviceId, COUNT() FROM devices", MH_ERR_QUERY,
+     "Syntax error at position 8: select item 1 is neither an aggregate nor a GROUP BY expression"},
+    {"SELECT tags.a AS a, tags.b, COUNT() FROM devices GROUP BY tags.a", MH_ERR_QUERY,
+     "Syntax error at position 21: select item 2 is neither"},
+    {"SELECT * FROM devices GROUP BY tags.a", MH_ERR_QUERY,
+     "Syntax error at position 32: GROUP BY needs a select list, not *"},
+    {"SELECT COUNT() AS n FROM devices GROUP BY COUNT()", MH_ERR_QUERY,
+     "Syntax error at position 43: cannot GROUP BY an aggregate"},
+    {"SELECT tags.x, properties.reported.x FROM devices", MH_ERR_QUERY,
+     "Syntax error at position 16: duplicate projection name 'x' (use AS)"},
+    {"SELECT deviceId AS a, status AS a FROM devices", MH_ERR_QUERY,
+     "Syntax error at position 23: duplicate projection name 'a'"},
+    {"SELECT * FROM devices WHERE tags['a\"b'] = 1", MH_ERR_QUERY,
+     "Syntax error at position 34: property name 'a\"b' contains '\"'"},
 };
 
 Test(query_sql, mh_q_compile_errors_fails)
@@ -280,8 +344,8 @@ Test(query_sql, mh_q_compile_errors_fails)
         memset(&plan, 0, sizeof plan);
         err = compile(sql_err_cases[i].q, NULL, 0, &plan, &st);
         cr_expect_eq(err, sql_err_cases[i].code, "case %zu (%s): %d %s", i, sql_err_cases[i].q, err, st.text);
-        cr_expect(strncmp(st.text, sql_err_cases[i].msg, strlen(sql_err_cases[i].msg)) == 0, "case %zu: got '%s', want '%s'", i, st.text,
-                  sql_err_cases[i].msg);
+        cr_expect(strncmp(st.text, sql_err_cases[i].msg, strlen(sql_err_cases[i].msg)) == 0,
+                  "case %zu: got '%s', want '%s'", i, st.text, sql_err_cases[i].msg);
         cr_expect_null(plan.sql);
     }
 }

@@ -13,25 +13,58 @@
 
 /* azure-iot-device 1.18.4 CONNECT password captured by a TLS proxy (node-sdk-behaviour §1.2);
  * same string from create(encodeURIComponent("localhost/devices/dev1"), undefined, KEY1, 1795682020) */
-#define TOK_DEV1 "SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se=1795682020"
+#define TOK_DEV1                                                                                             \
+    "SharedAccessSignature "                                                                                 \
+    "sr=localhost%2Fdevices%2Fdev1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se="       \
+    "1795682020"
 /* create(encodeURIComponent("myhub.azure-devices.net"), "iothubowner", KEY2, 1700000000): Node order sr,sig,skn,se */
-#define TOK_SVC_NODE "SharedAccessSignature sr=myhub.azure-devices.net&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&skn=iothubowner&se=1700000000"
+#define TOK_SVC_NODE                                                                                         \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&skn=iothubowner&se="      \
+    "1700000000"
 /* TOK_SVC_NODE with the fields reordered by hand to the C/.NET order sr,sig,se,skn (skn is not signed) */
-#define TOK_SVC_C "SharedAccessSignature sr=myhub.azure-devices.net&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1700000000&skn=iothubowner"
+#define TOK_SVC_C                                                                                            \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1700000000&skn="       \
+    "iothubowner"
 /* create(encodeURIComponent("myhub.azure-devices.net/devices/dev +#@x"), undefined, KEY2, 1700000000) */
-#define TOK_SPECIAL "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev%20%2B%23%40x&sig=DtozZL0JSQy%2FenBwvJ9Yneb3UmgX%2F9jUvgZCBZX1rW8%3D&se=1700000000"
+#define TOK_SPECIAL                                                                                          \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2Fdevices%2Fdev%20%2B%23%40x&sig=DtozZL0JSQy%2FenBwvJ9Yneb3UmgX%"            \
+    "2F9jUvgZCBZX1rW8%3D&se=1700000000"
 /* create(encodeURIComponent("myhub.azure-devices.net/devices/dev1/modules/m1"), undefined, KEY1, 1800000000) */
-#define TOK_MODULE "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1%2Fmodules%2Fm1&sig=%2BtdjIbjhV6Ti1Xg1Q132FEorYCVrvlt63v%2BRTIfAToo%3D&se=1800000000"
+#define TOK_MODULE                                                                                           \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2Fdevices%2Fdev1%2Fmodules%2Fm1&sig=%2BtdjIbjhV6Ti1Xg1Q132FEorYCVrvlt63v%"   \
+    "2BRTIfAToo%3D&se=1800000000"
 /* create(encodeURIComponent("myhub.azure-devices.net/devices/dev1"), "device", KEY2, 1795682020) */
-#define TOK_DEVPOLICY "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=ejOkf%2FrimgCdlRapQC1kaq%2B8T%2F1q%2BIKCQJBx6Tzspew%3D&skn=device&se=1795682020"
+#define TOK_DEVPOLICY                                                                                        \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=ejOkf%2FrimgCdlRapQC1kaq%2B8T%2F1q%2BIKCQJBx6Tzspew%"   \
+    "3D&skn=device&se=1795682020"
 /* TOK_DEVPOLICY's sig as the Python service SDK writes it (urllib quote, safe="/": '/' stays literal) */
-#define TOK_PYSVC "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=ejOkf/rimgCdlRapQC1kaq%2B8T/1q%2BIKCQJBx6Tzspew%3D&skn=device&se=1795682020"
+#define TOK_PYSVC                                                                                            \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=ejOkf/rimgCdlRapQC1kaq%2B8T/"                           \
+    "1q%2BIKCQJBx6Tzspew%3D&skn=device&se=1795682020"
 /* create("myhub.azure-devices.net%2fdevices%2fdev1", undefined, KEY2, 1795682020): docs-style lower-case %2f, signed as sent */
-#define TOK_LOWER "SharedAccessSignature sr=myhub.azure-devices.net%2fdevices%2fdev1&sig=jWq5vk7rU0DGyM325j4dieHgfEDsStFOoUnIYTqUsgo%3D&se=1795682020"
+#define TOK_LOWER                                                                                            \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2fdevices%2fdev1&sig=jWq5vk7rU0DGyM325j4dieHgfEDsStFOoUnIYTqUsgo%3D&se="     \
+    "1795682020"
 /* create(encodeURIComponent("myhub.azure-devices.net/devices/dev1"), undefined, KEY2, 1700000001): sig holds '+', '/' and '=' */
-#define TOK_PLUS_SLASH "SharedAccessSignature sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=cYewNUym1OD2R%2B%2FCIeKlJoi%2FUydRf9OZnmYuYKbJiQo%3D&se=1700000001"
+#define TOK_PLUS_SLASH                                                                                       \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net%2Fdevices%2Fdev1&sig=cYewNUym1OD2R%2B%2FCIeKlJoi%2FUydRf9OZnmYuYKbJiQo%3D&"  \
+    "se=1700000001"
 
-struct sas_vec { const char *token; const char *key; const char *sr_decoded; const char *skn; long long se; };
+struct sas_vec {
+    const char *token;
+    const char *key;
+    const char *sr_decoded;
+    const char *skn;
+    long long se;
+};
 
 static const struct sas_vec sas_vectors[] = {
     {TOK_DEV1, KEY1, "localhost/devices/dev1", "", 1795682020},
@@ -85,50 +118,92 @@ Test(sas, iot_sas_verify_tampered_fails)
 {
     iot_sas_token t;
     /* TOK_DEV1 with one signature character changed (Gzt -> Hzt) */
-    cr_assert_eq(iot_sas_parse("SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&sig=Hzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se=1795682020", &t), IOT_OK);
+    cr_assert_eq(iot_sas_parse("SharedAccessSignature "
+                               "sr=localhost%2Fdevices%2Fdev1&sig=Hzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%"
+                               "2B4x8ngPeH%2Fp8%3D&se=1795682020",
+                               &t),
+                 IOT_OK);
     cr_assert_eq(iot_sas_verify(&t, KEY1), 0);
     /* TOK_DEV1 with a later expiry */
-    cr_assert_eq(iot_sas_parse("SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se=1795682021", &t), IOT_OK);
+    cr_assert_eq(iot_sas_parse("SharedAccessSignature "
+                               "sr=localhost%2Fdevices%2Fdev1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%"
+                               "2B4x8ngPeH%2Fp8%3D&se=1795682021",
+                               &t),
+                 IOT_OK);
     cr_assert_eq(iot_sas_verify(&t, KEY1), 0);
     /* TOK_DEV1 for another device */
-    cr_assert_eq(iot_sas_parse("SharedAccessSignature sr=localhost%2Fdevices%2Fdev2&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se=1795682020", &t), IOT_OK);
+    cr_assert_eq(iot_sas_parse("SharedAccessSignature "
+                               "sr=localhost%2Fdevices%2Fdev2&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%"
+                               "2B4x8ngPeH%2Fp8%3D&se=1795682020",
+                               &t),
+                 IOT_OK);
     cr_assert_eq(iot_sas_verify(&t, KEY1), 0);
     /* TOK_DEV1 with sr percent-encoded differently: what is signed is sr as sent */
-    cr_assert_eq(iot_sas_parse("SharedAccessSignature sr=localhost%2fdevices%2fdev1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se=1795682020", &t), IOT_OK);
+    cr_assert_eq(iot_sas_parse("SharedAccessSignature "
+                               "sr=localhost%2fdevices%2fdev1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%"
+                               "2B4x8ngPeH%2Fp8%3D&se=1795682020",
+                               &t),
+                 IOT_OK);
     cr_assert_eq(iot_sas_verify(&t, KEY1), 0);
 }
 
 Test(sas, iot_sas_parse_unknown_field_ignored_succeeds)
 {
     iot_sas_token t;
-    cr_assert_eq(iot_sas_parse("SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&x=1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se=1795682020", &t), IOT_OK);
+    cr_assert_eq(iot_sas_parse("SharedAccessSignature "
+                               "sr=localhost%2Fdevices%2Fdev1&x=1&sig=Gzt%2Bsa6fXZHB%2B0l%2FWcFNNSfN%"
+                               "2F4QC4bI%2B4x8ngPeH%2Fp8%3D&se=1795682020",
+                               &t),
+                 IOT_OK);
     cr_assert_eq(iot_sas_verify(&t, KEY1), 1);
 }
 
 Test(sas, iot_sas_parse_malformed_fails)
 {
-    static const struct { const char *tok; iot_err want; } bad[] = {
+    static const struct {
+        const char *tok;
+        iot_err want;
+    } bad[] = {
         {"", IOT_E_INVALID},
-        {"sr=localhost&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1", IOT_E_INVALID},        /* no prefix */
+        {"sr=localhost&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1",
+         IOT_E_INVALID}, /* no prefix */
         {"SharedAccessSignaturesr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1", IOT_E_INVALID},
         {"SharedAccessSignature ", IOT_E_MISSING},
-        {"SharedAccessSignature sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1700000000", IOT_E_MISSING},
+        {"SharedAccessSignature sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1700000000",
+         IOT_E_MISSING},
         {"SharedAccessSignature sr=myhub.azure-devices.net&se=1700000000", IOT_E_MISSING},
-        {"SharedAccessSignature sr=myhub.azure-devices.net&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D", IOT_E_MISSING},
-        {"SharedAccessSignature sr=a&sr=b&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1700000000", IOT_E_DUPLICATE},
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1", IOT_E_DUPLICATE},
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1&se=2", IOT_E_DUPLICATE},
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1&skn=x&skn=y", IOT_E_DUPLICATE},
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=abc", IOT_E_INVALID},
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=-5", IOT_E_INVALID},
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=99999999999999999999", IOT_E_INVALID},
+        {"SharedAccessSignature "
+         "sr=myhub.azure-devices.net&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D",
+         IOT_E_MISSING},
+        {"SharedAccessSignature sr=a&sr=b&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1700000000",
+         IOT_E_DUPLICATE},
+        {"SharedAccessSignature "
+         "sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&sig="
+         "TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1",
+         IOT_E_DUPLICATE},
+        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1&se=2",
+         IOT_E_DUPLICATE},
+        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1&skn=x&skn=y",
+         IOT_E_DUPLICATE},
+        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=abc",
+         IOT_E_INVALID},
+        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=-5",
+         IOT_E_INVALID},
+        {"SharedAccessSignature "
+         "sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=99999999999999999999",
+         IOT_E_INVALID},
         {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=", IOT_E_INVALID},
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA&se=1", IOT_E_INVALID},   /* no padding */
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3&se=1", IOT_E_INVALID}, /* bad % */
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9Gx_bHvB2tIvvCGHRCgA%3D&se=1", IOT_E_INVALID}, /* alphabet */
+        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA&se=1",
+         IOT_E_INVALID}, /* no padding */
+        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3&se=1",
+         IOT_E_INVALID}, /* bad % */
+        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9Gx_bHvB2tIvvCGHRCgA%3D&se=1",
+         IOT_E_INVALID}, /* alphabet */
         {"SharedAccessSignature sr=a&sig=&se=1", IOT_E_INVALID},
-        {"SharedAccessSignature sr=a%zz&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1", IOT_E_INVALID},
-        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1&junk", IOT_E_INVALID},
+        {"SharedAccessSignature sr=a%zz&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1",
+         IOT_E_INVALID},
+        {"SharedAccessSignature sr=a&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=1&junk",
+         IOT_E_INVALID},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         iot_sas_token t;
@@ -143,18 +218,25 @@ Test(sas, iot_sas_format_device_matches_node_succeeds)
     char out[512];
     cr_assert_eq(iot_sas_format("localhost/devices/dev1", KEY1, NULL, 1795682020, out, sizeof(out)), IOT_OK);
     cr_assert_str_eq(out, TOK_DEV1);
-    cr_assert_eq(iot_sas_format("myhub.azure-devices.net/devices/dev +#@x", KEY2, NULL, 1700000000, out, sizeof(out)), IOT_OK);
+    cr_assert_eq(
+        iot_sas_format("myhub.azure-devices.net/devices/dev +#@x", KEY2, NULL, 1700000000, out, sizeof(out)),
+        IOT_OK);
     cr_assert_str_eq(out, TOK_SPECIAL);
-    cr_assert_eq(iot_sas_format("myhub.azure-devices.net/devices/dev1/modules/m1", KEY1, NULL, 1800000000, out, sizeof(out)), IOT_OK);
+    cr_assert_eq(iot_sas_format("myhub.azure-devices.net/devices/dev1/modules/m1", KEY1, NULL, 1800000000,
+                                out, sizeof(out)),
+                 IOT_OK);
     cr_assert_str_eq(out, TOK_MODULE);
-    cr_assert_eq(iot_sas_format("myhub.azure-devices.net/devices/dev1", KEY2, NULL, 1700000001, out, sizeof(out)), IOT_OK);
+    cr_assert_eq(
+        iot_sas_format("myhub.azure-devices.net/devices/dev1", KEY2, NULL, 1700000001, out, sizeof(out)),
+        IOT_OK);
     cr_assert_str_eq(out, TOK_PLUS_SLASH);
 }
 
 Test(sas, iot_sas_format_service_policy_succeeds)
 {
     char out[512];
-    cr_assert_eq(iot_sas_format("myhub.azure-devices.net", KEY2, "iothubowner", 1700000000, out, sizeof(out)), IOT_OK);
+    cr_assert_eq(iot_sas_format("myhub.azure-devices.net", KEY2, "iothubowner", 1700000000, out, sizeof(out)),
+                 IOT_OK);
     cr_assert_str_eq(out, TOK_SVC_C);
 }
 
@@ -168,7 +250,8 @@ Test(sas, iot_sas_format_bad_key_fails)
 Test(sas, iot_sas_format_small_buffer_fails)
 {
     char out[64];
-    cr_assert_eq(iot_sas_format("localhost/devices/dev1", KEY1, NULL, 1795682020, out, sizeof(out)), IOT_E_NOSPACE);
+    cr_assert_eq(iot_sas_format("localhost/devices/dev1", KEY1, NULL, 1795682020, out, sizeof(out)),
+                 IOT_E_NOSPACE);
 }
 
 Test(sas, iot_sas_covers_segments_succeeds)

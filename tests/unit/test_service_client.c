@@ -24,8 +24,8 @@ Test(service_client, iots_client_new_valid_succeeds)
     cr_assert_str_eq(iots_client_host_name(c), "myhub.azure-devices.net");
     cr_assert_eq(iots_client_last_error(c)->err, IOTS_OK);
     iots_client_free(c);
-    cr_assert_eq(iots_client_new("HostName=localhost:4443;SharedAccessKeyName=service;SharedAccessKey=" KEY2, &no_ca,
-                                 &c, &e),
+    cr_assert_eq(iots_client_new("HostName=localhost:4443;SharedAccessKeyName=service;SharedAccessKey=" KEY2,
+                                 &no_ca, &c, &e),
                  IOTS_OK);
     cr_assert_str_eq(iots_client_host_name(c), "localhost:4443");
     iots_client_free(c);
@@ -36,13 +36,13 @@ Test(service_client, iots_client_new_malformed_fails)
 {
     static const char *bad[] = {
         "",
-        "HostName=h;SharedAccessKey=" KEY2,                                       /* no key name */
-        "HostName=h;SharedAccessKeyName=p",                                        /* no key */
-        "SharedAccessKeyName=p;SharedAccessKey=" KEY2,                             /* no host */
-        "HostName=h;SharedAccessKeyName=p;SharedAccessKey=not*base64",             /* bad key */
-        "HostName=h:0;SharedAccessKeyName=p;SharedAccessKey=" KEY2,                /* bad port */
+        "HostName=h;SharedAccessKey=" KEY2,                            /* no key name */
+        "HostName=h;SharedAccessKeyName=p",                            /* no key */
+        "SharedAccessKeyName=p;SharedAccessKey=" KEY2,                 /* no host */
+        "HostName=h;SharedAccessKeyName=p;SharedAccessKey=not*base64", /* bad key */
+        "HostName=h:0;SharedAccessKeyName=p;SharedAccessKey=" KEY2,    /* bad port */
         "HostName=h:x;SharedAccessKeyName=p;SharedAccessKey=" KEY2,
-        "HostName=h;DeviceId=d;SharedAccessKey=" KEY2,                             /* device string */
+        "HostName=h;DeviceId=d;SharedAccessKey=" KEY2, /* device string */
         "garbage",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -114,14 +114,15 @@ Test(service_client, iots_get_twin_closed_port_fails)
     /* 127.0.0.1:1 has no listener: connection refused, a transport error with libcurl's text */
     iots_client *c = NULL;
     char *twin = NULL;
-    cr_assert_eq(iots_client_new("HostName=127.0.0.1:1;SharedAccessKeyName=iothubowner;SharedAccessKey=" KEY2, &no_ca,
-                                 &c, NULL),
+    cr_assert_eq(iots_client_new("HostName=127.0.0.1:1;SharedAccessKeyName=iothubowner;SharedAccessKey=" KEY2,
+                                 &no_ca, &c, NULL),
                  IOTS_OK);
     cr_assert_eq(iots_get_twin(c, "dev1", &twin), IOTS_ERR_TRANSPORT);
     const iots_error_info *e = iots_client_last_error(c);
     cr_assert_eq(e->err, IOTS_ERR_TRANSPORT);
     cr_assert_eq(e->http_status, 0);
-    cr_assert(strstr(e->message, "https://127.0.0.1:1/twins/dev1?api-version=2021-04-12") != NULL, "%s", e->message);
+    cr_assert(strstr(e->message, "https://127.0.0.1:1/twins/dev1?api-version=2021-04-12") != NULL, "%s",
+              e->message);
     cr_assert_null(twin);
     iots_client_free(c);
 }

@@ -7,40 +7,47 @@
 #include "iots_error.h"
 
 /* [I-cs37]/[I-java85]: legacy envelope, method call to an offline device */
-#define BODY_NOT_ONLINE_LEGACY                                                                                 \
-    "{\"Message\":\"ErrorCode:DeviceNotOnline;Timed out waiting for device to connect.\",\"ExceptionMessage\":" \
+#define BODY_NOT_ONLINE_LEGACY                                                                               \
+    "{\"Message\":\"ErrorCode:DeviceNotOnline;Timed out waiting for device to "                              \
+    "connect.\",\"ExceptionMessage\":"                                                                       \
     "\"Tracking ID:66b8d5…-G:5-TimeStamp:01/18/2017 08:11:45\"}"
 /* [I-cs3442]: newer envelope, Message is a JSON string */
-#define BODY_NOT_ONLINE_JSON                                                                                    \
-    "{\"Message\":\"{\\\"errorCode\\\":404103,\\\"trackingId\\\":\\\"aa761f…-TimeStamp:03/14/2024 09:54:49\\\"," \
-    "\\\"message\\\":\\\"The operation failed because the requested device isn't online or hasn't registered "   \
-    "the direct method callback. To learn more, see https://aka.ms/iothub404103\\\",\\\"info\\\":{\\\"timeout\\\":" \
-    "\\\"00:00:00\\\"},\\\"timestampUtc\\\":\\\"2024-03-14T09:54:49.6536567Z\\\"}\",\"ExceptionMessage\":\"\"}"
+#define BODY_NOT_ONLINE_JSON                                                                                 \
+    "{\"Message\":\"{\\\"errorCode\\\":404103,\\\"trackingId\\\":\\\"aa761f…-TimeStamp:03/14/2024 "        \
+    "09:54:49\\\","                                                                                          \
+    "\\\"message\\\":\\\"The operation failed because the requested device isn't online or hasn't "          \
+    "registered "                                                                                            \
+    "the direct method callback. To learn more, see "                                                        \
+    "https://aka.ms/iothub404103\\\",\\\"info\\\":{\\\"timeout\\\":"                                         \
+    "\\\"00:00:00\\\"},\\\"timestampUtc\\\":\\\"2024-03-14T09:54:49.6536567Z\\\"}\",\"ExceptionMessage\":"   \
+    "\"\"}"
 /* [I-java640]: 504101 in the newer envelope (trackingId/timestamp elided in the capture) */
-#define BODY_GATEWAY_TIMEOUT                                                                                   \
-    "{\"Message\":\"{\\\"errorCode\\\":504101,\\\"trackingId\\\":\\\"…\\\",\\\"message\\\":\\\"Timed out "      \
-    "waiting for the response from device.\\\",\\\"info\\\":{},\\\"timestampUtc\\\":\\\"…\\\"}\","             \
+#define BODY_GATEWAY_TIMEOUT                                                                                 \
+    "{\"Message\":\"{\\\"errorCode\\\":504101,\\\"trackingId\\\":\\\"…\\\",\\\"message\\\":\\\"Timed out " \
+    "waiting for the response from device.\\\",\\\"info\\\":{},\\\"timestampUtc\\\":\\\"…\\\"}\","         \
     "\"ExceptionMessage\":\"\"}"
 /* addendum 8, [R-mtwin412] */
-#define BODY_TWIN_412                                                                                          \
-    "{\"Message\":\"ErrorCode:PreconditionFailed;ETag mismatch for device ID 'X'\",\"ExceptionMessage\":"       \
+#define BODY_TWIN_412                                                                                        \
+    "{\"Message\":\"ErrorCode:PreconditionFailed;ETag mismatch for device ID 'X'\",\"ExceptionMessage\":"    \
     "\"Tracking ID:d92b…-TimeStamp:09/01/2020 20:58:38\"}"
 /* addendum 8, az CLI output (printed as a Python dict there; here as the JSON the hub sent) */
 #define BODY_NOT_FOUND                                                                                         \
-    "{\"Message\":\"ErrorCode:DeviceNotFound;sensor-thl-001\",\"ExceptionMessage\":\"Tracking ID:06e0…-G:0-"   \
+    "{\"Message\":\"ErrorCode:DeviceNotFound;sensor-thl-001\",\"ExceptionMessage\":\"Tracking ID:06e0…-G:0-" \
     "TimeStamp:10/24/2023 16:57:00\"}"
 /* addendum 8, csharp#724 */
-#define BODY_400004                                                                                            \
-    "{\"Message\":\"{\\\"errorCode\\\":400004,\\\"trackingId\\\":\\\"ca23…-G:14-TimeStamp:12/04/2018 "         \
-    "12:33:53\\\",\\\"message\\\":\\\"responseTimeoutInSeconds must be within [5; 300].\\\",\\\"timestampUtc\\\":" \
+#define BODY_400004                                                                                          \
+    "{\"Message\":\"{\\\"errorCode\\\":400004,\\\"trackingId\\\":\\\"ca23…-G:14-TimeStamp:12/04/2018 "     \
+    "12:33:53\\\",\\\"message\\\":\\\"responseTimeoutInSeconds must be within [5; "                          \
+    "300].\\\",\\\"timestampUtc\\\":"                                                                        \
     "\\\"2018-12-04T12:33:53.2091489Z\\\"}\",\"ExceptionMessage\":\"\"}"
 /* addendum 8, iot-central-firmware#107: the bare MQTT-style body (hub's typo kept) */
-#define BODY_BARE                                                                                              \
-    "{\"errorCode\":400004,\"trackingId\":\"4088…-G:9-TimeStamp:01/08/2020 14:21:23\",\"message\":\"Error "    \
-    "occured while parsing message payload as UTF-8 JSON object.\",\"timestampUtc\":\"2020-01-08T14:21:23Z\"}"
+#define BODY_BARE                                                                                             \
+    "{\"errorCode\":400004,\"trackingId\":\"4088…-G:9-TimeStamp:01/08/2020 14:21:23\",\"message\":\"Error " \
+    "occured while parsing message payload as UTF-8 JSON "                                                    \
+    "object.\",\"timestampUtc\":\"2020-01-08T14:21:23Z\"}"
 /* addendum 8, iot-edge-opc-proxy#82 */
-#define BODY_ARG_NULL                                                                                          \
-    "{\"Message\":\"ErrorCode:ArgumentNull;BadRequest\",\"ExceptionMessage\":\"Tracking ID:8f81…-G:6-"         \
+#define BODY_ARG_NULL                                                                                        \
+    "{\"Message\":\"ErrorCode:ArgumentNull;BadRequest\",\"ExceptionMessage\":\"Tracking ID:8f81…-G:6-"     \
     "TimeStamp:01/23/2018 20:39:04\"}"
 
 static iots_err parse(long status, const char *body, const char *hdr, iots_error_info *e)
@@ -120,9 +127,12 @@ Test(service_error, iots_error_parse_status_classes_succeeds)
         const char *body;
         iots_err want;
     } v[] = {
-        {401, "{\"Message\":\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\",\"ExceptionMessage\":\"Tracking ID:x\"}",
+        {401,
+         "{\"Message\":\"ErrorCode:IotHubUnauthorizedAccess;Unauthorized\",\"ExceptionMessage\":\"Tracking "
+         "ID:x\"}",
          IOTS_ERR_UNAUTHORIZED},
-        {409, "{\"Message\":\"ErrorCode:DeviceAlreadyExists;A device with ID 'd' is already registered.\"}", IOTS_ERR_CONFLICT},
+        {409, "{\"Message\":\"ErrorCode:DeviceAlreadyExists;A device with ID 'd' is already registered.\"}",
+         IOTS_ERR_CONFLICT},
         {429, "{\"Message\":\"ErrorCode:ThrottlingException;slow down\"}", IOTS_ERR_THROTTLED},
         {503, "{\"Message\":\"ErrorCode:ServiceUnavailable;busy\"}", IOTS_ERR_SERVER},
         {500, "{\"Message\":\"ErrorCode:ServerError;oops\"}", IOTS_ERR_SERVER},
@@ -154,8 +164,13 @@ Test(service_error, iots_error_parse_header_only_succeeds)
 Test(service_error, iots_error_parse_odd_bodies_fails)
 {
     /* shapes that are JSON but not an IoT Hub envelope: status decides, nothing crashes */
-    static const char *bodies[] = {"[]", "{\"Message\":12}", "{\"Message\":\"{not json\"}", "{\"Message\":\"ErrorCode:\"}",
-                                   "null", "{\"errorCode\":\"x\"}", "{"};
+    static const char *bodies[] = {"[]",
+                                   "{\"Message\":12}",
+                                   "{\"Message\":\"{not json\"}",
+                                   "{\"Message\":\"ErrorCode:\"}",
+                                   "null",
+                                   "{\"errorCode\":\"x\"}",
+                                   "{"};
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         iots_error_info e;
         cr_assert_eq(parse(404, bodies[i], NULL, &e), IOTS_ERR_NOT_FOUND, "body %s", bodies[i]);

@@ -11,8 +11,9 @@
 /* base64 of "mysecretkeymockhub0123456789abcd"; token below printed by azure-iot-common 1.13.3
  * (see tests/unit/test_sas.c, TOK_SVC_NODE, fields reordered to sr,sig,se,skn) */
 #define KEY2 "bXlzZWNyZXRrZXltb2NraHViMDEyMzQ1Njc4OWFiY2Q="
-#define TOK_SVC_C                                                                                              \
-    "SharedAccessSignature sr=myhub.azure-devices.net&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se=" \
+#define TOK_SVC_C                                                                                            \
+    "SharedAccessSignature "                                                                                 \
+    "sr=myhub.azure-devices.net&sig=TMx5vCxEAH63BGuCnmW4r0A9GxfbHvB2tIvvCGHRCgA%3D&se="                      \
     "1700000000&skn=iothubowner"
 
 Test(service_proto, iots_host_split_valid_succeeds)
@@ -39,7 +40,8 @@ Test(service_proto, iots_host_split_valid_succeeds)
 
 Test(service_proto, iots_host_split_malformed_fails)
 {
-    static const char *bad[] = {"", ":443", "host:", "host:0", "host:65536", "host:44a", "a:1:2", "[::1", "[::1]x", "[]:1"};
+    static const char *bad[] = {"",         ":443",  "host:", "host:0", "host:65536",
+                                "host:44a", "a:1:2", "[::1",  "[::1]x", "[]:1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char host[64] = "untouched";
         int port = 7;
@@ -142,8 +144,9 @@ Test(service_proto, iots_method_body_format_node_shape_succeeds)
                         "\"connectTimeoutInSeconds\":0}");
     free(b);
     cr_assert_eq(iots_method_body_format("m", " {\"input1\": \"someInput\"} ", 5, 10, &b), IOTS_OK);
-    cr_assert_str_eq(b, "{\"methodName\":\"m\",\"payload\":{\"input1\":\"someInput\"},\"responseTimeoutInSeconds\":5,"
-                        "\"connectTimeoutInSeconds\":10}");
+    cr_assert_str_eq(
+        b, "{\"methodName\":\"m\",\"payload\":{\"input1\":\"someInput\"},\"responseTimeoutInSeconds\":5,"
+           "\"connectTimeoutInSeconds\":10}");
     free(b);
     cr_assert_eq(iots_method_body_format("m", "\"text\"", 5, 0, &b), IOTS_OK);
     cr_assert(strstr(b, "\"payload\":\"text\"") != NULL);
@@ -175,7 +178,8 @@ Test(service_proto, iots_method_result_parse_hub_answers_succeeds)
         {"{\"status\":0,\"payload\":null}", 0, "null"},
         /* addendum 4, node#736: the hub pasted a device's non-JSON answer verbatim */
         {"{\"status\":200,\"payload\":{'filename': 'logs.zip'}}", 200, "{'filename': 'logs.zip'}"},
-        {"{\"status\":404,\"payload\":{\"Response\":\"Unknown method\"}}", 404, "{\"Response\":\"Unknown method\"}"},
+        {"{\"status\":404,\"payload\":{\"Response\":\"Unknown method\"}}", 404,
+         "{\"Response\":\"Unknown method\"}"},
         {"{\"status\":200}", 200, "null"},
         {"{\"status\":200,\"payload\":\"Reboot started\"}", 200, "\"Reboot started\""},
         /* addendum 4, csharp#120: the 2017 hub's answer for an empty device payload */
@@ -184,7 +188,8 @@ Test(service_proto, iots_method_result_parse_hub_answers_succeeds)
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         int status = -1;
         char *payload = NULL;
-        cr_assert_eq(iots_method_result_parse(v[i].body, strlen(v[i].body), &status, &payload), IOTS_OK, "%s", v[i].body);
+        cr_assert_eq(iots_method_result_parse(v[i].body, strlen(v[i].body), &status, &payload), IOTS_OK, "%s",
+                     v[i].body);
         cr_assert_eq(status, v[i].status);
         cr_assert_str_eq(payload, v[i].payload);
         free(payload);
@@ -193,12 +198,18 @@ Test(service_proto, iots_method_result_parse_hub_answers_succeeds)
 
 Test(service_proto, iots_method_result_parse_bad_bodies_fails)
 {
-    static const char *bad[] = {"", "[]", "{}", "{\"status\":\"200\"}", "{\"status\":200,\"payload\"}", "nonsense",
+    static const char *bad[] = {"",
+                                "[]",
+                                "{}",
+                                "{\"status\":\"200\"}",
+                                "{\"status\":200,\"payload\"}",
+                                "nonsense",
                                 "{\"status\":,\"payload\":1}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int status = -1;
         char *payload = NULL;
-        cr_assert_eq(iots_method_result_parse(bad[i], strlen(bad[i]), &status, &payload), IOTS_ERR_PROTOCOL, "%s", bad[i]);
+        cr_assert_eq(iots_method_result_parse(bad[i], strlen(bad[i]), &status, &payload), IOTS_ERR_PROTOCOL,
+                     "%s", bad[i]);
         cr_assert_eq(status, -1);
         cr_assert_null(payload);
     }
@@ -209,12 +220,16 @@ Test(service_proto, iots_bodies_node_shapes_succeeds)
     char *b = NULL;
     /* node-sdk-behaviour.md 2.2: Registry.create({deviceId:'dev2'}) */
     cr_assert_eq(iots_device_create_body_format("dev2", &b), IOTS_OK);
-    cr_assert_str_eq(b, "{\"deviceId\":\"dev2\",\"authentication\":{\"type\":\"sas\",\"symmetricKey\":{\"primaryKey\":\"\","
-                        "\"secondaryKey\":\"\"}}}");
+    cr_assert_str_eq(
+        b,
+        "{\"deviceId\":\"dev2\",\"authentication\":{\"type\":\"sas\",\"symmetricKey\":{\"primaryKey\":\"\","
+        "\"secondaryKey\":\"\"}}}");
     free(b);
     /* node-sdk-behaviour.md 2.2: updateTwin body */
-    cr_assert_eq(iots_twin_patch_body_format("{\"telemetryInterval\":20}", "{\"site\":\"lab2\"}", &b), IOTS_OK);
-    cr_assert_str_eq(b, "{\"tags\":{\"site\":\"lab2\"},\"properties\":{\"desired\":{\"telemetryInterval\":20}}}");
+    cr_assert_eq(iots_twin_patch_body_format("{\"telemetryInterval\":20}", "{\"site\":\"lab2\"}", &b),
+                 IOTS_OK);
+    cr_assert_str_eq(
+        b, "{\"tags\":{\"site\":\"lab2\"},\"properties\":{\"desired\":{\"telemetryInterval\":20}}}");
     free(b);
     cr_assert_eq(iots_twin_patch_body_format("{\"a\":null}", NULL, &b), IOTS_OK);
     cr_assert_str_eq(b, "{\"properties\":{\"desired\":{\"a\":null}}}");

@@ -6,18 +6,22 @@
 #include "iots_twin.h"
 
 /* [I-explorer563] twin, trimmed, with a reported rebootTime added as this project's device app reports it */
-#define TWIN_REBOOT                                                                                            \
-    "{\"deviceId\":\"derniertest\",\"etag\":\"AAAAAAAAABo=\",\"deviceEtag\":\"ODQ4NDk5Mzk=\",\"status\":"      \
-    "\"enabled\",\"connectionState\":\"Connected\",\"version\":27,\"properties\":{\"desired\":{\"test\":"      \
-    "\"newtest23456\",\"$metadata\":{\"$lastUpdated\":\"2022-10-19T12:10:35.7728649Z\",\"$lastUpdatedVersion\":" \
-    "26},\"$version\":26},\"reported\":{\"rebootTime\":\"2022-10-19T12:11:00.123Z\",\"$metadata\":{"          \
-    "\"$lastUpdated\":\"2022-09-30T19:29:03.6006968Z\"},\"$version\":2}},\"capabilities\":{\"iotEdge\":false}}"
+#define TWIN_REBOOT                                                                                          \
+    "{\"deviceId\":\"derniertest\",\"etag\":\"AAAAAAAAABo=\",\"deviceEtag\":\"ODQ4NDk5Mzk=\",\"status\":"    \
+    "\"enabled\",\"connectionState\":\"Connected\",\"version\":27,\"properties\":{\"desired\":{\"test\":"    \
+    "\"newtest23456\",\"$metadata\":{\"$lastUpdated\":\"2022-10-19T12:10:35.7728649Z\",\"$"                  \
+    "lastUpdatedVersion\":"                                                                                  \
+    "26},\"$version\":26},\"reported\":{\"rebootTime\":\"2022-10-19T12:11:00.123Z\",\"$metadata\":{"         \
+    "\"$lastUpdated\":\"2022-09-30T19:29:03.6006968Z\"},\"$version\":2}},\"capabilities\":{\"iotEdge\":"     \
+    "false}}"
 /* the Node tutorial's shape: iothubDM.reboot.lastReboot */
-#define TWIN_TUTORIAL                                                                                          \
-    "{\"deviceId\":\"myDeviceId\",\"etag\":\"AAAAAAAAAAE=\",\"properties\":{\"desired\":{\"$version\":1},"     \
-    "\"reported\":{\"iothubDM\":{\"reboot\":{\"lastReboot\":\"2017-08-25T10:00:00.000Z\"}},\"$version\":3}}}"
-#define TWIN_NONE                                                                                              \
-    "{\"deviceId\":\"d\",\"etag\":\"AAAAAAAAAAE=\",\"properties\":{\"desired\":{\"$version\":1},\"reported\":" \
+#define TWIN_TUTORIAL                                                                                        \
+    "{\"deviceId\":\"myDeviceId\",\"etag\":\"AAAAAAAAAAE=\",\"properties\":{\"desired\":{\"$version\":1},"   \
+    "\"reported\":{\"iothubDM\":{\"reboot\":{\"lastReboot\":\"2017-08-25T10:00:00.000Z\"}},\"$version\":3}}" \
+    "}"
+#define TWIN_NONE                                                                                            \
+    "{\"deviceId\":\"d\",\"etag\":\"AAAAAAAAAAE=\",\"properties\":{\"desired\":{\"$version\":1},"            \
+    "\"reported\":"                                                                                          \
     "{\"$metadata\":{\"$lastUpdated\":\"2022-09-30T19:29:03.6006968Z\"},\"$version\":1}}}"
 
 Test(service_twin, iots_twin_reboot_time_both_shapes_succeeds)
@@ -45,14 +49,16 @@ Test(service_twin, iots_twin_reboot_time_absent_fails)
 Test(service_twin, iots_twin_reported_string_paths_succeeds)
 {
     char out[64];
-    cr_assert_eq(iots_twin_reported_string(TWIN_TUTORIAL, strlen(TWIN_TUTORIAL), "iothubDM.reboot.lastReboot", out,
-                                           sizeof out),
+    cr_assert_eq(iots_twin_reported_string(TWIN_TUTORIAL, strlen(TWIN_TUTORIAL), "iothubDM.reboot.lastReboot",
+                                           out, sizeof out),
                  IOTS_OK);
     cr_assert_str_eq(out, "2017-08-25T10:00:00.000Z");
-    cr_assert_eq(iots_twin_reported_string(TWIN_TUTORIAL, strlen(TWIN_TUTORIAL), "iothubDM.reboot", out, sizeof out),
-                 IOTS_ERR_NOT_FOUND);
-    cr_assert_eq(iots_twin_reported_string(TWIN_TUTORIAL, strlen(TWIN_TUTORIAL), "iothubDM..x", out, sizeof out),
-                 IOTS_ERR_ARG);
+    cr_assert_eq(
+        iots_twin_reported_string(TWIN_TUTORIAL, strlen(TWIN_TUTORIAL), "iothubDM.reboot", out, sizeof out),
+        IOTS_ERR_NOT_FOUND);
+    cr_assert_eq(
+        iots_twin_reported_string(TWIN_TUTORIAL, strlen(TWIN_TUTORIAL), "iothubDM..x", out, sizeof out),
+        IOTS_ERR_ARG);
     cr_assert_eq(iots_twin_etag(TWIN_REBOOT, strlen(TWIN_REBOOT), out, sizeof out), IOTS_OK);
     cr_assert_str_eq(out, "AAAAAAAAABo=");
 }
@@ -64,14 +70,14 @@ Test(service_twin, iots_iso8601_parse_forms_succeeds)
         long long ms;
     } v[] = {
         {"1970-01-01T00:00:00Z", 0},
-        {"2022-10-19T12:10:35.7728649Z", 1666181435772LL},    /* hub, 7 fraction digits */
+        {"2022-10-19T12:10:35.7728649Z", 1666181435772LL}, /* hub, 7 fraction digits */
         {"2024-03-14T09:54:49.6536567Z", 1710410089653LL},
         {"2020-07-28T22:17:23.785061Z", 1595974643785LL},
-        {"2017-08-25T10:00:00.000Z", 1503655200000LL},      /* JavaScript toISOString */
+        {"2017-08-25T10:00:00.000Z", 1503655200000LL}, /* JavaScript toISOString */
         {"2017-08-25T10:00:00.5Z", 1503655200500LL},
         {"2017-08-25T12:00:00+02:00", 1503655200000LL},
         {"2017-08-25T05:30:00-04:30", 1503655200000LL},
-        {"2017-08-25T10:00:00", 1503655200000LL},           /* device create answer: no zone */
+        {"2017-08-25T10:00:00", 1503655200000LL}, /* device create answer: no zone */
         {"2017-08-25t10:00:00z", 1503655200000LL},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
@@ -86,9 +92,17 @@ Test(service_twin, iots_iso8601_parse_forms_succeeds)
 
 Test(service_twin, iots_iso8601_parse_malformed_fails)
 {
-    static const char *bad[] = {"", "2017-08-25", "2017-08-25 10:00:00Z", "2017-13-25T10:00:00Z", "2017-08-25T24:00:00Z",
-                                "2017-08-25T10:00:00.Z", "2017-08-25T10:00:00ZZ", "2017-08-25T10:00:00+0200",
-                                "17-08-25T10:00:00Z", "2017-08-25T10:00:00.1234567890Z", "now"};
+    static const char *bad[] = {"",
+                                "2017-08-25",
+                                "2017-08-25 10:00:00Z",
+                                "2017-13-25T10:00:00Z",
+                                "2017-08-25T24:00:00Z",
+                                "2017-08-25T10:00:00.Z",
+                                "2017-08-25T10:00:00ZZ",
+                                "2017-08-25T10:00:00+0200",
+                                "17-08-25T10:00:00Z",
+                                "2017-08-25T10:00:00.1234567890Z",
+                                "now"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         long long ms = 42;
         cr_assert_eq(iots_iso8601_parse(bad[i], &ms), IOTS_ERR_ARG, "%s", bad[i]);

@@ -209,7 +209,8 @@ Test(store, mh_store_device_create_defaults_succeeds)
     auth = cJSON_GetObjectItem(dev, "authentication");
     cr_assert_str_eq(str(auth, "type"), "sas");
     cr_assert(matches("^[A-Za-z0-9+/]{43}=$", str(cJSON_GetObjectItem(auth, "symmetricKey"), "primaryKey")));
-    cr_assert(matches("^[A-Za-z0-9+/]{43}=$", str(cJSON_GetObjectItem(auth, "symmetricKey"), "secondaryKey")));
+    cr_assert(
+        matches("^[A-Za-z0-9+/]{43}=$", str(cJSON_GetObjectItem(auth, "symmetricKey"), "secondaryKey")));
     cr_assert_str_neq(str(cJSON_GetObjectItem(auth, "symmetricKey"), "primaryKey"),
                       str(cJSON_GetObjectItem(auth, "symmetricKey"), "secondaryKey"));
     cr_assert(cJSON_IsFalse(path(dev, "capabilities", "iotEdge", NULL)));
@@ -231,8 +232,9 @@ Test(store, mh_store_device_create_node_empty_keys_succeeds)
 
 Test(store, mh_store_device_create_given_keys_and_status_succeeds)
 {
-    cJSON *body = J("{\"status\":\"disabled\",\"statusReason\":\"maint\",\"authentication\":{\"symmetricKey\":"
-                    "{\"primaryKey\":\"AAAAAAAAAAAAAAAAAAAAAA==\",\"secondaryKey\":null}}}");
+    cJSON *body =
+        J("{\"status\":\"disabled\",\"statusReason\":\"maint\",\"authentication\":{\"symmetricKey\":"
+          "{\"primaryKey\":\"AAAAAAAAAAAAAAAAAAAAAA==\",\"secondaryKey\":null}}}");
     cJSON *dev = NULL;
     mh_device_auth a;
 
@@ -264,7 +266,8 @@ Test(store, mh_store_device_create_bad_input_fails)
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *body = J(bad[i]), *dev = NULL;
         mh_status st = {0};
-        cr_assert_eq(mh_store_device_create(store, "bad1", body, &dev, &st), MH_ERR_ARGUMENT_INVALID, "%s", bad[i]);
+        cr_assert_eq(mh_store_device_create(store, "bad1", body, &dev, &st), MH_ERR_ARGUMENT_INVALID, "%s",
+                     bad[i]);
         cr_assert_null(dev);
         cJSON_Delete(body);
     }
@@ -286,8 +289,8 @@ Test(store, mh_device_id_check_table_succeeds)
     static const struct {
         const char *id;
         int ok;
-    } v[] = {{"dev1", 1}, {"a-b.c+d%e_f#g*h?i!j(k)l,m=n@o$p'q", 1}, {"", 0}, {"a/b", 0}, {"a b", 0},
-             {"é", 0}, {"x:y", 0}};
+    } v[] = {{"dev1", 1}, {"a-b.c+d%e_f#g*h?i!j(k)l,m=n@o$p'q", 1}, {"", 0}, {"a/b", 0}, {"a b", 0}, {"é", 0},
+             {"x:y", 0}};
     char long_id[130];
     size_t i;
 
@@ -350,7 +353,8 @@ Test(store, mh_store_device_update_etag_counter_succeeds)
     snprintf(quoted, sizeof quoted, "\"%s\"", str(dev, "etag"));
     cJSON_Delete(dev);
     dev = NULL;
-    cr_assert_eq(mh_store_device_update(store, "u1", body, quoted, &dev, &now_disabled, &st), MH_OK, "%s", st.text);
+    cr_assert_eq(mh_store_device_update(store, "u1", body, quoted, &dev, &now_disabled, &st), MH_OK, "%s",
+                 st.text);
     cr_assert_eq(dev_etag_number(str(dev, "etag")), e0 + 1);
     cr_assert_str_eq(str(dev, "status"), "disabled");
     cr_assert_eq(now_disabled, 1);
@@ -358,7 +362,8 @@ Test(store, mh_store_device_update_etag_counter_succeeds)
     cJSON_Delete(dev);
     dev = NULL;
     /* stale etag: 412 with the hub's text, nothing changes */
-    cr_assert_eq(mh_store_device_update(store, "u1", body, quoted, &dev, &now_disabled, &st), MH_ERR_PRECONDITION);
+    cr_assert_eq(mh_store_device_update(store, "u1", body, quoted, &dev, &now_disabled, &st),
+                 MH_ERR_PRECONDITION);
     cr_assert_str_eq(st.text, "PreconditionFailed");
     cr_assert_eq(mh_store_device_get(store, "u1", &dev, NULL), MH_OK);
     cr_assert_eq(dev_etag_number(str(dev, "etag")), e0 + 1);
@@ -518,7 +523,8 @@ Test(store, mh_store_twin_get_new_twin_succeeds)
     const cJSON *dm = path(t, "properties", "desired", "$metadata");
     cr_assert_eq(cJSON_GetArraySize(dm), 1);
     cr_assert(matches("Z$", str(dm, "$lastUpdated")));
-    cr_assert_str_eq(str(dm, "$lastUpdated"), str(path(t, "properties", "reported", "$metadata"), "$lastUpdated"));
+    cr_assert_str_eq(str(dm, "$lastUpdated"),
+                     str(path(t, "properties", "reported", "$metadata"), "$lastUpdated"));
     cJSON_Delete(t);
 }
 
@@ -617,7 +623,8 @@ Test(store, twin_counter_replace_bumps_desired_succeeds)
     counters c;
 
     create("v");
-    cr_assert_eq(patch("v", "{\"properties\":{\"desired\":{\"a\":1}}}", NULL, 1, NULL, &st), MH_OK, "%s", st.text);
+    cr_assert_eq(patch("v", "{\"properties\":{\"desired\":{\"a\":1}}}", NULL, 1, NULL, &st), MH_OK, "%s",
+                 st.text);
     c = count("v");
     cr_assert_eq(c.desired, 2);
     cr_assert_str_eq(c.etag, "AAAAAAAAAAI=");
@@ -683,7 +690,8 @@ Test(store, mh_store_twin_update_patch_push_succeeds)
 
     create("p");
     ok_patch("p", "{\"properties\":{\"desired\":{\"a\":1,\"b\":2}}}");
-    cr_assert_eq(patch("p", "{\"properties\":{\"desired\":{\"a\":-1,\"b\":null}}}", NULL, 0, &push, &st), MH_OK);
+    cr_assert_eq(patch("p", "{\"properties\":{\"desired\":{\"a\":-1,\"b\":null}}}", NULL, 0, &push, &st),
+                 MH_OK);
     assert_json(push, "{\"a\":-1,\"b\":null,\"$version\":3}");
     cJSON_Delete(push);
     push = NULL;
@@ -698,16 +706,17 @@ Test(store, mh_store_twin_update_replace_push_succeeds)
 
     create("r");
     ok_patch("r", "{\"tags\":{\"keep\":0},\"properties\":{\"desired\":{\"a\":1,\"b\":2}}}");
-    cr_assert_eq(patch("r", "{\"tags\":{\"n\":1},\"properties\":{\"desired\":{\"a\":1,\"c\":100}}}", NULL, 1, &push, &st),
+    cr_assert_eq(patch("r", "{\"tags\":{\"n\":1},\"properties\":{\"desired\":{\"a\":1,\"c\":100}}}", NULL, 1,
+                       &push, &st),
                  MH_OK);
     assert_json(push, "{\"a\":1,\"b\":null,\"c\":100,\"$version\":3}");
     cJSON_Delete(push);
     t = twin("r");
     assert_json(cJSON_GetObjectItem(t, "tags"), "{\"n\":1}");
     cr_assert_null(path(t, "properties", "desired", "b"));
-    cr_assert_null(path(t, "properties", "desired", "$metadata") ? cJSON_GetObjectItem(
-                                                                      path(t, "properties", "desired", "$metadata"), "b")
-                                                                : NULL);
+    cr_assert_null(path(t, "properties", "desired", "$metadata")
+                       ? cJSON_GetObjectItem(path(t, "properties", "desired", "$metadata"), "b")
+                       : NULL);
     cJSON_Delete(t);
 }
 
@@ -732,15 +741,17 @@ Test(store, mh_store_twin_update_ignores_read_only_members_succeeds)
 
     create("ro");
     ok_report("ro", "{\"r\":1}");
-    ok_patch("ro", "{\"deviceId\":\"other\",\"etag\":\"zzz\",\"version\":99,\"properties\":{\"desired\":"
-                   "{\"u\":1,\"$metadata\":{\"$lastUpdated\":\"x\"},\"$version\":42},\"reported\":{\"r\":2}}}");
+    ok_patch("ro",
+             "{\"deviceId\":\"other\",\"etag\":\"zzz\",\"version\":99,\"properties\":{\"desired\":"
+             "{\"u\":1,\"$metadata\":{\"$lastUpdated\":\"x\"},\"$version\":42},\"reported\":{\"r\":2}}}");
     t = twin("ro");
     cr_assert_str_eq(str(t, "deviceId"), "ro");
     cr_assert_eq(num(path(t, "properties", "reported", "r")), 1);
     cr_assert_eq(num(path(t, "properties", "desired", "$version")), 2);
     cr_assert_eq(num(path(t, "properties", "desired", "u")), 1);
-    cr_assert_null(path(t, "properties", "desired", "$metadata") ?
-                       cJSON_GetObjectItem(path(t, "properties", "desired", "$metadata"), "$metadata") : NULL);
+    cr_assert_null(path(t, "properties", "desired", "$metadata")
+                       ? cJSON_GetObjectItem(path(t, "properties", "desired", "$metadata"), "$metadata")
+                       : NULL);
     cJSON_Delete(t);
 }
 
@@ -867,7 +878,8 @@ Test(limits, twin_update_value_over_4096_fails)
     char *body = big_string_json("{\"properties\":{\"desired\":{\"big\":\"", 4097, "\"}}}");
 
     lim_setup();
-    assert_service_write_rejected(body, "Property or Tag value should be maximum 4096 bytes. Error in Property/Tag big");
+    assert_service_write_rejected(
+        body, "Property or Tag value should be maximum 4096 bytes. Error in Property/Tag big");
     free(body);
 }
 
@@ -876,7 +888,8 @@ Test(limits, twin_update_tag_value_over_4096_fails)
     char *body = big_string_json("{\"tags\":{\"big\":\"", 5000, "\"}}");
 
     lim_setup();
-    assert_service_write_rejected(body, "Property or Tag value should be maximum 4096 bytes. Error in Property/Tag big");
+    assert_service_write_rejected(
+        body, "Property or Tag value should be maximum 4096 bytes. Error in Property/Tag big");
     free(body);
 }
 
@@ -892,9 +905,10 @@ Test(limits, twin_update_bad_keys_fails)
 Test(limits, twin_update_depth_over_10_fails)
 {
     lim_setup();
-    assert_service_write_rejected("{\"properties\":{\"desired\":{\"1\":{\"2\":{\"3\":{\"4\":{\"5\":{\"6\":{\"7\":"
-                                  "{\"8\":{\"9\":{\"10\":{\"11\":{}}}}}}}}}}}}}}",
-                                  "Nested depth of twin property exceeds 10");
+    assert_service_write_rejected(
+        "{\"properties\":{\"desired\":{\"1\":{\"2\":{\"3\":{\"4\":{\"5\":{\"6\":{\"7\":"
+        "{\"8\":{\"9\":{\"10\":{\"11\":{}}}}}}}}}}}}}}",
+        "Nested depth of twin property exceeds 10");
 }
 
 Test(limits, twin_update_depth_10_succeeds)
@@ -907,7 +921,8 @@ Test(limits, twin_update_depth_10_succeeds)
 Test(limits, twin_update_integer_out_of_range_fails)
 {
     lim_setup();
-    assert_service_write_rejected("{\"properties\":{\"desired\":{\"n\":4503599627370496}}}", "Property n has an out");
+    assert_service_write_rejected("{\"properties\":{\"desired\":{\"n\":4503599627370496}}}",
+                                  "Property n has an out");
 }
 
 Test(limits, twin_update_desired_over_32k_fails)
@@ -970,8 +985,8 @@ Test(limits, twin_report_dollar_members_fails)
 
 Test(limits, twin_report_not_a_json_object_fails)
 {
-    static const char *const bad[] = {"{\"a\":", "[1,2]", "42", "\"text\"", "", "null", "{\"a\":1} x",
-                                      "{\"a\":1}{}", "{\"a\":\"\xff\"}"};
+    static const char *const bad[] = {"{\"a\":", "[1,2]",       "42",          "\"text\"",        "",
+                                      "null",    "{\"a\":1} x", "{\"a\":1}{}", "{\"a\":\"\xff\"}"};
     size_t i;
 
     lim_setup();
@@ -983,8 +998,9 @@ Test(limits, twin_report_not_a_json_object_fails)
 Test(limits, twin_report_depth_over_10_fails)
 {
     lim_setup();
-    assert_report_rejected("{\"1\":{\"2\":{\"3\":{\"4\":{\"5\":{\"6\":{\"7\":{\"8\":{\"9\":{\"10\":{\"11\":{}}}}}}}}}}}}",
-                           MH_ERR_ARGUMENT_INVALID, "Nested depth of twin property exceeds 10");
+    assert_report_rejected(
+        "{\"1\":{\"2\":{\"3\":{\"4\":{\"5\":{\"6\":{\"7\":{\"8\":{\"9\":{\"10\":{\"11\":{}}}}}}}}}}}}",
+        MH_ERR_ARGUMENT_INVALID, "Nested depth of twin property exceeds 10");
 }
 
 /* ---- device side ---- */
@@ -1005,8 +1021,8 @@ Test(store, mh_store_twin_get_properties_capture_succeeds)
     free(json);
     ok_patch("dp", "{\"properties\":{\"desired\":{\"s\":\"v\"}}}");
     cr_assert_eq(mh_store_twin_get_properties(store, "dp", &json, &st), MH_OK);
-    cr_assert_str_eq(json,
-                     "{\"desired\":{\"s\":\"v\",\"$version\":2},\"reported\":{\"temperature\":32,\"$version\":2}}");
+    cr_assert_str_eq(
+        json, "{\"desired\":{\"s\":\"v\",\"$version\":2},\"reported\":{\"temperature\":32,\"$version\":2}}");
     free(json);
     cr_assert_eq(mh_store_twin_get_properties(store, "none", &json, &st), MH_ERR_DEVICE_NOT_FOUND);
 }
@@ -1021,8 +1037,9 @@ Test(store, mh_store_twin_report_merge_succeeds)
     t = twin("rm");
     assert_json(path(t, "properties", "reported", "o"), "{\"x\":3,\"y\":2}");
     cr_assert_null(path(t, "properties", "reported", "a"));
-    cr_assert_null(path(t, "properties", "reported", "$metadata") ?
-                       cJSON_GetObjectItem(path(t, "properties", "reported", "$metadata"), "a") : NULL);
+    cr_assert_null(path(t, "properties", "reported", "$metadata")
+                       ? cJSON_GetObjectItem(path(t, "properties", "reported", "$metadata"), "a")
+                       : NULL);
     cr_assert_str_neq(str(t, "lastActivityTime"), "0001-01-01T00:00:00Z");
     cJSON_Delete(t);
 }
@@ -1118,7 +1135,8 @@ Test(file, mh_store_open_readonly_missing_file_fails)
     cr_assert_null(ro);
 }
 
-Test(store, mh_store_session_subs_set_get_and_device_delete_succeeds, .init = open_memory, .fini = close_store)
+Test(store, mh_store_session_subs_set_get_and_device_delete_succeeds, .init = open_memory,
+     .fini = close_store)
 {
     unsigned subs = 99;
     create("sess1");

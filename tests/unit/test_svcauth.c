@@ -108,7 +108,8 @@ Test(svcauth, check_unknown_policy_and_garbage_fail)
                  MH_ERR_UNAUTHORIZED);
     cr_assert_eq(mh_svcauth_check(NULL, "localhost", 1, NOW, lookup, NULL, NULL), MH_ERR_UNAUTHORIZED);
     cr_assert_eq(mh_svcauth_check("", "localhost", 1, NOW, lookup, NULL, NULL), MH_ERR_UNAUTHORIZED);
-    cr_assert_eq(mh_svcauth_check("Bearer abc", "localhost", 1, NOW, lookup, NULL, NULL), MH_ERR_UNAUTHORIZED);
+    cr_assert_eq(mh_svcauth_check("Bearer abc", "localhost", 1, NOW, lookup, NULL, NULL),
+                 MH_ERR_UNAUTHORIZED);
     cr_assert_eq(mh_svcauth_check("SharedAccessSignature sr=localhost&sig=%%%&se=1&skn=iothubowner",
                                   "localhost", 1, NOW, lookup, NULL, NULL),
                  MH_ERR_UNAUTHORIZED);
@@ -129,8 +130,12 @@ Test(svcauth, check_cached_second_call_skips_lookup_succeeds)
     cr_assert_not_null(c);
     lookups = 0;
     token("localhost", OWNER_KEY, "iothubowner", NOW + 3600, t);
-    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, counting_lookup, NULL, NULL), MH_OK);
-    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_REGISTRY_WRITE, NOW, counting_lookup, NULL, NULL), MH_OK);
+    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, counting_lookup,
+                                         NULL, NULL),
+                 MH_OK);
+    cr_assert_eq(
+        mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_REGISTRY_WRITE, NOW, counting_lookup, NULL, NULL),
+        MH_OK);
     cr_assert_eq(lookups, 1);
     mh_svcauth_cache_free(c);
 }
@@ -141,17 +146,22 @@ Test(svcauth, check_cached_expired_and_rights_fail)
     mh_svcauth_cache *c = mh_svcauth_cache_new();
     lookups = 0;
     token("localhost", REGREAD_KEY, "registryRead", NOW + 10, t);
-    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_REGISTRY_READ, NOW, counting_lookup, NULL, NULL), MH_OK);
+    cr_assert_eq(
+        mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_REGISTRY_READ, NOW, counting_lookup, NULL, NULL),
+        MH_OK);
     /* cached, but the right is still enforced */
-    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, counting_lookup, NULL, NULL),
+    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, counting_lookup,
+                                         NULL, NULL),
                  MH_ERR_UNAUTHORIZED);
     cr_assert_eq(lookups, 1);
     /* once expired the cache does not answer: the full check refuses it */
-    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_REGISTRY_READ, NOW + 10, counting_lookup, NULL, NULL),
+    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_REGISTRY_READ, NOW + 10, counting_lookup,
+                                         NULL, NULL),
                  MH_ERR_UNAUTHORIZED);
     /* a tampered token never hits the cache */
     t[strlen(t) - 1] = t[strlen(t) - 1] == '1' ? '2' : '1';
-    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_REGISTRY_READ, NOW, counting_lookup, NULL, NULL),
-                 MH_ERR_UNAUTHORIZED);
+    cr_assert_eq(
+        mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_REGISTRY_READ, NOW, counting_lookup, NULL, NULL),
+        MH_ERR_UNAUTHORIZED);
     mh_svcauth_cache_free(c);
 }

@@ -24,8 +24,8 @@ static const struct pub_vec good_publishes[] = {
      "0c1b4a8e-2f7d-4c36-9d67-3f0b2c9c5a11", -1, 0, ""},
     {"dev1", "$iothub/twin/PATCH/properties/reported/?$rid=2", MH_TOPIC_TWIN_PATCH_REPORTED, "2", -1, 0, ""},
     /* addendum 1: &$version= on a reported PATCH */
-    {"dev1", "$iothub/twin/PATCH/properties/reported/?$rid=7&$version=3", MH_TOPIC_TWIN_PATCH_REPORTED,
-     "7", 3, 0, ""},
+    {"dev1", "$iothub/twin/PATCH/properties/reported/?$rid=7&$version=3", MH_TOPIC_TWIN_PATCH_REPORTED, "7",
+     3, 0, ""},
     /* unknown parameters ignored, any order */
     {"dev1", "$iothub/twin/PATCH/properties/reported/?$version=12&x=y&$rid=ab", MH_TOPIC_TWIN_PATCH_REPORTED,
      "ab", 12, 0, ""},
@@ -42,8 +42,8 @@ static const struct pub_vec good_publishes[] = {
     /* .NET: trailing '/' after the bag */
     {"dev1", "devices/dev1/messages/events/%24.mid=1&a=b/", MH_TOPIC_TELEMETRY, "", -1, 0, "%24.mid=1&a=b"},
     /* docs: literal $ */
-    {"dev1", "devices/dev1/messages/events/$.ct=application%2Fjson&$.ce=utf-8", MH_TOPIC_TELEMETRY, "", -1,
-     0, "$.ct=application%2Fjson&$.ce=utf-8"},
+    {"dev1", "devices/dev1/messages/events/$.ct=application%2Fjson&$.ce=utf-8", MH_TOPIC_TELEMETRY, "", -1, 0,
+     "$.ct=application%2Fjson&$.ce=utf-8"},
 };
 
 Test(topic, mh_topic_parse_device_publish_sdk_topics_succeeds)
@@ -68,20 +68,20 @@ static const struct {
     const char *device;
     const char *topic;
 } bad_publishes[] = {
-    {"dev1", "devices/dev2/messages/events/"},             /* another device's telemetry */
-    {"dev1", "devices/dev10/messages/events/"},            /* prefix of the id is not the id */
+    {"dev1", "devices/dev2/messages/events/"},  /* another device's telemetry */
+    {"dev1", "devices/dev10/messages/events/"}, /* prefix of the id is not the id */
     {"dev10", "devices/dev1/messages/events/"},
-    {"dev1", "devices/dev1/modules/m1/messages/events/"},  /* modules refused */
-    {"dev1", "devices/dev1/messages/devicebound/x"},       /* hub -> device direction */
+    {"dev1", "devices/dev1/modules/m1/messages/events/"}, /* modules refused */
+    {"dev1", "devices/dev1/messages/devicebound/x"},      /* hub -> device direction */
     {"dev1", "devices/dev1/messages/eventsX"},
-    {"dev1", "devices/dev1/messages/events/a=b/c=d"},      /* unencoded '/' in the bag */
-    {"dev1", "devices/dev1/messages/events/a=%zz"},        /* bad encoding */
-    {"dev1", "devices/dev1/messages/events/=v"},           /* empty key */
-    {"dev1", "$iothub/twin/GET/"},                         /* no $rid */
+    {"dev1", "devices/dev1/messages/events/a=b/c=d"}, /* unencoded '/' in the bag */
+    {"dev1", "devices/dev1/messages/events/a=%zz"},   /* bad encoding */
+    {"dev1", "devices/dev1/messages/events/=v"},      /* empty key */
+    {"dev1", "$iothub/twin/GET/"},                    /* no $rid */
     {"dev1", "$iothub/twin/GET/?$rid="},
-    {"dev1", "$iothub/twin/GET?$rid=1"},                   /* needs "/?" */
+    {"dev1", "$iothub/twin/GET?$rid=1"}, /* needs "/?" */
     {"dev1", "$iothub/twin/GET/?$rid=1&$rid=2"},
-    {"dev1", "$iothub/twin/res/200/?$rid=1"},              /* replies come from the hub */
+    {"dev1", "$iothub/twin/res/200/?$rid=1"}, /* replies come from the hub */
     {"dev1", "$iothub/twin/PATCH/properties/desired/?$version=2"},
     {"dev1", "$iothub/twin/PATCH/properties/reported/?$rid=1&$version=x"},
     {"dev1", "$iothub/twin/PATCH/properties/reported/?$rid=1&$version=-1"},
@@ -132,11 +132,11 @@ Test(topic, mh_topic_parse_device_publish_rid_kept_as_sent_succeeds)
 }
 
 static const char *const good_filters[] = {
-    "$iothub/methods/POST/#",                   /* every SDK */
-    "$iothub/twin/res/#",                       /* every SDK */
-    "$iothub/twin/PATCH/properties/desired/#",  /* every SDK */
-    "devices/dev1/messages/devicebound/#",      /* Node, Python, .NET, legacy C */
-    "devices/+/messages/devicebound/#",         /* az-C AZ_IOT_HUB_CLIENT_C2D_SUBSCRIBE_TOPIC */
+    "$iothub/methods/POST/#",                  /* every SDK */
+    "$iothub/twin/res/#",                      /* every SDK */
+    "$iothub/twin/PATCH/properties/desired/#", /* every SDK */
+    "devices/dev1/messages/devicebound/#",     /* Node, Python, .NET, legacy C */
+    "devices/+/messages/devicebound/#",        /* az-C AZ_IOT_HUB_CLIENT_C2D_SUBSCRIBE_TOPIC */
 };
 
 static const char *const bad_filters[] = {
@@ -179,9 +179,10 @@ Test(topic, mh_topic_props_parse_sdk_bags_succeeds)
     int n = -1;
 
     /* Node: querystring.stringify({'$.mid': .., '$.ct': .., 'temperatureAlert': 'true'}) */
-    cr_assert_eq(mh_topic_props_parse("%24.mid=42&%24.ct=application%2Fjson&%24.ce=utf-8&temperatureAlert=true",
-                                      p, 8, &n, NULL),
-                 MH_OK);
+    cr_assert_eq(
+        mh_topic_props_parse("%24.mid=42&%24.ct=application%2Fjson&%24.ce=utf-8&temperatureAlert=true", p, 8,
+                             &n, NULL),
+        MH_OK);
     cr_assert_eq(n, 4);
     cr_assert_str_eq(p[0].key, "$.mid");
     cr_assert_str_eq(p[0].value, "42");
@@ -235,7 +236,9 @@ Test(topic, mh_topic_device_may_receive_hub_topics_succeeds)
         "$iothub/twin/res/204/?$rid=2&$version=3",
         "$iothub/twin/PATCH/properties/desired/?$version=2",
         /* real C2D capture (iothub-protocol.md 4.2) */
-        "devices/mqtt-dev-01/messages/devicebound/%24.mid=d411e727&%24.to=%2Fdevices%2Fmqtt-dev-01%2Fmessages%2Fdevicebound&%24.ce=utf-8&iothub-ack=none",
+        "devices/mqtt-dev-01/messages/devicebound/"
+        "%24.mid=d411e727&%24.to=%2Fdevices%2Fmqtt-dev-01%2Fmessages%2Fdevicebound&%24.ce=utf-8&iothub-ack="
+        "none",
     };
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
         cr_assert(mh_topic_device_may_receive("mqtt-dev-01", topics[i]), "%s", topics[i]);
@@ -244,14 +247,10 @@ Test(topic, mh_topic_device_may_receive_hub_topics_succeeds)
 Test(topic, mh_topic_device_may_receive_other_topics_fails)
 {
     static const char *const topics[] = {
-        "devices/dev2/messages/devicebound/x",
-        "devices/dev/messages/devicebound/x",
-        "devices/dev1/messages/events/",
-        "$iothub/twin/GET/?$rid=1",
-        "$iothub/methods/res/200/?$rid=1",
-        "$mockhub/from/dev1/$iothub/twin/GET/?$rid=1",
-        "$mockhub/ev/connected/dev1",
-        "other/topic",
+        "devices/dev2/messages/devicebound/x", "devices/dev/messages/devicebound/x",
+        "devices/dev1/messages/events/",       "$iothub/twin/GET/?$rid=1",
+        "$iothub/methods/res/200/?$rid=1",     "$mockhub/from/dev1/$iothub/twin/GET/?$rid=1",
+        "$mockhub/ev/connected/dev1",          "other/topic",
     };
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
         cr_assert_not(mh_topic_device_may_receive("dev1", topics[i]), "%s", topics[i]);

@@ -114,7 +114,8 @@ Test(twin, mh_twin_validate_string_4097_fails)
     v[4097] = '\0';
     cJSON_AddStringToObject(inner, "big", v);
     cr_assert_eq(mh_twin_validate(doc, 0, &st), MH_ERR_ARGUMENT_INVALID);
-    cr_assert_str_eq(st.text, "Property or Tag value should be maximum 4096 bytes. Error in Property/Tag big");
+    cr_assert_str_eq(st.text,
+                     "Property or Tag value should be maximum 4096 bytes. Error in Property/Tag big");
     cJSON_Delete(doc);
     free(v);
 }
@@ -197,16 +198,18 @@ Test(twin, mh_twin_check_size_limits_fails)
     cr_assert_eq(mh_twin_check_size(doc, MH_TWIN_DESIRED, NULL), MH_OK);
     cr_assert_eq(mh_twin_check_size(doc, MH_TWIN_TAGS, &st), MH_ERR_ARGUMENT_INVALID);
     cr_assert_str_eq(st.text, "Twin tags size 32016 exceeds maximum 8192");
-    cJSON_AddStringToObject(doc, "more", "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
-                                         "12345678901234567890123456789012345678901234567890123456789012345678901234567890");
+    cJSON_AddStringToObject(
+        doc, "more",
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890"
+        "12345678901234567890123456789012345678901234567890123456789012345678901234567890");
     cr_assert_eq(mh_twin_check_size(doc, MH_TWIN_REPORTED, &st), MH_ERR_ARGUMENT_INVALID);
     cr_assert_str_eq(st.text, "Twin properties size 32820 exceeds maximum 32768");
     cJSON_Delete(doc);
@@ -234,23 +237,21 @@ Test(twin, mh_twin_merge_nested_desired_metadata_succeeds)
     cJSON *patch = J("{\"conditions\":{\"temperature\":{\"critical\":90,\"warning\":70}}}");
 
     cr_assert_eq(mh_twin_merge(doc, meta, patch, T1, 2), MH_OK);
-    assert_json(meta,
-                "{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2,"
-                "\"conditions\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2,"
-                "\"temperature\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2,"
-                "\"critical\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2},"
-                "\"warning\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2}}}}");
+    assert_json(meta, "{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2,"
+                      "\"conditions\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2,"
+                      "\"temperature\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2,"
+                      "\"critical\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2},"
+                      "\"warning\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2}}}}");
     cJSON_Delete(patch);
     /* a later patch of one leaf moves that leaf and its parents, not its sibling */
     patch = J("{\"conditions\":{\"temperature\":{\"warning\":75}}}");
     cr_assert_eq(mh_twin_merge(doc, meta, patch, T2, 3), MH_OK);
     assert_json(doc, "{\"conditions\":{\"temperature\":{\"critical\":90,\"warning\":75}}}");
-    assert_json(meta,
-                "{\"$lastUpdated\":\"" T2 "\",\"$lastUpdatedVersion\":3,"
-                "\"conditions\":{\"$lastUpdated\":\"" T2 "\",\"$lastUpdatedVersion\":3,"
-                "\"temperature\":{\"$lastUpdated\":\"" T2 "\",\"$lastUpdatedVersion\":3,"
-                "\"critical\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2},"
-                "\"warning\":{\"$lastUpdated\":\"" T2 "\",\"$lastUpdatedVersion\":3}}}}");
+    assert_json(meta, "{\"$lastUpdated\":\"" T2 "\",\"$lastUpdatedVersion\":3,"
+                      "\"conditions\":{\"$lastUpdated\":\"" T2 "\",\"$lastUpdatedVersion\":3,"
+                      "\"temperature\":{\"$lastUpdated\":\"" T2 "\",\"$lastUpdatedVersion\":3,"
+                      "\"critical\":{\"$lastUpdated\":\"" T1 "\",\"$lastUpdatedVersion\":2},"
+                      "\"warning\":{\"$lastUpdated\":\"" T2 "\",\"$lastUpdatedVersion\":3}}}}");
     cJSON_Delete(doc);
     cJSON_Delete(meta);
     cJSON_Delete(patch);
@@ -304,7 +305,8 @@ Test(twin, mh_twin_merge_object_replaces_scalar_succeeds)
 
 Test(twin, mh_twin_merge_without_metadata_succeeds)
 {
-    cJSON *doc = J("{\"loc\":{\"region\":\"US\",\"plant\":\"R\"}}"), *patch = J("{\"loc\":{\"plant\":null},\"x\":1}");
+    cJSON *doc = J("{\"loc\":{\"region\":\"US\",\"plant\":\"R\"}}"),
+          *patch = J("{\"loc\":{\"plant\":null},\"x\":1}");
 
     cr_assert_eq(mh_twin_merge(doc, NULL, patch, T1, -1), MH_OK);
     assert_json(doc, "{\"loc\":{\"region\":\"US\"},\"x\":1}");
@@ -406,7 +408,11 @@ Test(twin, mh_twin_body_parse_sections_absent_and_null_succeeds)
 
 Test(twin, mh_twin_body_parse_bad_sections_fails)
 {
-    static const char *const bad[] = {"[]", "3", "{\"tags\":[1]}", "{\"tags\":\"x\"}", "{\"properties\":[]}",
+    static const char *const bad[] = {"[]",
+                                      "3",
+                                      "{\"tags\":[1]}",
+                                      "{\"tags\":\"x\"}",
+                                      "{\"properties\":[]}",
                                       "{\"properties\":{\"desired\":5}}"};
     size_t i;
 
@@ -426,7 +432,11 @@ Test(twin, mh_twin_etag_format_vectors_succeeds)
     static const struct {
         uint64_t n;
         const char *etag;
-    } v[] = {{1, "AAAAAAAAAAE="}, {2, "AAAAAAAAAAI="}, {7, "AAAAAAAAAAc="}, {18, "AAAAAAAAABI="}, {26, "AAAAAAAAABo="}};
+    } v[] = {{1, "AAAAAAAAAAE="},
+             {2, "AAAAAAAAAAI="},
+             {7, "AAAAAAAAAAc="},
+             {18, "AAAAAAAAABI="},
+             {26, "AAAAAAAAABo="}};
     char out[16];
     size_t i;
 
@@ -441,8 +451,11 @@ Test(twin, mh_twin_device_etag_format_vectors_succeeds)
     static const struct {
         long long n;
         const char *etag;
-    } v[] = {{945273454, "OTQ1MjczNDU0"}, {945273455, "OTQ1MjczNDU1"}, {318751955, "MzE4NzUxOTU1"},
-             {241791198, "MjQxNzkxMTk4"}, {84849939, "ODQ4NDk5Mzk="}};
+    } v[] = {{945273454, "OTQ1MjczNDU0"},
+             {945273455, "OTQ1MjczNDU1"},
+             {318751955, "MzE4NzUxOTU1"},
+             {241791198, "MjQxNzkxMTk4"},
+             {84849939, "ODQ4NDk5Mzk="}};
     char out[32];
     size_t i;
 
@@ -458,9 +471,18 @@ Test(twin, mh_twin_etag_matches_table_succeeds)
         const char *if_match;
         int match;
     } v[] = {
-        {NULL, 1}, {"*", 1}, {"\"*\"", 1}, {"", 1}, {"\"\"", 1},
-        {"\"AAAAAAAAAAE=\"", 1}, {"AAAAAAAAAAE=", 1}, {"W/\"AAAAAAAAAAE=\"", 1},
-        {"\"AAAAAAAAAAI=\"", 0}, {"AAAAAAAAAAI=", 0}, {"\"AAAAAAAAAAE", 0}, {"x", 0},
+        {NULL, 1},
+        {"*", 1},
+        {"\"*\"", 1},
+        {"", 1},
+        {"\"\"", 1},
+        {"\"AAAAAAAAAAE=\"", 1},
+        {"AAAAAAAAAAE=", 1},
+        {"W/\"AAAAAAAAAAE=\"", 1},
+        {"\"AAAAAAAAAAI=\"", 0},
+        {"AAAAAAAAAAI=", 0},
+        {"\"AAAAAAAAAAE", 0},
+        {"x", 0},
     };
     size_t i;
 
@@ -476,9 +498,10 @@ Test(twin, mh_twin_utf8_valid_table_succeeds)
     static const struct {
         const char *s;
         int ok;
-    } v[] = {{"abc", 1}, {"\xc3\xa9", 1}, {"\xe2\x82\xac", 1}, {"\xf0\x9f\x98\x80", 1}, {"\xff", 0},
-             {"\xc3", 0}, {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, {"\xed\xa0\x80", 0}, {"\xf4\x90\x80\x80", 0},
-             {"\x80", 0}};
+    } v[] = {
+        {"abc", 1},  {"\xc3\xa9", 1}, {"\xe2\x82\xac", 1}, {"\xf0\x9f\x98\x80", 1}, {"\xff", 0},
+        {"\xc3", 0}, {"\xc0\xaf", 0}, {"\xe0\x80\xaf", 0}, {"\xed\xa0\x80", 0},     {"\xf4\x90\x80\x80", 0},
+        {"\x80", 0}};
     size_t i;
 
     for (i = 0; i < sizeof v / sizeof v[0]; i++)

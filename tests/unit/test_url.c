@@ -4,7 +4,10 @@
 
 #include "iot_url.h"
 
-struct url_vec { const char *plain; const char *enc; };
+struct url_vec {
+    const char *plain;
+    const char *enc;
+};
 
 /* each .enc produced by Node 20: process.stdout.write(encodeURIComponent(plain)) */
 static const struct url_vec url_vectors[] = {
@@ -21,7 +24,8 @@ Test(url, iot_url_encode_node_vectors_succeeds)
 {
     for (size_t i = 0; i < sizeof(url_vectors) / sizeof(url_vectors[0]); i++) {
         char out[128];
-        cr_assert_eq(iot_url_encode(url_vectors[i].plain, strlen(url_vectors[i].plain), out, sizeof(out)), IOT_OK);
+        cr_assert_eq(iot_url_encode(url_vectors[i].plain, strlen(url_vectors[i].plain), out, sizeof(out)),
+                     IOT_OK);
         cr_assert_str_eq(out, url_vectors[i].enc);
     }
 }
@@ -31,7 +35,8 @@ Test(url, iot_url_decode_node_vectors_succeeds)
     for (size_t i = 0; i < sizeof(url_vectors) / sizeof(url_vectors[0]); i++) {
         char out[128];
         size_t n = 99;
-        cr_assert_eq(iot_url_decode(url_vectors[i].enc, strlen(url_vectors[i].enc), out, sizeof(out), &n), IOT_OK);
+        cr_assert_eq(iot_url_decode(url_vectors[i].enc, strlen(url_vectors[i].enc), out, sizeof(out), &n),
+                     IOT_OK);
         cr_assert_str_eq(out, url_vectors[i].plain);
         cr_assert_eq(n, strlen(url_vectors[i].plain));
     }
@@ -41,7 +46,8 @@ Test(url, iot_url_decode_lower_case_hex_succeeds)
 {
     char out[64];
     /* the docs and the az CLI show lower-case %2f */
-    cr_assert_eq(iot_url_decode("myhub.azure-devices.net%2fdevices%2fdev1", 40, out, sizeof(out), NULL), IOT_OK);
+    cr_assert_eq(iot_url_decode("myhub.azure-devices.net%2fdevices%2fdev1", 40, out, sizeof(out), NULL),
+                 IOT_OK);
     cr_assert_str_eq(out, "myhub.azure-devices.net/devices/dev1");
 }
 
@@ -57,7 +63,8 @@ Test(url, iot_url_decode_bad_percent_fails)
     static const char *bad[] = {"%", "%2", "abc%", "%G1", "%1G", "a%zzb", "%00"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char out[16];
-        cr_assert_eq(iot_url_decode(bad[i], strlen(bad[i]), out, sizeof(out), NULL), IOT_E_INVALID, "%s", bad[i]);
+        cr_assert_eq(iot_url_decode(bad[i], strlen(bad[i]), out, sizeof(out), NULL), IOT_E_INVALID, "%s",
+                     bad[i]);
     }
 }
 

@@ -32,8 +32,9 @@ Test(wsproxy, mh_wsproxy_reply_parse_mosquitto_101_succeeds)
 
 Test(wsproxy, mh_wsproxy_reply_parse_header_case_and_spaces_succeeds)
 {
-    static const char text[] = "HTTP/1.1 101 OK\r\nsec-websocket-PROTOCOL:   mqtt  \r\nSEC-WEBSOCKET-EXTENSIONS: "
-                               "permessage-deflate\r\n\r\n";
+    static const char text[] =
+        "HTTP/1.1 101 OK\r\nsec-websocket-PROTOCOL:   mqtt  \r\nSEC-WEBSOCKET-EXTENSIONS: "
+        "permessage-deflate\r\n\r\n";
     mh_wsproxy_reply r;
     mh_status st = {MH_OK, ""};
     cr_assert_eq(mh_wsproxy_reply_parse(text, sizeof text - 1, &r, &st), MH_OK, "%s", st.text);
