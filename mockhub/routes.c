@@ -4,6 +4,7 @@
  * https://learn.microsoft.com/rest/api/iothub/service/devices
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,6 +457,32 @@ static const route routes[] = {
     {"*", "/digitaltwins/*", R_ANY, r_not_implemented},
 };
 
+/* MOCK: any api-version is served with the 2021-04-12 shapes, and a missing one too (the real hub
+ * answers 400 InvalidProtocolVersion): SDKs move versions often. Versions other than the ones the
+ * official SDKs send are logged once each, so a surprising client is visible in the hub's output. */
+static void note_api_version(const char *v)
+{
+    static const char *const known[] = {"2021-04-12", "2020-09-30", "2020-03-13", "2019-10-01", "2018-06-30"};
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static char seen[16][32];
+    static int nseen;
+    if (v == NULL)
+        v = "(none)";
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(v, known[i]) == 0)
+            return;
+    pthread_mutex_lock(&lock);
+    int is_new = nseen < 16;
+    for (int i = 0; i < nseen && is_new; i++)
+        if (strncmp(seen[i], v, sizeof seen[i] - 1) == 0)
+            is_new = 0;
+    if (is_new)
+        snprintf(seen[nseen++], sizeof seen[0], "%s", v);
+    pthread_mutex_unlock(&lock);
+    if (is_new)
+        fprintf(stderr, "mockhub: serving api-version %.40s with the 2021-04-12 shapes\n", v);
+}
+
 static mh_err policy_lookup(void *store, const char *name, mh_policy *out)
 {
     return mh_store_policy_get(store, name, out);
@@ -523,5 +550,7 @@ void mh_routes_handle(void *ctx, const mh_http_request *req, mh_http_reply *repl
             return;
         }
     }
+    if (found->need != 0) /* IoT Hub routes; /health is ours */
+        note_api_version(mh_http_query_arg(req, "api-version"));
     found->fn(hub, req, reply, id);
 }
