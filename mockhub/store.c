@@ -284,16 +284,15 @@ static int key_generate(char out[64])
     return random_bytes(raw, sizeof raw) && iot_b64_encode(raw, sizeof raw, out, 64) == IOT_OK;
 }
 
-/* MOCK: the real hub takes keys of 16..64 bytes; mh_device_auth holds 63 characters, so we take
- * base64 of 16..45 bytes. */
+/* AZURE: symmetric keys are base64 of 16..64 bytes. */
 static int key_valid(const char *key)
 {
-    unsigned char raw[64];
+    unsigned char raw[MH_KEY_SIZE];
     size_t n = 0, len = strlen(key);
 
-    if (len == 0 || len >= 64 || iot_b64_decode(key, len, raw, sizeof raw, &n) != IOT_OK)
+    if (len == 0 || len >= MH_KEY_SIZE || iot_b64_decode(key, len, raw, sizeof raw, &n) != IOT_OK)
         return 0;
-    return n >= 16;
+    return n >= 16 && n <= 64;
 }
 
 /* generationId: .NET ticks of now (18 digits), as the real hub's values are. */
@@ -343,8 +342,8 @@ typedef struct dev_row {
     int has_reason;
     char status_updated[40];
     char auth_type[32];
-    char primary_key[64];
-    char secondary_key[64];
+    char primary_key[MH_KEY_SIZE];
+    char secondary_key[MH_KEY_SIZE];
     char primary_thumbprint[MAX_THUMBPRINT + 1];
     int has_primary_thumbprint;
     char secondary_thumbprint[MAX_THUMBPRINT + 1];

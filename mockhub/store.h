@@ -37,11 +37,14 @@ void mh_store_free(mh_store *store); /* NULL is a no-op */
 
 /* ---- shared access policies ---- */
 
+/* Buffer size of a key: base64 of up to 64 bytes (IoT Hub's maximum) is 88 characters. */
+#define MH_KEY_SIZE 96
+
 typedef struct mh_policy {
     char name[64];
-    char primary_key[64];   /* base64 */
-    char secondary_key[64]; /* base64 */
-    unsigned rights;        /* MH_RIGHT_* */
+    char primary_key[MH_KEY_SIZE];   /* base64 */
+    char secondary_key[MH_KEY_SIZE]; /* base64 */
+    unsigned rights;                 /* MH_RIGHT_* */
 } mh_policy;
 
 /* Creates the five default policies (iothubowner, service, device, registryRead,
@@ -55,8 +58,8 @@ mh_err mh_store_policy_get(mh_store *store, const char *name, mh_policy *out_pol
 
 /* What device authentication needs, and nothing else (used by the broker plugin per CONNECT). */
 typedef struct mh_device_auth {
-    char primary_key[64];
-    char secondary_key[64];
+    char primary_key[MH_KEY_SIZE];
+    char secondary_key[MH_KEY_SIZE];
     int enabled; /* status == "enabled" */
     int sas;     /* authentication type is "sas" */
 } mh_device_auth;

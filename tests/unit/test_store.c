@@ -252,15 +252,20 @@ Test(store, mh_store_device_create_given_keys_and_status_succeeds)
 
 Test(store, mh_store_device_create_bad_input_fails)
 {
-    static const char *const bad[] = {
-        "{\"status\":\"paused\"}",
-        "{\"status\":5}",
-        "{\"deviceId\":\"other\"}",
-        "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":\"not base64!\"}}}",
-        "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":\"AAAA\"}}}", /* 3 bytes: too short */
-        "{\"authentication\":{\"type\":\"password\"}}",
-        "[1]",
-    };
+    static const char
+        *const bad[] =
+            {
+                "{\"status\":\"paused\"}",
+                "{\"status\":5}",
+                "{\"deviceId\":\"other\"}",
+                "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":\"not base64!\"}}}",
+                "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":\"AAAA\"}}}", /* 3 bytes: too short */
+                "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":"
+                "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="
+                "\"}}}", /* 65 bytes: too long */
+                "{\"authentication\":{\"type\":\"password\"}}",
+                "[1]",
+            };
     size_t i;
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1155,4 +1160,23 @@ Test(store, mh_store_session_subs_set_get_and_device_delete_succeeds, .init = op
     create("sess1");
     cr_assert_eq(mh_store_session_subs_get(store, "sess1", &subs), MH_OK);
     cr_assert_eq(subs, 0u);
+}
+
+/* AZURE: keys are base64 of 16..64 bytes; the longest one works end to end (auth lookup included). */
+Test(store, mh_store_device_create_64_byte_key_succeeds)
+{
+    static const char key[] =
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
+    cJSON *
+        body = J(
+           "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":"
+           "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\"}}}"),
+       *dev = NULL;
+    mh_status st = {0};
+    mh_device_auth auth;
+    cr_assert_eq(mh_store_device_create(store, "longkey", body, &dev, &st), MH_OK, "%s", st.text);
+    cr_assert_eq(mh_store_device_auth(store, "longkey", &auth), MH_OK);
+    cr_assert_str_eq(auth.primary_key, key);
+    cJSON_Delete(body);
+    cJSON_Delete(dev);
 }
