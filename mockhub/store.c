@@ -479,9 +479,9 @@ static mh_err dev_row_apply(dev_row *row, const char *device_id, const cJSON *bo
                 continue;
             if (!key_valid(v))
                 return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
-                               "symmetricKey.%s is not a valid key: base64 of 16 to 45 bytes expected",
+                               "symmetricKey.%s is not a valid key: base64 of 16 to 64 bytes expected",
                                names[i]);
-            snprintf(bufs[i], 64, "%s", v);
+            snprintf(bufs[i], MH_KEY_SIZE, "%s", v);
         }
     } else if (sym && !cJSON_IsNull(sym)) {
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "authentication.symmetricKey must be a JSON object");

@@ -252,20 +252,18 @@ Test(store, mh_store_device_create_given_keys_and_status_succeeds)
 
 Test(store, mh_store_device_create_bad_input_fails)
 {
-    static const char
-        *const bad[] =
-            {
-                "{\"status\":\"paused\"}",
-                "{\"status\":5}",
-                "{\"deviceId\":\"other\"}",
-                "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":\"not base64!\"}}}",
-                "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":\"AAAA\"}}}", /* 3 bytes: too short */
-                "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":"
-                "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="
-                "\"}}}", /* 65 bytes: too long */
-                "{\"authentication\":{\"type\":\"password\"}}",
-                "[1]",
-            };
+    static const char *const bad[] = {
+        "{\"status\":\"paused\"}",
+        "{\"status\":5}",
+        "{\"deviceId\":\"other\"}",
+        "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":\"not base64!\"}}}",
+        "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":\"AAAA\"}}}", /* 3 bytes: too short */
+        "{\"authentication\":{\"symmetricKey\":{\"primaryKey\":"
+        "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="
+        "\"}}}", /* 65 bytes: too long */
+        "{\"authentication\":{\"type\":\"password\"}}",
+        "[1]",
+    };
     size_t i;
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1140,8 +1138,7 @@ Test(file, mh_store_open_readonly_missing_file_fails)
     cr_assert_null(ro);
 }
 
-Test(store, mh_store_session_subs_set_get_and_device_delete_succeeds, .init = open_memory,
-     .fini = close_store)
+Test(store, mh_store_session_subs_set_get_and_device_delete_succeeds)
 {
     unsigned subs = 99;
     create("sess1");
