@@ -357,6 +357,38 @@ static char *read_file(const char *path)
     return buf;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the path and query arguments in place, as MHD's own decoder does, except that
+ * %00 becomes 0x01: a NUL would cut the C string, so "/devices/a%00b" would address device "a".
+ * 0x01 is valid in no device id and no route, so such a request is refused instead. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0) {
+            *w++ = (hi | lo) == 0 ? '\x01' : (char)(hi << 4 | lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 /* Binds ourselves so a failure has an errno we can explain; MHD then serves this socket. */
 static int bind_listener(int port, mh_status *st)
 {
@@ -431,12 +463,13 @@ mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size
         goto fail;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
-    http->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, http, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)http->listen_fd,
-        MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, http->key_pem,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MH_HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http, MHD_OPTION_END);
+    http->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, http, MHD_OPTION_LISTEN_SOCKET,
+                                    (MHD_socket)http->listen_fd, MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem,
+                                    MHD_OPTION_HTTPS_MEM_KEY, http->key_pem, MHD_OPTION_THREAD_POOL_SIZE,
+                                    (unsigned)MH_HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED,
+                                    on_completed, http, MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
+                                    MHD_OPTION_UNESCAPE_CALLBACK, unescape, http, MHD_OPTION_END);
     if (http->daemon == NULL) {
         mh_fail(st, MH_ERR_UNAVAILABLE, "libmicrohttpd failed to start on port %d (TLS files %s, %s)", port,
                 cert_file, key_file);

@@ -17,7 +17,7 @@ typedef struct mh_http_reply mh_http_reply;
 /* Valid for the duration of the handler call only. */
 typedef struct mh_http_request {
     const char *method; /* "GET", "PUT", ... */
-    const char *path;   /* percent-decoded path without the query string */
+    const char *path;   /* percent-decoded path without the query string (%00 decodes to 0x01) */
     const char *body;   /* NUL-terminated copy of the body ("" when none) */
     size_t body_len;
     int body_too_large; /* the body exceeded the cap: it was discarded */

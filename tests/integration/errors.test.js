@@ -258,6 +258,21 @@ test('invalid device ids -> ArgumentError (400), nothing created; every allowed 
   }
 });
 
+test('%00 in a device id path segment -> 400, never the device named by the text before it', { timeout: 30000 }, async () => {
+  const hub = ctx.hub;
+  const id = enc(sentinel.id);
+  const cases = [['GET', `/devices/${id}%00x`], ['PUT', `/devices/${id}%00x`], ['DELETE', `/devices/${id}%00x`],
+    ['GET', `/twins/${id}%00`], ['PATCH', `/twins/${id}%00`], ['PUT', `/twins/${id}%00`],
+    ['POST', `/twins/${id}%00/methods`]];
+  await allOf(cases.map(([method, path]) => [`${method} ${path}`, async () => {
+    const body = method === 'GET' || method === 'DELETE' ? undefined
+      : method === 'POST' ? { methodName: 'm' } : { tags: { changed: true } };
+    const r = await rest(hub, method, path, { body, headers: { 'If-Match': '"*"' } });
+    assertHubError(r, 400, 'ArgumentInvalid', `${method} ${path}`);
+  }]));
+  // (the afterEach check proves the sentinel was neither deleted nor changed)
+});
+
 test('create an existing device -> DeviceAlreadyExistsError, keys unchanged', { timeout: 30000 }, async () => {
   const hub = ctx.hub;
   const reg = registry(hub);
