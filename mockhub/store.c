@@ -1270,8 +1270,10 @@ static mh_err twin_body_prepare(const cJSON *body, int replace, mh_twin_body *ou
         err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    if ((b.tags && (err = mh_twin_validate(b.tags, 1, st)) != MH_OK) ||
-        (b.desired && (err = mh_twin_validate(b.desired, 1, st)) != MH_OK))
+    if ((b.tags && ((err = mh_twin_validate(b.tags, 1, st)) != MH_OK ||
+                    (err = mh_twin_check_patch_size(b.tags, MH_TWIN_TAGS, st)) != MH_OK)) ||
+        (b.desired && ((err = mh_twin_validate(b.desired, 1, st)) != MH_OK ||
+                       (err = mh_twin_check_patch_size(b.desired, MH_TWIN_DESIRED, st)) != MH_OK)))
         goto fail;
     *out = b;
     return MH_OK;
@@ -1534,6 +1536,8 @@ mh_err mh_store_twin_report(mh_store *store, const char *device_id, const char *
         }
     }
     err = mh_twin_validate(p, 1, st);
+    if (err == MH_OK)
+        err = mh_twin_check_patch_size(p, MH_TWIN_REPORTED, st);
     if (err != MH_OK) {
         cJSON_Delete(p);
         return err;

@@ -205,6 +205,34 @@ mh_err mh_twin_check_size(const cJSON *doc, mh_twin_section section, mh_status *
     return MH_OK;
 }
 
+/* mh_twin_size without the null members of objects (a merge patch's deletions). */
+static size_t patch_size(const cJSON *doc)
+{
+    const cJSON *child;
+    size_t n = 0;
+
+    if (!cJSON_IsObject(doc))
+        return mh_twin_size(doc);
+    cJSON_ArrayForEach(child, doc)
+    {
+        if (cJSON_IsNull(child))
+            continue;
+        n += (child->string ? strlen(child->string) : 0) + patch_size(child);
+    }
+    return n;
+}
+
+mh_err mh_twin_check_patch_size(const cJSON *patch, mh_twin_section section, mh_status *st)
+{
+    size_t n = patch_size(patch);
+    size_t max = section == MH_TWIN_TAGS ? MH_TWIN_MAX_TAGS : MH_TWIN_MAX_PROPERTIES;
+
+    if (n > max)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Twin %s size %zu exceeds maximum %zu",
+                       section == MH_TWIN_TAGS ? "tags" : "properties", n, max);
+    return MH_OK;
+}
+
 /* ---- metadata and merge ---- */
 
 /* Sets (replacing or adding) obj.$lastUpdated = now and, when version >= 0, $lastUpdatedVersion. */

@@ -47,6 +47,12 @@ size_t mh_twin_size(const cJSON *doc);
  * when doc is over the limit of section. */
 mh_err mh_twin_check_size(const cJSON *doc, mh_twin_section section, mh_status *st) MH_WARN_UNUSED;
 
+/* The same check on a merge patch before it is applied, by the size of what it sets (null members
+ * of objects, deletions, count nothing): every member it sets ends up in the merged section, so a
+ * patch over the limit gives a section over the limit. Refuses it before the merge, whose member
+ * lookups are quadratic in the number of members. */
+mh_err mh_twin_check_patch_size(const cJSON *patch, mh_twin_section section, mh_status *st) MH_WARN_UNUSED;
+
 /* A fresh metadata tree for doc: {"$lastUpdated":now[,"$lastUpdatedVersion":version]} at the
  * root and at every member (recursively into objects; arrays are leaves). version < 0 omits
  * $lastUpdatedVersion (reported). NULL when out of memory. */

@@ -969,6 +969,56 @@ Test(limits, twin_report_over_32k_fails)
     free(second);
 }
 
+/* n members "k0".."k{n-1}" with the JSON value, in {prefix ... suffix}: a body of many small keys. */
+static char *many_keys_json(const char *prefix, int n, const char *value, const char *suffix)
+{
+    size_t cap = strlen(prefix) + (size_t)n * (16 + strlen(value)) + strlen(suffix) + 1, pos = 0;
+    char *s = malloc(cap);
+    int i;
+
+    pos += (size_t)snprintf(s, cap, "%s", prefix);
+    for (i = 0; i < n; i++)
+        pos += (size_t)snprintf(s + pos, cap - pos, "%s\"k%d\":%s", i ? "," : "", i, value);
+    snprintf(s + pos, cap - pos, "%s", suffix);
+    return s;
+}
+
+/* A 1 MB body of 90,000 small members took 40 s to merge (quadratic member lookups) under the
+ * store lock before being refused for its size: it must be refused before any merging. */
+Test(limits, twin_update_many_keys_fails_fast, .timeout = 5)
+{
+    char *tags = many_keys_json("{\"tags\":{", 90000, "1", "}}");
+    char *desired = many_keys_json("{\"properties\":{\"desired\":{", 90000, "1", "}}}");
+
+    lim_setup();
+    assert_service_write_rejected(tags, "Twin tags size ");
+    assert_service_write_rejected(desired, "Twin properties size ");
+    free(tags);
+    free(desired);
+}
+
+Test(limits, twin_report_many_keys_fails_fast, .timeout = 5)
+{
+    char *p = many_keys_json("{", 23000, "1", "}");
+
+    lim_setup();
+    assert_report_rejected(p, MH_ERR_ARGUMENT_INVALID, "Twin properties size ");
+    free(p);
+}
+
+/* Deleting many members in one patch stays possible: nulls do not count towards the limit. */
+Test(limits, twin_update_many_null_keys_succeeds)
+{
+    char *set = many_keys_json("{\"properties\":{\"desired\":{", 2000, "1", "}}}");
+    char *clear = many_keys_json("{\"properties\":{\"desired\":{", 9000, "null", "}}}");
+
+    lim_setup();
+    ok_patch("lim", set);
+    ok_patch("lim", clear);
+    free(set);
+    free(clear);
+}
+
 Test(limits, twin_report_value_over_4096_fails)
 {
     char *p = big_string_json("{\"big\":\"", 4097, "\"}");

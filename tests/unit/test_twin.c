@@ -215,6 +215,28 @@ Test(twin, mh_twin_check_size_limits_fails)
     cJSON_Delete(doc);
 }
 
+Test(twin, mh_twin_check_patch_size_skips_deletions_succeeds)
+{
+    /* "a":null and "n":null delete: only k (1 + 4) and o.x (1 + 1 + 8) count */
+    cJSON *patch = J("{\"k\":true,\"a\":null,\"o\":{\"x\":1,\"n\":null},\"arr\":[null]}");
+    mh_status st;
+
+    cr_assert_eq(mh_twin_check_patch_size(patch, MH_TWIN_TAGS, NULL), MH_OK);
+    cJSON_Delete(patch);
+    /* 2000 members of 4 + 8 bytes: 24,000, over 8 KB of tags */
+    patch = cJSON_CreateObject();
+    for (int i = 0; i < 2000; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "k%03d", i % 1000);
+        cJSON_AddNumberToObject(patch, key, i);
+        cJSON_AddNullToObject(patch, "gone");
+    }
+    cr_assert_eq(mh_twin_check_patch_size(patch, MH_TWIN_DESIRED, NULL), MH_OK);
+    cr_assert_eq(mh_twin_check_patch_size(patch, MH_TWIN_TAGS, &st), MH_ERR_ARGUMENT_INVALID);
+    cr_assert_str_eq(st.text, "Twin tags size 24000 exceeds maximum 8192");
+    cJSON_Delete(patch);
+}
+
 /* ---- merge and metadata ---- */
 
 Test(twin, mh_twin_merge_desired_metadata_succeeds)
