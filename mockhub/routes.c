@@ -489,7 +489,8 @@ static mh_err policy_lookup(void *store, const char *name, mh_policy *out)
 }
 
 /* Matches path against pattern; copies the {id} segment into id. A trailing '/' on the path is
- * accepted (.NET and Node ask for "/devices/"). */
+ * accepted (.NET and Node ask for "/devices/"). A segment too long for id is cut: it is still far
+ * over the 128 characters of a device id, so the handler refuses it with 400, not 404. */
 static int match(const char *pattern, const char *path, char *id, size_t idlen)
 {
     const char *p = pattern, *s = path;
@@ -499,10 +500,11 @@ static int match(const char *pattern, const char *path, char *id, size_t idlen)
         if (strncmp(p, "{id}", 4) == 0) {
             const char *end = strchr(s, '/');
             size_t n = end ? (size_t)(end - s) : strlen(s);
-            if (n == 0 || n >= idlen)
+            if (n == 0)
                 return 0;
-            memcpy(id, s, n);
-            id[n] = '\0';
+            size_t kept = n < idlen ? n : idlen - 1;
+            memcpy(id, s, kept);
+            id[kept] = '\0';
             s += n;
             p += 4;
             continue;
