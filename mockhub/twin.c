@@ -281,11 +281,13 @@ static mh_err put(cJSON *obj, const char *key, cJSON *item)
     return MH_ERR_NOMEM;
 }
 
-/* Deep copy without null members of objects (a merge patch applied to nothing). */
+/* Deep copy without null members of objects (a merge patch applied to nothing). A member named
+ * twice keeps its last value, and a later null removes it: the stored document never holds a
+ * name twice (a later null patch would delete only the first). */
 static cJSON *dup_without_nulls(const cJSON *src)
 {
     const cJSON *child;
-    cJSON *out = NULL, *copy = NULL;
+    cJSON *out = NULL;
 
     if (!cJSON_IsObject(src))
         return cJSON_Duplicate(src, 1);
@@ -294,11 +296,11 @@ static cJSON *dup_without_nulls(const cJSON *src)
         return NULL;
     cJSON_ArrayForEach(child, src)
     {
-        if (cJSON_IsNull(child))
+        if (cJSON_IsNull(child)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(out, child->string);
             continue;
-        copy = dup_without_nulls(child);
-        if (!copy || !cJSON_AddItemToObject(out, child->string, copy)) {
-            cJSON_Delete(copy);
+        }
+        if (put(out, child->string, dup_without_nulls(child)) != MH_OK) {
             cJSON_Delete(out);
             return NULL;
         }
@@ -371,8 +373,8 @@ static mh_err merge_into(cJSON *doc, cJSON *meta, const cJSON *patch, const char
         err = put(doc, key, dup_without_nulls(p));
         if (err != MH_OK)
             return err;
-        if (meta) {
-            err = put(meta, key, mh_twin_meta_new(p, now, version));
+        if (meta) { /* from the stored copy: p may name a member twice */
+            err = put(meta, key, mh_twin_meta_new(cJSON_GetObjectItemCaseSensitive(doc, key), now, version));
             if (err != MH_OK)
                 return err;
         }

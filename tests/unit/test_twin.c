@@ -239,6 +239,25 @@ Test(twin, mh_twin_check_patch_size_skips_deletions_succeeds)
 
 /* ---- merge and metadata ---- */
 
+/* JSON with a member twice: the last one wins (as JSON.parse and Newtonsoft read it), also inside
+ * a member the patch adds, and a later null deletes; nothing is stored twice. */
+Test(twin, mh_twin_merge_duplicate_keys_last_wins_succeeds)
+{
+    cJSON *doc = J("{}"), *meta = J("{}");
+    cJSON *patch = J("{\"o\":{\"k\":1,\"k\":2,\"g\":3,\"g\":null},\"t\":1,\"t\":{\"x\":1}}");
+    cJSON *clear = J("{\"o\":{\"k\":null}}");
+
+    cr_assert_eq(mh_twin_merge(doc, meta, patch, T1, -1), MH_OK);
+    assert_json(doc, "{\"o\":{\"k\":2},\"t\":{\"x\":1}}");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "o")), 2, "o: $lastUpdated and k");
+    cr_assert_eq(mh_twin_merge(doc, meta, clear, T2, -1), MH_OK);
+    assert_json(doc, "{\"o\":{},\"t\":{\"x\":1}}");
+    cJSON_Delete(doc);
+    cJSON_Delete(meta);
+    cJSON_Delete(patch);
+    cJSON_Delete(clear);
+}
+
 Test(twin, mh_twin_merge_desired_metadata_succeeds)
 {
     cJSON *doc = J("{}"), *meta = J("{\"$lastUpdated\":\"" T1 "\"}"), *patch = J("{\"username\":\"x\"}");
