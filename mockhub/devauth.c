@@ -131,6 +131,8 @@ mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id,
         return verdict(out, MH_DEVAUTH_DENIED,
                        "client id '%s' contains '/' (module identities are not supported)", client_id);
     if (strpbrk(client_id, "+#"))
+        /* MOCK: the registry allows '+' and '#' in device ids, but they cannot appear in the internal
+         * $mockhub/... topic names (MQTT wildcards), so such devices cannot connect here. */
         return verdict(out, MH_DEVAUTH_DENIED, "client id '%s' contains '+' or '#'", client_id);
     if (strncmp(client_id, HUB_ID_PREFIX, strlen(HUB_ID_PREFIX)) == 0)
         /* MOCK: ids starting with $mockhub are the daemon's; the real hub would accept them. */
