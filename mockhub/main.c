@@ -220,6 +220,9 @@ static int cmd_device(const mh_config *cfg, int argc, char **argv)
         }
         if (n == 0)
             printf("no devices (register one with `%s device create <id>`)\n", g_prog);
+        else if (n == 1000) /* the registry list's own cap; queries page past it */
+            fprintf(stderr, "(the first 1000 devices by id; the query API lists all: "
+                            "POST /devices/query {\"query\":\"SELECT deviceId FROM devices\"})\n");
         rc = 0;
     }
 done:
