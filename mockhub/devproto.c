@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "hub_internal.h"
+#include "store.h"
 #include "topic.h"
+
+#define MH_TELEMETRY_MAX_PROPS 64
 
 /* Twin reply topics carry the rid as sent, byte for byte. */
 static void twin_reply(mh_hub *hub, const char *id, int status, const char *rid, long version,
@@ -29,6 +32,36 @@ static void twin_error(mh_hub *hub, const char *id, const char *rid, const mh_st
     /* The Node SDK ignores the status segment: the body's errorCode is what fails the call. */
     twin_reply(hub, id, info->http_status, rid, -1, body ? body : "", body ? strlen(body) : 0);
     free(body);
+}
+
+/* MOCK: telemetry goes to the store's telemetry table (GET /mockhub/events, `mockhub
+ * monitor-events`), not to an Event Hubs endpoint. A bad property bag or a store failure is
+ * logged: the message is kept with the properties that could be read, or lost with a line. */
+static void telemetry_store(mh_hub *hub, const char *id, const char *bag, const void *payload, size_t len)
+{
+    mh_prop *props = malloc(MH_TELEMETRY_MAX_PROPS * sizeof *props); /* 80 KB: not on the stack */
+    mh_status st = {0};
+    cJSON *obj = cJSON_CreateObject();
+    char *text = NULL;
+    int n = 0;
+    if (props && mh_topic_props_parse(bag, props, MH_TELEMETRY_MAX_PROPS, &n, &st) != MH_OK) {
+        fprintf(stderr, "mockhub: telemetry from %s has a bad property bag (stored without properties): %s\n",
+                id, st.text);
+        n = 0;
+    }
+    for (int i = 0; i < n && obj; i++) {
+        cJSON_DeleteItemFromObjectCaseSensitive(obj, props[i].key); /* a repeated key: the last one wins */
+        if (!cJSON_AddStringToObject(obj, props[i].key, props[i].value)) {
+            cJSON_Delete(obj);
+            obj = NULL;
+        }
+    }
+    text = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    if (!text || mh_store_telemetry_add(hub->store, id, text, payload, len, NULL) != MH_OK)
+        fprintf(stderr, "mockhub: could not store a telemetry message from %s (%zu bytes)\n", id, len);
+    free(text);
+    cJSON_Delete(obj);
+    free(props);
 }
 
 void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const void *payload, size_t len)
@@ -68,15 +101,10 @@ void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const vo
                     id, t.rid);
         mh_hub_touch(hub, id); /* AZURE: lastActivityTime moves with every message */
         return;
-    case MH_TOPIC_TELEMETRY: {
-        /* MOCK: telemetry is accepted (PUBACK) and dropped: no Event Hubs endpoint to read it from. */
-        mh_prop props[32];
-        int n = 0;
-        if (mh_topic_props_parse(t.props, props, 32, &n, &st) != MH_OK)
-            fprintf(stderr, "mockhub: telemetry from %s has a bad property bag: %s\n", id, st.text);
+    case MH_TOPIC_TELEMETRY:
+        telemetry_store(hub, id, t.props, payload, len);
         mh_hub_touch(hub, id); /* AZURE: lastActivityTime moves with every message */
         return;
-    }
     case MH_TOPIC_INVALID:
         break;
     }

@@ -38,6 +38,10 @@ static void usage(FILE *f)
         "  device delete <id>              remove a device and its twin\n"
         "  device connection-string <id>   print the device's connection string\n"
         "  connection-string               print the service (iothubowner) connection string\n"
+        "  monitor-events [--device ID] [--timeout SECONDS] [--count N] [--from-start]\n"
+        "                                  print device-to-cloud messages as JSON lines as they arrive\n"
+        "                                  (after the newest one stored, or all with --from-start); stops\n"
+        "                                  after N events or SECONDS (0: until Ctrl-C)\n"
         "  --help                          this text\n"
         "\n"
         "The device commands write the registry (SQLite in the data dir) directly and work whether or not\n"
@@ -362,6 +366,98 @@ done:
     return rc;
 }
 
+static volatile sig_atomic_t g_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* A whole decimal number >= 0 from a command-line argument; 0 on success. */
+static int parse_count(const char *text, long long *out)
+{
+    char *end = NULL;
+    if (!text || text[0] < '0' || text[0] > '9')
+        return -1;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (*end != '\0' || errno != 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* `mockhub monitor-events`: polls the telemetry table (SQLite WAL: safe while the hub writes) every
+ * 100 ms and prints each event as one JSON line, like `az iot hub monitor-events --props all`. */
+static int cmd_monitor_events(const mh_config *cfg, int argc, char **argv)
+{
+    const char *device = NULL;
+    long long timeout_s = 0, count = 0, after = 0, printed = 0;
+    int from_start = 0, rc = 1;
+    mh_store *store = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--from-start")) {
+            from_start = 1;
+        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
+            device = argv[++i];
+        } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc &&
+                   parse_count(argv[i + 1], &timeout_s) == 0) {
+            i++;
+        } else if (!strcmp(argv[i], "--count") && i + 1 < argc && parse_count(argv[i + 1], &count) == 0) {
+            i++;
+        } else {
+            fprintf(stderr, "%s: monitor-events: bad argument '%s'\n\n", g_prog, argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (open_store(cfg, &store) != 0)
+        return 1;
+    if (!from_start && mh_store_telemetry_last_seq(store, &after) != MH_OK) {
+        fprintf(stderr, "%s: cannot read the telemetry table in %s\n", g_prog, cfg->db_path);
+        goto done;
+    }
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (!g_stop && (count == 0 || printed < count)) {
+        cJSON *events = NULL;
+        if (mh_store_telemetry_list(store, after, device, 100, &events) != MH_OK) {
+            fprintf(stderr, "%s: cannot read the telemetry table in %s\n", g_prog, cfg->db_path);
+            goto done;
+        }
+        const cJSON *ev = NULL;
+        cJSON_ArrayForEach(ev, events)
+        {
+            if (count != 0 && printed >= count)
+                break;
+            char *line = cJSON_PrintUnformatted(ev);
+            if (line)
+                printf("%s\n", line);
+            free(line);
+            after = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "sequenceNumber"));
+            printed++;
+        }
+        int got = cJSON_GetArraySize(events);
+        cJSON_Delete(events);
+        if (count != 0 && printed >= count)
+            break;
+        if (timeout_s > 0 && ms_since(&t0) >= timeout_s * 1000)
+            break;
+        if (got < 100) {
+            struct timespec pause = {0, 100 * 1000000L};
+            nanosleep(&pause, NULL);
+        }
+    }
+    fflush(stdout);
+    rc = 0;
+done:
+    mh_store_free(store);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct timespec t0;
@@ -379,7 +475,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    int known = !strcmp(cmd, "run") || !strcmp(cmd, "device") || !strcmp(cmd, "connection-string");
+    int known = !strcmp(cmd, "run") || !strcmp(cmd, "device") || !strcmp(cmd, "connection-string") ||
+                !strcmp(cmd, "monitor-events");
     if (!known) {
         fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
         usage(stderr);
@@ -405,5 +502,7 @@ int main(int argc, char **argv)
         print_service_cs(&cfg);
         return 0;
     }
+    if (!strcmp(cmd, "monitor-events"))
+        return cmd_monitor_events(&cfg, argc - 2, argv + 2);
     return cmd_device(&cfg, argc - 2, argv + 2);
 }

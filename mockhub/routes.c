@@ -4,6 +4,7 @@
  * https://learn.microsoft.com/rest/api/iothub/service/devices
  */
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -409,6 +410,54 @@ static void r_stats_service(mh_hub *hub, const mh_http_request *req, mh_http_rep
     mh_reply_json(reply, 200, doc, NULL);
 }
 
+/* ---- telemetry ---- */
+
+/* A query argument as a whole decimal number in [lo, hi]; def when absent. 0 (and a 400 reply)
+ * when it is not one. */
+static int number_arg(const mh_http_request *req, const char *name, long long lo, long long hi, long long def,
+                      long long *out, mh_http_reply *reply)
+{
+    const char *text = mh_http_query_arg(req, name);
+    char *end = NULL;
+    char msg[160];
+    if (text == NULL) {
+        *out = def;
+        return 1;
+    }
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        snprintf(msg, sizeof msg, "Query parameter '%s' must be a whole number from %lld to %lld", name, lo,
+                 hi);
+        mh_reply_error(reply, MH_ERR_ARGUMENT_INVALID, msg);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* MOCK: the real hub hands telemetry to its Event Hubs-compatible endpoint (AMQP), which mockhub
+ * does not emulate; this mockhub-only route reads what devices sent, oldest first, in the shape of
+ * `az iot hub monitor-events --props all`. */
+static void r_events(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)id;
+    long long after = 0, limit = 0;
+    cJSON *out = NULL;
+    if (!number_arg(req, "after", 0, 9007199254740991LL, 0, &after, reply) ||
+        !number_arg(req, "limit", 1, MH_TELEMETRY_LIST_MAX, 100, &limit, reply))
+        return;
+    const char *device = mh_http_query_arg(req, "deviceId");
+    if (device != NULL && !id_ok(device, reply))
+        return;
+    mh_err err = mh_store_telemetry_list(hub->store, after, device, (int)limit, &out);
+    if (err != MH_OK) {
+        mh_reply_error(reply, err, "could not read telemetry");
+        return;
+    }
+    mh_reply_json(reply, 200, out, NULL);
+}
+
 static void r_not_implemented(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {
     (void)hub;
@@ -440,6 +489,7 @@ static const route routes[] = {
     {"POST", "/twins/{id}/methods", R_SVC, r_method},
     {"GET", "/statistics/devices", R_READ, r_stats_devices},
     {"GET", "/statistics/service", R_SVC | R_READ, r_stats_service},
+    {"GET", "/mockhub/events", R_SVC, r_events}, /* MOCK: mockhub-only, see r_events */
     /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
     {"POST", "/devices", R_ANY, r_not_implemented}, /* bulk registry operations */
     {"*", "/devices/{id}/modules/*", R_ANY, r_not_implemented},

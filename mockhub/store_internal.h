@@ -35,6 +35,10 @@ enum {
     MH_STMT_SESSION_GET,
     MH_STMT_SESSION_SET,
     MH_STMT_SESSION_DELETE,
+    MH_STMT_TELEMETRY_INSERT,
+    MH_STMT_TELEMETRY_TRIM,
+    MH_STMT_TELEMETRY_LIST,
+    MH_STMT_TELEMETRY_LAST,
     MH_STMT_BEGIN,
     MH_STMT_COMMIT,
     MH_STMT_ROLLBACK,
@@ -46,6 +50,7 @@ struct mh_store {
     pthread_mutex_t lock;                /* held around every public call (mh_store_lock / mh_store_unlock) */
     unsigned flags;                      /* MH_STORE_* given to mh_store_open */
     sqlite3_stmt *stmts[MH_STMT__COUNT]; /* prepared on first use, finalized by mh_store_free */
+    unsigned telemetry_adds; /* telemetry rows added since open: trims every MH_TELEMETRY_TRIM_EVERY */
 };
 
 /* The devices columns, in order, that mh_store_twin_render reads. Select them as
