@@ -1357,9 +1357,12 @@ mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON 
     }
     if (has_tags) {
         if (replace || b.tags_null) {
+            /* A replace is a merge into nothing, as for desired: nulls dropped, a member named
+             * twice stored once (its last value). */
             cJSON_Delete(tags);
-            tags = b.tags;
-            b.tags = NULL;
+            tags = cJSON_CreateObject();
+            if (!tags || mh_twin_merge(tags, NULL, b.tags, now, -1) != MH_OK)
+                goto nomem_rollback;
         } else if (mh_twin_merge(tags, NULL, b.tags, now, -1) != MH_OK) {
             goto nomem_rollback;
         }

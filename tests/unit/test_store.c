@@ -1227,3 +1227,25 @@ Test(store, mh_store_device_create_64_byte_key_succeeds)
     cJSON_Delete(body);
     cJSON_Delete(dev);
 }
+
+/* A replace is a merge into nothing for tags too: a member named twice is stored once (its last
+ * value), so a later null patch deletes it, and null members are dropped. */
+Test(store, mh_store_twin_update_replace_tags_duplicate_names_succeeds)
+{
+    mh_status st = {0};
+    create("duptags");
+    cr_assert_eq(patch("duptags", "{\"tags\":{\"a\":1,\"a\":2,\"gone\":null,\"b\":{\"c\":1,\"c\":3}}}", NULL,
+                       1, NULL, &st),
+                 MH_OK, "%s", st.text);
+    cJSON *t = twin("duptags");
+    char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(t, "tags"));
+    cr_assert_str_eq(text, "{\"a\":2,\"b\":{\"c\":3}}");
+    free(text);
+    cJSON_Delete(t);
+    ok_patch("duptags", "{\"tags\":{\"a\":null}}");
+    t = twin("duptags");
+    text = cJSON_PrintUnformatted(cJSON_GetObjectItem(t, "tags"));
+    cr_assert_str_eq(text, "{\"b\":{\"c\":3}}");
+    free(text);
+    cJSON_Delete(t);
+}
