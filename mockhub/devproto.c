@@ -105,6 +105,10 @@ void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const vo
         telemetry_store(hub, id, t.props, payload, len);
         mh_hub_touch(hub, id); /* AZURE: lastActivityTime moves with every message */
         return;
+    case MH_TOPIC_TWIN_BAD:
+        mh_fail(&st, MH_ERR_ARGUMENT_INVALID, "Invalid twin request topic: %s", t.error);
+        twin_error(hub, id, t.rid, &st);
+        return;
     case MH_TOPIC_INVALID:
         break;
     }

@@ -75,9 +75,12 @@ static int parse_status(const char *s, size_t len, int *out)
 
 /* Parses the query of a twin or method topic: "$rid=..[&$version=n][&other=..]". $rid is required
  * and kept as sent; $version is read only when want_version. */
+/* Reads $rid (and $version when want_version). Scanning goes on past the first problem so that a
+ * readable $rid is kept in t->rid for the error reply; the first problem is returned. */
 static mh_err parse_query(const char *q, int want_version, mh_topic *t, mh_status *st)
 {
     int have_rid = 0, have_version = 0;
+    mh_err err = MH_OK;
 
     while (*q) {
         const char *amp = strchr(q, '&');
@@ -88,29 +91,37 @@ static mh_err parse_query(const char *q, int want_version, mh_topic *t, mh_statu
         size_t vlen = (size_t)(q + seg - v);
 
         if (klen == 4 && memcmp(q, "$rid", 4) == 0) {
-            if (have_rid)
-                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "duplicate $rid in topic");
-            if (vlen == 0 || vlen >= sizeof t->rid)
-                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "$rid must be 1..%zu characters",
-                               sizeof t->rid - 1);
-            memcpy(t->rid, v, vlen);
-            t->rid[vlen] = '\0';
-            have_rid = 1;
+            if (have_rid) {
+                if (err == MH_OK)
+                    err = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "duplicate $rid in topic");
+            } else if (vlen == 0 || vlen >= sizeof t->rid) {
+                if (err == MH_OK)
+                    err = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "$rid must be 1..%zu characters",
+                                  sizeof t->rid - 1);
+            } else {
+                memcpy(t->rid, v, vlen);
+                t->rid[vlen] = '\0';
+                have_rid = 1;
+            }
         } else if (want_version && klen == 8 && memcmp(q, "$version", 8) == 0) {
-            if (have_version)
-                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "duplicate $version in topic");
-            if (parse_long(v, vlen, &t->version) != 0)
-                return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "$version must be a non-negative integer");
-            have_version = 1;
+            if (have_version) {
+                if (err == MH_OK)
+                    err = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "duplicate $version in topic");
+            } else if (parse_long(v, vlen, &t->version) != 0) {
+                if (err == MH_OK)
+                    err = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "$version must be a non-negative integer");
+            } else {
+                have_version = 1;
+            }
         }
         /* unknown parameters are ignored, as the hub does */
         q += seg;
         if (*q == '&')
             q++;
     }
-    if (!have_rid)
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "topic has no $rid");
-    return MH_OK;
+    if (err == MH_OK && !have_rid)
+        err = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "topic has no $rid");
+    return err;
 }
 
 /* Walks a property bag, decoding each pair into out[] when out != NULL. */
@@ -214,6 +225,7 @@ mh_err mh_topic_parse_device_publish(const char *device_id, const char *topic, m
     t.version = -1;
     t.status = 0;
     t.props[0] = '\0';
+    t.error[0] = '\0';
 
     if (strncmp(topic, "devices/", 8) == 0) {
         err = parse_telemetry(device_id, topic, &t, st);
@@ -236,9 +248,19 @@ mh_err mh_topic_parse_device_publish(const char *device_id, const char *topic, m
                                "method response topic must be $iothub/methods/res/{status}/?$rid={rid}");
             q = slash + 2;
         }
-        err = parse_query(q, iothub_publish[i].kind == MH_TOPIC_TWIN_PATCH_REPORTED, &t, st);
-        if (err != MH_OK)
-            return err;
+        mh_status why = {0};
+        err = parse_query(q, iothub_publish[i].kind == MH_TOPIC_TWIN_PATCH_REPORTED, &t, &why);
+        if (err != MH_OK) {
+            /* A twin request whose $rid can be read is answered (400), not dropped: the device
+             * SDKs wait for ever for a reply. Method responses have nobody to tell. */
+            if (iothub_publish[i].kind != MH_TOPIC_METHOD_RESPONSE && t.rid[0] != '\0') {
+                t.kind = MH_TOPIC_TWIN_BAD;
+                snprintf(t.error, sizeof t.error, "%.159s", why.text);
+                memcpy(out, &t, sizeof t);
+                return MH_OK;
+            }
+            return mh_fail(st, err, "%s", why.text);
+        }
         t.kind = iothub_publish[i].kind;
         memcpy(out, &t, sizeof t);
         return MH_OK;

@@ -13,7 +13,10 @@ typedef enum mh_topic_kind {
     MH_TOPIC_TWIN_GET,            /* $iothub/twin/GET/?$rid={rid} */
     MH_TOPIC_TWIN_PATCH_REPORTED, /* $iothub/twin/PATCH/properties/reported/?$rid={rid}[&$version={n}] */
     MH_TOPIC_METHOD_RESPONSE,     /* $iothub/methods/res/{status}/?$rid={rid} */
-    MH_TOPIC_TELEMETRY            /* devices/{id}/messages/events/[{bag}][/] */
+    MH_TOPIC_TELEMETRY,           /* devices/{id}/messages/events/[{bag}][/] */
+    MH_TOPIC_TWIN_BAD             /* a twin GET/PATCH with a readable $rid but a malformed query
+                                     (bad or repeated $version, a second $rid): it gets a 400 reply
+                                     on that rid, since the device waits for one (error says why) */
 } mh_topic_kind;
 
 typedef struct mh_topic {
@@ -21,8 +24,9 @@ typedef struct mh_topic {
     char rid[256]; /* $rid value as sent, not decoded ("" when absent: telemetry) */
     long version;  /* &$version= on a reported PATCH, -1 when absent */
     int status;    /* methods/res/{status} (0 for other kinds) */
-    char
-        props[4096]; /* telemetry property bag text after events/ (raw, trailing '/' removed, "" when none) */
+    /* telemetry property bag text after events/ (raw, trailing '/' removed, "" when none) */
+    char props[4096];
+    char error[160]; /* MH_TOPIC_TWIN_BAD: what is wrong with the topic */
 } mh_topic;
 
 /* Parses a topic device `device_id` published, in Azure form (e.g. "$iothub/twin/GET/?$rid=1" or

@@ -740,6 +740,31 @@ test('malformed JSON and non-objects on the reported topic -> error reply with e
   assert.deepEqual(await snapshot(hub, d.deviceId), before);
 });
 
+test('twin requests with a readable $rid but a malformed topic get a 400 reply on that rid; twin unchanged', { timeout: 60000 }, async () => {
+  const hub = ctx.hub;
+  const d = await createDevice(hub, uid('rawtopic'));
+  const before = await snapshot(hub, d.deviceId);
+  const { client } = await rawMqtt(hub, d.deviceId, d.key);
+  await new Promise((res, rej) => client.subscribe('$iothub/twin/res/#', { qos: 0 }, (e, g) => (e ? rej(e) : res(g))));
+  const box = collect(client);
+  const cases = [
+    ['$iothub/twin/PATCH/properties/reported/?$rid=tv1&$version=abc', '{"a":1}', /\$version/],
+    ['$iothub/twin/PATCH/properties/reported/?$version=-3&$rid=tv2', '{"a":1}', /\$version/],
+    ['$iothub/twin/PATCH/properties/reported/?$rid=tv3&$version=1&$version=2', '{"a":1}', /duplicate \$version/],
+    ['$iothub/twin/GET/?$rid=tv4&$rid=other', ' ', /duplicate \$rid/],
+  ];
+  for (const [topic, body, why] of cases) {
+    const rid = /\$rid=(tv\d)/.exec(topic)[1];
+    client.publish(topic, body, { qos: 0 });
+    const m = await box.waitRid(rid, `reply to ${topic}`);
+    assert.match(m.topic, new RegExp(`^\\$iothub/twin/res/400/\\?\\$rid=${rid}$`), topic);
+    const j = JSON.parse(m.body);
+    assert.equal(j.errorCode, 400004, m.body);
+    assert.match(j.message, why, m.body);
+  }
+  assert.deepEqual(await snapshot(hub, d.deviceId), before);
+});
+
 test('odd device publishes (no rid, unknown twin op, unknown method rid, big telemetry) do not break the hub', { timeout: 60000 }, async () => {
   const hub = ctx.hub;
   const d = await createDevice(hub, uid('rawodd'));
