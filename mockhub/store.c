@@ -1532,6 +1532,9 @@ mh_err mh_store_twin_report(mh_store *store, const char *device_id, const char *
     if (len > MAX_PATCH)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Twin properties size %zu exceeds maximum %d", len,
                        MH_TWIN_MAX_PROPERTIES);
+    if (mh_json_has_nul_escape(patch, len))
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                       "Property names and values may not contain the NUL character (\\u0000)");
     p = mh_twin_parse_object(patch, len);
     if (!p) {
         /* AZURE: the hub's text, typo included (iot-central-firmware#107) */

@@ -51,6 +51,20 @@ int mh_twin_utf8_valid(const char *str, size_t len)
     return 1;
 }
 
+int mh_json_has_nul_escape(const char *text, size_t len)
+{
+    /* Backslashes only occur inside strings, each one starting an escape: skipping the escaped
+     * character keeps "\\u0000" (an escaped backslash, then text) from matching. */
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\')
+            continue;
+        if (i + 5 < len && memcmp(text + i + 1, "u0000", 5) == 0)
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
 cJSON *mh_twin_parse_object(const char *text, size_t len)
 {
     const char *end = NULL;

@@ -36,6 +36,10 @@ mh_err mh_twin_validate(const cJSON *doc, int allow_null, mh_status *st) MH_WARN
  * Returns the tree (caller owns) or NULL. */
 cJSON *mh_twin_parse_object(const char *text, size_t len);
 
+/* 1 when the JSON text holds the escape \u0000 (a NUL inside a string or name), which cJSON
+ * would silently cut the string at: callers refuse such input rather than store a shorter value. */
+int mh_json_has_nul_escape(const char *text, size_t len);
+
 /* 1 when the len bytes at s are well-formed UTF-8 (no overlongs, no surrogates). */
 int mh_twin_utf8_valid(const char *s, size_t len);
 

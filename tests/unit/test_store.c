@@ -1249,3 +1249,18 @@ Test(store, mh_store_twin_update_replace_tags_duplicate_names_succeeds)
     free(text);
     cJSON_Delete(t);
 }
+
+/* cJSON would cut "x\u0000y" to "x": refused, nothing stored. */
+Test(store, mh_store_twin_report_nul_escape_fails)
+{
+    mh_status st = {0};
+    long v = 0;
+    create("nul1");
+    char *before = twin_text("nul1");
+    cr_assert_eq(report("nul1", "{\"a\":\"x\\u0000y\"}", -1, &v, &st), MH_ERR_ARGUMENT_INVALID);
+    cr_assert(strstr(st.text, "NUL") != NULL, "%s", st.text);
+    char *after = twin_text("nul1");
+    cr_assert_str_eq(after, before);
+    free(before);
+    free(after);
+}

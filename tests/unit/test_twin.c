@@ -568,3 +568,19 @@ Test(twin, mh_twin_parse_object_bad_input_fails)
         cr_assert_null(mh_twin_parse_object(bad[i], strlen(bad[i])), "%s", bad[i]);
     cr_assert_null(mh_twin_parse_object(NULL, 0));
 }
+
+Test(twin, mh_json_has_nul_escape_cases_succeeds)
+{
+    static const struct {
+        const char *text;
+        int expected;
+    } v[] = {
+        {"{\"a\":\"x\\u0000y\"}", 1},   /* NUL in a value */
+        {"{\"a\\u0000\":1}", 1},        /* NUL in a name */
+        {"{\"a\":\"\\\\u0000\"}", 0},   /* an escaped backslash, then the text u0000 */
+        {"{\"a\":\"\\\\\\u0000\"}", 1}, /* an escaped backslash, then a NUL escape */
+        {"{\"a\":\"\\u0001\"}", 0},     {"{\"a\":\"u0000\"}", 0}, {"{\"a\":\"\\u000\"}", 0}, /* cut short */
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        cr_assert_eq(mh_json_has_nul_escape(v[i].text, strlen(v[i].text)), v[i].expected, "%s", v[i].text);
+}
