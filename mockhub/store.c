@@ -201,6 +201,25 @@ static int bind_text(sqlite3_stmt *s, int i, const char *text)
     return text ? sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
 }
 
+/* Runs cached statement id, which returns no rows, with the text parameters ?1 = a1 and ?2 = a2
+ * (NULL: not bound). The caller holds the lock. */
+static mh_err exec_texts(mh_store *store, mh_status *st, int id, const char *a1, const char *a2)
+{
+    sqlite3_stmt *s = stmt_get(store, id);
+    mh_err err = MH_OK;
+
+    if (!s)
+        return db_fail(store, st, "prepare");
+    if (a1)
+        bind_text(s, 1, a1);
+    if (a2)
+        bind_text(s, 2, a2);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        err = db_fail(store, st, stmt_sql[id]);
+    stmt_done(s);
+    return err;
+}
+
 static const char *col_text(sqlite3_stmt *s, int i)
 {
     return (const char *)sqlite3_column_text(s, i);
@@ -642,18 +661,9 @@ mh_err mh_store_policies_init(mh_store *store, const char *owner_key)
             goto rollback;
         }
     }
-    s = stmt_get(store, MH_STMT_POLICY_OWNER);
-    if (!s) {
-        err = MH_ERR_INTERNAL;
+    err = exec_texts(store, NULL, MH_STMT_POLICY_OWNER, owner_key, NULL);
+    if (err != MH_OK)
         goto rollback;
-    }
-    bind_text(s, 1, owner_key);
-    rc = sqlite3_step(s);
-    stmt_done(s);
-    if (rc != SQLITE_DONE) {
-        err = db_fail(store, NULL, "policy owner key");
-        goto rollback;
-    }
     err = tx_commit(store, NULL);
     goto done;
 rollback:
@@ -937,9 +947,7 @@ mh_err mh_store_device_get(mh_store *store, const char *device_id, cJSON **out_d
 mh_err mh_store_device_delete(mh_store *store, const char *device_id, const char *if_match, mh_status *st)
 {
     dev_row row;
-    sqlite3_stmt *s;
     mh_err err;
-    int rc;
 
     if (!store || !device_id)
         return mh_fail(st, MH_ERR_ARGUMENT_NULL, "BadRequest");
@@ -950,18 +958,9 @@ mh_err mh_store_device_delete(mh_store *store, const char *device_id, const char
     err = device_row_checked(store, device_id, if_match, &row, st);
     if (err != MH_OK)
         goto rollback;
-    s = stmt_get(store, MH_STMT_DEVICE_DELETE);
-    if (!s) {
-        err = db_fail(store, st, "prepare");
+    err = exec_texts(store, st, MH_STMT_DEVICE_DELETE, device_id, NULL);
+    if (err != MH_OK)
         goto rollback;
-    }
-    bind_text(s, 1, device_id);
-    rc = sqlite3_step(s);
-    stmt_done(s);
-    if (rc != SQLITE_DONE) {
-        err = db_fail(store, st, "device delete");
-        goto rollback;
-    }
     err = tx_commit(store, st);
     goto done;
 rollback:
@@ -1018,23 +1017,8 @@ done:
 
 static mh_err update_by_id(mh_store *store, int id, const char *device_id, const char *now)
 {
-    sqlite3_stmt *s;
-    mh_err err = MH_OK;
-    int rc;
-
     mh_store_lock(store);
-    s = stmt_get(store, id);
-    if (!s) {
-        err = db_fail(store, NULL, "prepare");
-        goto done;
-    }
-    bind_text(s, 1, device_id);
-    bind_text(s, 2, now);
-    rc = sqlite3_step(s);
-    if (rc != SQLITE_DONE)
-        err = db_fail(store, NULL, stmt_sql[id]);
-    stmt_done(s);
-done:
+    mh_err err = exec_texts(store, NULL, id, device_id, now);
     mh_store_unlock(store);
     return err;
 }
@@ -1108,26 +1092,13 @@ done:
 
 mh_err mh_store_reset_connections(mh_store *store)
 {
-    sqlite3_stmt *s;
     char now[40];
-    mh_err err = MH_OK;
-    int rc;
 
     if (!store)
         return MH_ERR_ARGUMENT_NULL;
     mh_time_now_iso(now, sizeof now);
     mh_store_lock(store);
-    s = stmt_get(store, MH_STMT_RESET_CONNECTIONS);
-    if (!s) {
-        err = db_fail(store, NULL, "prepare");
-        goto done;
-    }
-    bind_text(s, 1, now);
-    rc = sqlite3_step(s);
-    if (rc != SQLITE_DONE)
-        err = db_fail(store, NULL, "reset connections");
-    stmt_done(s);
-done:
+    mh_err err = exec_texts(store, NULL, MH_STMT_RESET_CONNECTIONS, now, NULL);
     mh_store_unlock(store);
     return err;
 }
