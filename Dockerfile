@@ -4,9 +4,9 @@ FROM debian:12-slim
 
 WORKDIR /opt/mockhub
 COPY . .
-# --runtime: build and broker packages only (no Node.js test clients, no docker-compose).
+# run: build and broker packages only (no Node.js test clients, no docker-compose).
 # `make clean` drops objects copied from the host tree.
-RUN scripts/deps.sh --runtime \
+RUN scripts/deps.sh run \
     && make clean \
     && make -j2 \
     && rm -rf /var/lib/apt/lists/*

@@ -59,7 +59,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(filter bench/mh_%.c,$(BENCH_SR
 # Keep intermediate objects (bench and test objects are otherwise deleted after linking).
 .SECONDARY:
 
-.PHONY: all deps run test unit integration integration-san bench format format-check clean compose-check smoke-bench
+.PHONY: all deps deps-test run test unit integration integration-san bench format format-check clean compose-check smoke-bench
 all: $(PROGS)
 
 $(B)/obj/%.o: %.c
@@ -90,10 +90,15 @@ $(B)/bench/%: $(call obj,bench/%.c) $(filter-out $(call obj,bench/mh_%.c),$(call
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # ---- the two README commands ----
+# deps: what `make run` needs (build + broker); deps-test adds the test tools and `npm ci`.
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh run
 
-run: deps all
+deps-test:
+	@scripts/deps.sh test
+
+run: deps
+	@$(MAKE) --no-print-directory all
 	$(B)/mockhub run
 
 unit: $(UNIT_BINS)
@@ -113,7 +118,7 @@ integration-san: all
 	        TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1" tests/integration/run.sh; \
 	done
 
-test: deps
+test: deps-test
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory compose-check
 	@$(MAKE) --no-print-directory unit
@@ -125,7 +130,7 @@ test: deps
 compose-check:
 	@docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"
 
-bench: deps all $(BENCH_BINS)
+bench: deps-test all $(BENCH_BINS)
 	@bench/run.sh
 
 smoke-bench: all $(BENCH_BINS)
