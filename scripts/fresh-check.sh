@@ -60,10 +60,11 @@ rm -f "$R/etc/apt/sources.list"
 for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list; do
     [ -f "$f" ] || continue
     # a source whose keyring the fresh system lacks (a third-party repo) would fail apt-get update
-    key=$(awk '/^Signed-By:/ {print $2}' "$f")
-    if [ -n "$key" ] && [ ! -f "$R$key" ]; then continue; fi
-    cp "$f" "$R/etc/apt/sources.list.d/"
+    ok=1
+    while read -r key; do [ -f "$R$key" ] || ok=0; done < <(awk '/^Signed-By:/ {print $2}' "$f")
+    [ "$ok" = 1 ] && cp "$f" "$R/etc/apt/sources.list.d/"
 done
+ls "$R"/etc/apt/sources.list.d/* >/dev/null 2>&1 || die "no usable apt source in /etc/apt/sources.list.d to copy in"
 cp /etc/apt/apt.conf.d/99* "$R/etc/apt/apt.conf.d/" 2>/dev/null || true
 cp /etc/resolv.conf /etc/hosts "$R/etc/"
 if [ -d /usr/local/share/ca-certificates ]; then
