@@ -13,7 +13,6 @@
 #      FRESH_CHECK_KEEP=1 keeps the work dir, FRESH_CHECK_TEST=0 skips step 4.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-CACHE="${MOCKHUB_ROOTFS_CACHE:-/var/cache/mockhub/rootfs-bookworm-minbase.tar}"
 RUN_TEST="${FRESH_CHECK_TEST:-1}"
 
 say() { printf '== fresh-check [%4ss] %s\n' "$SECONDS" "$*"; }
@@ -24,22 +23,7 @@ die() {
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount namespaces)"
 "$ROOT/scripts/deps.sh" ci >/dev/null || die "scripts/deps.sh ci failed"
 
-# ---- the cached root file system ----------------------------------------------------------------
-mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-mirror=${mirror:-http://deb.debian.org/debian}
-if [ ! -s "$CACHE" ]; then
-    say "debootstrap bookworm (minbase) from $mirror into a cache at $CACHE (once; 1-2 minutes)"
-    mkdir -p "$(dirname "$CACHE")"
-    build=$(mktemp -d /var/tmp/mockhub-debootstrap.XXXXXX)
-    debootstrap --variant=minbase --include=make,git,ca-certificates bookworm "$build" "$mirror" \
-        >"$build.log" 2>&1 || {
-        tail -20 "$build.log" >&2
-        rm -rf "$build"
-        die "debootstrap failed (log above)"
-    }
-    tar -C "$build" -cf "$CACHE.tmp" . && mv "$CACHE.tmp" "$CACHE"
-    rm -rf "$build" "$build.log"
-fi
+CACHE=$("$ROOT/scripts/rootfs.sh") || die "no root file system"
 
 WORK=$(mktemp -d /var/tmp/mockhub-fresh.XXXXXX)
 R="$WORK/root"
