@@ -23,28 +23,65 @@ OPT ?= -O2 -g
 PKGS := libcjson sqlite3 libmicrohttpd libmosquitto libcurl openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(WERROR) -fPIC -MMD -MP $(SANFLAGS) \
-             -Icommon -Imockhub -Idevice -Iservice $(PKG_CFLAGS) $(CFLAGS)
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(WERROR) -fPIC -MMD -MP $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
 
+# ---- the layers (docs/INTERNALS.md). Each is a static library; its include path is all it may
+# use, so a forbidden dependency is a compile error, not a review comment:
+#   common    common/: protocol primitives shared with device/ and service/ (base64, SAS, URLs)
+#   core      mockhub/core/: pure rules (SAS, topics, twins, errors, queries, the bus)
+#   store     mockhub/store/: SQLite; uses core
+#   daemon    mockhub/daemon/: the hub core and its transports (REST, MQTT link, WebSockets); core + store
+#   launcher  mockhub/launcher/: the `mockhub` command, certificates, the broker process; everything
+#   plugin    mockhub/plugin/: the Mosquitto plugin; core + the store's read-only key lookup only
+#   device/, service/: the C client libraries; common/ only, never mockhub/
+INC_CORE     := -Icommon -Imockhub/core
+INC_STORE    := $(INC_CORE) -Imockhub/store
+INC_DAEMON   := $(INC_STORE) -Imockhub/daemon
+INC_LAUNCHER := $(INC_DAEMON) -Imockhub/launcher
+INC_PLUGIN   := $(INC_CORE) -Imockhub/store -Imockhub/plugin
+INC_ALL      := $(INC_LAUNCHER) -Imockhub/plugin -Idevice -Iservice
+
 # ---- sources (discovered, so adding a module needs no Makefile edit) ----
-COMMON_SRC  := $(wildcard common/*.c)
-# hub core: everything in mockhub/ and mockhub/query/ except the command's main
-HUB_SRC     := $(filter-out mockhub/main.c,$(wildcard mockhub/*.c mockhub/query/*.c))
-# the broker plugin links only plain modules: no libmosquitto client, no HTTP
-PLUGIN_SRC  := $(wildcard mockhub/plugin/*.c) mockhub/devauth.c mockhub/topic.c mockhub/store.c \
-               mockhub/twin.c mockhub/errors.c $(wildcard mockhub/store_*.c) $(COMMON_SRC)
+COMMON_SRC   := $(wildcard common/*.c)
+CORE_SRC     := $(wildcard mockhub/core/*.c mockhub/core/query/*.c)
+STORE_SRC    := $(wildcard mockhub/store/*.c)
+DAEMON_SRC   := $(wildcard mockhub/daemon/*.c)
+LAUNCHER_SRC := $(filter-out mockhub/launcher/main.c,$(wildcard mockhub/launcher/*.c))
+PLUGIN_SRC   := $(wildcard mockhub/plugin/*.c)
+# what of the store the plugin may link (the read-only device key lookup)
+PLUGIN_STORE_SRC := $(wildcard mockhub/store/keys.c)
+ifeq ($(PLUGIN_STORE_SRC),)
+PLUGIN_STORE_SRC := $(STORE_SRC)
+endif
 DEVICE_SRC  := $(filter-out device/dmpatterns_%.c,$(wildcard device/*.c))
 SERVICE_SRC := $(filter-out service/dmpatterns_%.c,$(wildcard service/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 BENCH_SRC   := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
-COMMON_OBJ  := $(call obj,$(COMMON_SRC))
-HUB_OBJ     := $(call obj,$(HUB_SRC))
-PLUGIN_OBJ  := $(call obj,$(sort $(PLUGIN_SRC)))
-DEVICE_OBJ  := $(call obj,$(DEVICE_SRC))
-SERVICE_OBJ := $(call obj,$(SERVICE_SRC))
+LIB_COMMON   := $(B)/lib/libiotcommon.a
+LIB_CORE     := $(B)/lib/libmhcore.a
+LIB_STORE    := $(B)/lib/libmhstore.a
+LIB_DAEMON   := $(B)/lib/libmhdaemon.a
+LIB_LAUNCHER := $(B)/lib/libmhlauncher.a
+LIB_DEVICE   := $(B)/lib/libiotdevice.a
+LIB_SERVICE  := $(B)/lib/libiotservice.a
+# link order: users before what they use
+HUB_LIBS     := $(LIB_LAUNCHER) $(LIB_DAEMON) $(LIB_STORE) $(LIB_CORE) $(LIB_COMMON)
+
+# per-layer include paths (pattern-specific; the last matching pattern wins in GNU make 4.3 for the
+# most specific stem, so each folder gets exactly its own)
+$(B)/obj/common/%.o:          INC := -Icommon
+$(B)/obj/mockhub/core/%.o:    INC := $(INC_CORE)
+$(B)/obj/mockhub/store/%.o:   INC := $(INC_STORE)
+$(B)/obj/mockhub/daemon/%.o:  INC := $(INC_DAEMON)
+$(B)/obj/mockhub/launcher/%.o: INC := $(INC_LAUNCHER)
+$(B)/obj/mockhub/plugin/%.o:  INC := $(INC_PLUGIN)
+$(B)/obj/device/%.o:          INC := -Icommon -Idevice
+$(B)/obj/service/%.o:         INC := -Icommon -Iservice
+$(B)/obj/tests/%.o:           INC := $(INC_ALL)
+$(B)/obj/bench/%.o:           INC := $(INC_ALL)
 
 PROGS := $(B)/mockhub $(B)/mockhub_bridge.so
 ifneq ($(wildcard device/dmpatterns_getstarted_device.c),)
@@ -59,33 +96,51 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(filter bench/mh_%.c,$(BENCH_SR
 # Keep intermediate objects (bench and test objects are otherwise deleted after linking).
 .SECONDARY:
 
-.PHONY: all deps deps-test run test unit integration integration-san bench format format-check clean compose-check smoke-bench
+.PHONY: all deps deps-test run test unit integration integration-san bench format format-check clean \
+        compose-check smoke-bench fresh-check container-check
 all: $(PROGS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(INC) -c $< -o $@
 
-$(B)/mockhub: $(call obj,mockhub/main.c) $(HUB_OBJ) $(COMMON_OBJ)
+$(B)/lib/%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIB_COMMON):   $(call obj,$(COMMON_SRC))
+$(LIB_CORE):     $(call obj,$(CORE_SRC))
+$(LIB_STORE):    $(call obj,$(STORE_SRC))
+$(LIB_DAEMON):   $(call obj,$(DAEMON_SRC))
+$(LIB_LAUNCHER): $(call obj,$(LAUNCHER_SRC))
+$(LIB_DEVICE):   $(call obj,$(DEVICE_SRC))
+$(LIB_SERVICE):  $(call obj,$(SERVICE_SRC))
+
+$(B)/mockhub: $(call obj,mockhub/launcher/main.c) $(HUB_LIBS)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-# The plugin must not pull libmosquitto's client symbols into the broker; -Wl,--no-undefined is not
-# used because mosquitto_* broker functions resolve from the broker at load time.
-$(B)/mockhub_bridge.so: $(PLUGIN_OBJ)
-	$(CC) $(SANFLAGS) -shared -o $@ $^ $(shell pkg-config --libs libcjson sqlite3 openssl) -lpthread
+# The plugin: its own objects, the pure core and the store's key lookup; no libmosquitto client,
+# no HTTP. It exports only Mosquitto's entry points (plugin/exports.map); mosquitto_* broker
+# functions resolve from the broker at load time, so -Wl,--no-undefined is not used.
+$(B)/mockhub_bridge.so: $(call obj,$(PLUGIN_SRC)) $(call obj,$(PLUGIN_STORE_SRC)) $(LIB_CORE) $(LIB_COMMON) mockhub/plugin/exports.map
+	$(CC) $(SANFLAGS) -shared -Wl,--version-script=mockhub/plugin/exports.map -o $@ \
+	    $(filter %.o %.a,$^) $(shell pkg-config --libs libcjson sqlite3 openssl) -lpthread
 
-$(B)/dmpatterns_getstarted_device: $(call obj,device/dmpatterns_getstarted_device.c) $(DEVICE_OBJ) $(COMMON_OBJ)
+$(B)/dmpatterns_getstarted_device: $(call obj,device/dmpatterns_getstarted_device.c) $(LIB_DEVICE) $(LIB_COMMON)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-$(B)/dmpatterns_getstarted_service: $(call obj,service/dmpatterns_getstarted_service.c) $(SERVICE_OBJ) $(COMMON_OBJ)
+$(B)/dmpatterns_getstarted_service: $(call obj,service/dmpatterns_getstarted_service.c) $(LIB_SERVICE) $(LIB_COMMON)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-# Unit tests: one Criterion binary per tests/unit/test_*.c, linked with every library object.
-$(B)/tests/%: $(call obj,tests/unit/%.c) $(HUB_OBJ) $(COMMON_OBJ) $(DEVICE_OBJ) $(SERVICE_OBJ)
+# Unit tests: one Criterion binary per tests/unit/test_*.c, linked with every library and the
+# plugin's pure parts (all but bridge.c, whose mosquitto_* calls resolve only inside the broker).
+PLUGIN_PURE_OBJ := $(call obj,$(filter-out mockhub/plugin/bridge.c,$(PLUGIN_SRC)))
+$(B)/tests/%: $(call obj,tests/unit/%.c) $(PLUGIN_PURE_OBJ) $(LIB_LAUNCHER) $(LIB_DAEMON) $(LIB_STORE) $(LIB_DEVICE) $(LIB_SERVICE) $(LIB_CORE) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ -lcriterion $(LDLIBS_ALL)
 
-$(B)/bench/%: $(call obj,bench/%.c) $(filter-out $(call obj,bench/mh_%.c),$(call obj,$(BENCH_SRC))) $(DEVICE_OBJ) $(SERVICE_OBJ) $(COMMON_OBJ)
+$(B)/bench/%: $(call obj,bench/%.c) $(filter-out $(call obj,bench/mh_%.c),$(call obj,$(BENCH_SRC))) $(LIB_DEVICE) $(LIB_SERVICE) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
@@ -126,6 +181,15 @@ test: deps-test
 	@$(MAKE) --no-print-directory smoke-bench
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory integration-san
+
+# The README's commands on a debootstrapped Debian 12 with nothing installed (scripts/fresh-check.sh;
+# FRESH_CHECK_TEST=0 skips its `make test`), and the compose file built and run under podman
+# (scripts/container-check.sh). Both need root; .ci/run calls them after `make test`.
+fresh-check:
+	@scripts/fresh-check.sh
+
+container-check:
+	@scripts/container-check.sh
 
 compose-check:
 	@docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"

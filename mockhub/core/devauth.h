@@ -7,7 +7,7 @@
 #define MH_DEVAUTH_H
 
 #include "errors.h"
-#include "store.h"
+#include "identity.h"
 
 #define MH_DEVAUTH_ID_MAX 128 /* IoT Hub device id limit */
 

@@ -6,7 +6,7 @@
 #define MH_SVCAUTH_H
 
 #include "errors.h"
-#include "store.h"
+#include "identity.h"
 
 /* Looks up a policy by name; MH_OK or MH_ERR_NOT_FOUND. */
 typedef mh_err (*mh_policy_lookup_fn)(void *ctx, const char *name, mh_policy *out);

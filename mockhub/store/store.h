@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "errors.h"
+#include "identity.h"
 
 typedef struct mh_store mh_store;
 
@@ -23,29 +24,11 @@ enum {
     MH_STORE_READONLY = 1u << 0, /* no schema creation, no writes (the broker plugin) */
 };
 
-/* Access rights of a shared access policy (bit mask). */
-enum {
-    MH_RIGHT_REGISTRY_READ = 1u << 0,
-    MH_RIGHT_REGISTRY_WRITE = 1u << 1,
-    MH_RIGHT_SERVICE_CONNECT = 1u << 2,
-    MH_RIGHT_DEVICE_CONNECT = 1u << 3,
-};
-
 /* Opens (creating when needed, unless READONLY) the database at path. */
 mh_err mh_store_open(const char *path, unsigned flags, mh_store **out_store) MH_WARN_UNUSED;
 void mh_store_free(mh_store *store); /* NULL is a no-op */
 
 /* ---- shared access policies ---- */
-
-/* Buffer size of a key: base64 of up to 64 bytes (IoT Hub's maximum) is 88 characters. */
-#define MH_KEY_SIZE 96
-
-typedef struct mh_policy {
-    char name[64];
-    char primary_key[MH_KEY_SIZE];   /* base64 */
-    char secondary_key[MH_KEY_SIZE]; /* base64 */
-    unsigned rights;                 /* MH_RIGHT_* */
-} mh_policy;
 
 /* Creates the five default policies (iothubowner, service, device, registryRead,
  * registryReadWrite) when missing, with random keys; then sets iothubowner's primary key to
@@ -56,20 +39,8 @@ mh_err mh_store_policy_get(mh_store *store, const char *name, mh_policy *out_pol
 
 /* ---- registry ---- */
 
-/* What device authentication needs, and nothing else (used by the broker plugin per CONNECT). */
-typedef struct mh_device_auth {
-    char primary_key[MH_KEY_SIZE];
-    char secondary_key[MH_KEY_SIZE];
-    int enabled; /* status == "enabled" */
-    int sas;     /* authentication type is "sas" */
-} mh_device_auth;
-
 /* MH_ERR_DEVICE_NOT_FOUND when unknown. */
 mh_err mh_store_device_auth(mh_store *store, const char *device_id, mh_device_auth *out_auth) MH_WARN_UNUSED;
-
-/* Validates a device id (IoT Hub rules: 1..128 chars of ASCII alphanumerics and
- * - . + % _ # * ? ! ( ) , = @ $ '). Pure; ArgumentInvalid with a clear text when not valid. */
-mh_err mh_device_id_check(const char *device_id, mh_status *st) MH_WARN_UNUSED;
 
 /* PUT /devices/{id} without If-Match: creates the device and its twin. body is the Device JSON the
  * SDK sent (deviceId must equal id when present; empty or absent keys are generated; status
