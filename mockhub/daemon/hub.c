@@ -3,6 +3,7 @@
  */
 #include "hub.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,77 +15,126 @@
 #define BODY_CAP                                                                                             \
     (1024 * 1024) /* MOCK: the hub's own cap is not documented; twins max ~41 KB, methods 128 KB */
 
-static size_t hash_id(const char *s)
-{
-    size_t h = 5381;
-    while (*s)
-        h = h * 33 + (unsigned char)*s++;
-    return h % MH_CONN_BUCKETS;
-}
-
-/* Requires conn_lock. create: add an entry when missing. */
-static mh_conn *conn_find(mh_hub *hub, const char *id, int create)
-{
-    mh_conn **pp = &hub->conns[hash_id(id)];
-    for (mh_conn *c = *pp; c; c = c->next)
-        if (strcmp(c->id, id) == 0)
-            return c;
-    if (!create)
-        return NULL;
-    mh_conn *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return NULL;
-    snprintf(c->id, sizeof c->id, "%s", id);
-    c->next = *pp;
-    *pp = c;
-    return c;
-}
-
-static void conn_forget(mh_hub *hub, const char *id)
-{
-    mh_conn **pp = &hub->conns[hash_id(id)];
-    for (; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->id, id) == 0) {
-            mh_conn *c = *pp;
-            if (c->connected)
-                hub->connected_count--;
-            *pp = c->next;
-            free(c);
-            return;
-        }
-    }
-}
-
-unsigned mh_hub_device_subs(mh_hub *hub, const char *device_id)
-{
-    pthread_mutex_lock(&hub->conn_lock);
-    mh_conn *c = conn_find(hub, device_id, 0);
-    unsigned subs = (c && c->connected) ? c->subs : 0;
-    pthread_mutex_unlock(&hub->conn_lock);
-    return subs;
-}
-
 size_t mh_hub_connected_count(mh_hub *hub)
 {
-    pthread_mutex_lock(&hub->conn_lock);
-    size_t n = hub->connected_count;
-    pthread_mutex_unlock(&hub->conn_lock);
-    return n;
+    return mh_presence_connected_count(hub->presence);
 }
 
 void mh_hub_touch(mh_hub *hub, const char *device_id)
 {
-    long long now = (long long)time(NULL);
-    pthread_mutex_lock(&hub->conn_lock);
-    mh_conn *c = conn_find(hub, device_id, 0);
-    int write = c == NULL || c->touched != now;
-    if (c != NULL)
-        c->touched = now;
-    pthread_mutex_unlock(&hub->conn_lock);
     /* AZURE: lastActivityTime is documented to lag; one write a second per device keeps the
      * store off the hot path of busy devices. */
-    if (write && mh_store_device_touch(hub->store, device_id) != MH_OK)
+    if (mh_presence_touch(hub->presence, device_id, (long long)time(NULL)) &&
+        mh_store_device_touch(hub->store, device_id) != MH_OK)
         fprintf(stderr, "mockhub: could not record activity of %s\n", device_id);
+}
+
+/* ---- the barrier with the plugin ---- */
+
+/* Waits until the plugin has answered a sync sent now: every event it emitted before has then been
+ * handled by the link thread. 0 when the link is down or the plugin did not answer in time. */
+static int sync_with_plugin(mh_hub *hub, int timeout_ms)
+{
+    if (!hub->link_up)
+        return 0;
+    pthread_mutex_lock(&hub->sync_lock);
+    uint64_t token = ++hub->sync_sent;
+    pthread_mutex_unlock(&hub->sync_lock);
+    char text[24];
+    int n = snprintf(text, sizeof text, "%" PRIu64, token);
+    if (mh_link_publish(hub->link, "$mockhub/sync", text, (size_t)n, 0) != MH_OK)
+        return 0;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&hub->sync_lock);
+    while (hub->sync_done < token && rc == 0)
+        rc = pthread_cond_timedwait(&hub->sync_cond, &hub->sync_lock, &until);
+    int done = hub->sync_done >= token;
+    pthread_mutex_unlock(&hub->sync_lock);
+    return done;
+}
+
+static void on_synced(mh_hub *hub, uint64_t token)
+{
+    pthread_mutex_lock(&hub->sync_lock);
+    if (token > hub->sync_done && token <= hub->sync_sent) {
+        hub->sync_done = token;
+        pthread_cond_broadcast(&hub->sync_cond);
+    }
+    pthread_mutex_unlock(&hub->sync_lock);
+}
+
+int mh_hub_device_subscribed(mh_hub *hub, const char *device_id, unsigned bit)
+{
+    if (mh_presence_subs(hub->presence, device_id) & bit)
+        return 1;
+    /* The device may hold its SUBACK while the plugin's event is still on its way to us. */
+    if (!sync_with_plugin(hub, 1000))
+        return 0;
+    return (mh_presence_subs(hub->presence, device_id) & bit) != 0;
+}
+
+/* ---- the core's operations ---- */
+
+void mh_hub_invoke_method(mh_hub *hub, const char *device_id, const char *method_name, const char *payload,
+                          size_t payload_len, int response_timeout_s, int connect_timeout_s,
+                          mh_method_done_fn done, void *done_ctx)
+{
+    /* A device connected right now exists (delete drops its entry); only others need the store. */
+    int online = mh_hub_device_subscribed(hub, device_id, MH_SUB_METHODS);
+    mh_device_auth dev;
+    if (!online && mh_store_device_auth(hub->store, device_id, &dev) != MH_OK) {
+        done(done_ctx, MH_ERR_DEVICE_NOT_FOUND, 0, NULL, 0, device_id);
+        return;
+    }
+    mh_methods_invoke(hub->methods, device_id, method_name, payload, payload_len, response_timeout_s,
+                      connect_timeout_s, online, done, done_ctx);
+    /* The device may have subscribed between the check above and the call joining the waiting
+     * list, whose wake-up (on the link thread) then found nothing: look again. */
+    if (!online && connect_timeout_s > 0 && (mh_presence_subs(hub->presence, device_id) & MH_SUB_METHODS))
+        mh_methods_device_online(hub->methods, device_id);
+}
+
+static size_t stripe(const char *id)
+{
+    size_t h = 5381;
+    while (*id)
+        h = h * 33 + (unsigned char)*id++;
+    return h % MH_PUSH_STRIPES;
+}
+
+mh_err mh_hub_twin_write(mh_hub *hub, const char *device_id, const cJSON *body, const char *if_match,
+                         int replace, cJSON **out_twin, mh_status *st)
+{
+    cJSON *twin = NULL, *push = NULL;
+    long version = 0;
+    /* Update and push under the device's lock: two threads writing the same twin must push in
+     * $version order, or the device (which merges patches as they come) ends with the older value. */
+    pthread_mutex_t *lock = &hub->push_locks[stripe(device_id)];
+    pthread_mutex_lock(lock);
+    mh_err err =
+        mh_store_twin_update(hub->store, device_id, body, if_match, replace, &twin, &push, &version, st);
+    /* AZURE: desired changes reach a connected, subscribed device at once; they are not queued. */
+    if (err == MH_OK && push != NULL && mh_hub_device_subscribed(hub, device_id, MH_SUB_DESIRED)) {
+        char *text = cJSON_PrintUnformatted(push);
+        char topic[96];
+        snprintf(topic, sizeof topic, "$iothub/twin/PATCH/properties/desired/?$version=%ld", version);
+        if (text == NULL || mh_hub_to_device(hub, device_id, topic, text, strlen(text), 0) != MH_OK)
+            fprintf(stderr, "mockhub: could not push desired properties to %s\n", device_id);
+        free(text);
+    }
+    pthread_mutex_unlock(lock);
+    cJSON_Delete(push);
+    if (err == MH_OK)
+        *out_twin = twin;
+    return err;
 }
 
 mh_err mh_hub_to_device(mh_hub *hub, const char *device_id, const char *topic, const void *payload,
@@ -106,11 +156,8 @@ void mh_hub_kick(mh_hub *hub, const char *device_id, int forget)
             fprintf(stderr, "mockhub: could not ask the broker to drop %s\n", device_id);
         free(topic);
     }
-    if (forget) {
-        pthread_mutex_lock(&hub->conn_lock);
-        conn_forget(hub, device_id);
-        pthread_mutex_unlock(&hub->conn_lock);
-    }
+    if (forget)
+        mh_presence_forget(hub->presence, device_id);
 }
 
 static mh_err send_method(void *ctx, const char *device_id, const char *topic, const char *payload,
@@ -127,6 +174,14 @@ static void on_event(mh_hub *hub, const char *rest, const void *payload, size_t 
         hub->plugin_ready = 1;
         return;
     }
+    if (strcmp(rest, "synced") == 0) {
+        cJSON *ev = cJSON_ParseWithLength(payload, len);
+        const cJSON *jt = cJSON_GetObjectItemCaseSensitive(ev, "token");
+        if (cJSON_IsNumber(jt) && jt->valuedouble >= 1)
+            on_synced(hub, (uint64_t)jt->valuedouble);
+        cJSON_Delete(ev);
+        return;
+    }
     const char *slash = strchr(rest, '/');
     if (slash == NULL || slash[1] == '\0')
         return;
@@ -140,76 +195,29 @@ static void on_event(mh_hub *hub, const char *rest, const void *payload, size_t 
     unsigned bit = strcmp(filter, "$iothub/methods/POST/#") == 0                    ? MH_SUB_METHODS
                    : strcmp(filter, "$iothub/twin/PATCH/properties/desired/#") == 0 ? MH_SUB_DESIRED
                                                                                     : 0;
-    int now_online = 0, store_state = -1;
-    long persist = -1; /* session subscriptions to record, or -1 */
-    int is_connected = kind_len == 9 && strncmp(rest, "connected", 9) == 0;
-    unsigned stored = 0;
-
-    /* A session the broker restored from its persistence (after a hub restart) has subscriptions
-     * this daemon never saw: they were recorded in the store (only this thread writes them). */
-    if (is_connected) {
-        pthread_mutex_lock(&hub->conn_lock);
-        mh_conn *c = conn_find(hub, id, 0);
-        int loaded = c && c->session_loaded;
-        pthread_mutex_unlock(&hub->conn_lock);
-        if (!loaded && mh_store_session_subs_get(hub->store, id, &stored) != MH_OK)
+    mh_presence_change ch = {-1, -1, 0};
+    if (kind_len == 9 && strncmp(rest, "connected", 9) == 0) {
+        /* Only this thread writes session subscriptions, so reading them here is consistent. */
+        unsigned stored = 0;
+        if (mh_presence_needs_session(hub->presence, id) &&
+            mh_store_session_subs_get(hub->store, id, &stored) != MH_OK)
             fprintf(stderr, "mockhub: could not read the session of %s\n", id);
-    }
-
-    pthread_mutex_lock(&hub->conn_lock);
-    if (is_connected) {
-        mh_conn *c = conn_find(hub, id, 1);
-        if (c) {
-            int clean = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ev, "clean"));
-            if (!c->session_loaded) {
-                c->session_loaded = 1;
-                c->subs = stored;
-            }
-            if (!c->connected)
-                hub->connected_count++;
-            c->connected = 1;
-            c->gen = gen;
-            c->clean = clean;
-            /* A clean session starts with no subscriptions; a resumed one keeps them (the broker
-             * does not re-check its ACL, so no subscribed events come). */
-            if (clean && c->subs != 0) {
-                c->subs = 0;
-                persist = 0;
-            }
-            now_online = (c->subs & MH_SUB_METHODS) != 0;
-            store_state = 1;
-        }
+        int clean = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ev, "clean"));
+        ch = mh_presence_connected(hub->presence, id, gen, clean, stored);
     } else if (kind_len == 12 && strncmp(rest, "disconnected", 12) == 0) {
-        mh_conn *c = conn_find(hub, id, 0);
-        if (c && c->connected && c->gen == gen) { /* an older connection's late goodbye is ignored */
-            c->connected = 0;
-            hub->connected_count--;
-            store_state = 0;
-        }
+        ch = mh_presence_disconnected(hub->presence, id, gen);
     } else if (kind_len == 10 && strncmp(rest, "subscribed", 10) == 0) {
-        mh_conn *c = conn_find(hub, id, 0);
-        if (c && c->gen == gen && bit && !(c->subs & bit)) {
-            now_online = bit == MH_SUB_METHODS && c->connected;
-            c->subs |= bit;
-            if (!c->clean)
-                persist = c->subs;
-        }
+        ch = mh_presence_subscribed(hub->presence, id, gen, bit);
     } else if (kind_len == 12 && strncmp(rest, "unsubscribed", 12) == 0) {
-        mh_conn *c = conn_find(hub, id, 0);
-        if (c && c->gen == gen && (c->subs & bit)) {
-            c->subs &= ~bit;
-            if (!c->clean)
-                persist = c->subs;
-        }
+        ch = mh_presence_unsubscribed(hub->presence, id, gen, bit);
     }
-    pthread_mutex_unlock(&hub->conn_lock);
     cJSON_Delete(ev);
 
-    if (store_state >= 0 && mh_store_set_connected(hub->store, id, store_state) != MH_OK)
+    if (ch.state >= 0 && mh_store_set_connected(hub->store, id, ch.state) != MH_OK)
         fprintf(stderr, "mockhub: could not record connection state of %s\n", id);
-    if (persist >= 0 && mh_store_session_subs_set(hub->store, id, (unsigned)persist) != MH_OK)
+    if (ch.persist >= 0 && mh_store_session_subs_set(hub->store, id, (unsigned)ch.persist) != MH_OK)
         fprintf(stderr, "mockhub: could not record the subscriptions of %s\n", id);
-    if (now_online)
+    if (ch.methods_online)
         mh_methods_device_online(hub->methods, id);
 }
 
@@ -253,7 +261,19 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
         return mh_fail(st, MH_ERR_NOMEM, "out of memory");
     hub->cfg = *cfg;
     hub->store = store;
-    pthread_mutex_init(&hub->conn_lock, NULL);
+    pthread_mutex_init(&hub->sync_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&hub->sync_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
+        pthread_mutex_init(&hub->push_locks[i], NULL);
+    hub->presence = mh_presence_new();
+    if (hub->presence == NULL) {
+        err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
     hub->auth_cache = mh_svcauth_cache_new(); /* NULL only means uncached checks */
     err = mh_query_prepare_schema(store);
     if (err != MH_OK) {
@@ -302,13 +322,11 @@ void mh_hub_stop(mh_hub *hub)
     mh_wsproxy_free(hub->wsproxy);
     mh_link_stop(hub->link);
     mh_methods_free(hub->methods);
-    for (size_t i = 0; i < MH_CONN_BUCKETS; i++) {
-        for (mh_conn *c = hub->conns[i], *nx; c; c = nx) {
-            nx = c->next;
-            free(c);
-        }
-    }
-    pthread_mutex_destroy(&hub->conn_lock);
+    mh_presence_free(hub->presence);
+    for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
+        pthread_mutex_destroy(&hub->push_locks[i]);
+    pthread_cond_destroy(&hub->sync_cond);
+    pthread_mutex_destroy(&hub->sync_lock);
     mh_svcauth_cache_free(hub->auth_cache);
     free(hub);
 }

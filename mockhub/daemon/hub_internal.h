@@ -1,5 +1,7 @@
-/* hub_internal.h - what the daemon's parts (hub.c, routes.c, devproto.c) share: the hub state and
- * the device-connection table fed by the plugin's events. Not for use outside the daemon.
+/* hub_internal.h - the hub core as its transports see it. The core owns presence (connections,
+ * generations, subscriptions), method calls in flight and the per-device order of twin pushes;
+ * REST (routes.c), the MQTT link (devproto.c and the plugin events in hub.c) and a future AMQP
+ * listener are peers that call it. Nothing here knows HTTP. Not for use outside the daemon.
  */
 #ifndef MH_HUB_INTERNAL_H
 #define MH_HUB_INTERNAL_H
@@ -8,27 +10,17 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "http.h"
 #include "hub.h"
 #include "link.h"
 #include "methods.h"
+#include "presence.h"
 #include "svcauth.h"
 #include "wsproxy.h"
 
-enum { MH_SUB_METHODS = 1u << 0, MH_SUB_DESIRED = 1u << 1 };
-
-typedef struct mh_conn {
-    char id[129];
-    uint64_t gen; /* the plugin's number of the current connection */
-    int connected;
-    unsigned subs;      /* MH_SUB_*: survives disconnects of clean-session-0 devices */
-    long long touched;  /* second of the last lastActivityTime written for this device */
-    int clean;          /* the current connection's session ends with it */
-    int session_loaded; /* subs were read from the store since this daemon started */
-    struct mh_conn *next;
-} mh_conn;
-
-#define MH_CONN_BUCKETS 8192
+#define MH_PUSH_STRIPES 64
 
 struct mh_hub {
     mh_config cfg;
@@ -36,13 +28,17 @@ struct mh_hub {
     _Atomic(mh_http *) http; /* atomics: set by the main and link threads, read by REST threads */
     mh_link *link;
     mh_methods *methods;
+    mh_presence *presence;
     mh_svcauth_cache *auth_cache;
     mh_wsproxy *wsproxy; /* NULL without MQTT over WebSockets */
-    pthread_mutex_t conn_lock;
-    mh_conn *conns[MH_CONN_BUCKETS];
-    size_t connected_count;
     atomic_int link_up;
     atomic_int plugin_ready;
+    /* the barrier with the plugin (mh_hub_device_subscribed) */
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_cond;
+    uint64_t sync_sent, sync_done;
+    /* a twin update and its push happen under the device's stripe, so pushes go in $version order */
+    pthread_mutex_t push_locks[MH_PUSH_STRIPES];
 };
 
 /* REST entry point (routes.c), the libmicrohttpd handler. */
@@ -52,11 +48,24 @@ void mh_routes_handle(void *hub, const mh_http_request *req, mh_http_reply *repl
 void mh_devproto_handle(mh_hub *hub, const char *device_id, const char *topic, const void *payload,
                         size_t len);
 
+/* ---- the core's operations, for every transport ---- */
+
 /* Publishes to one device through the plugin ($mockhub/to/{id}/{topic}). */
 mh_err mh_hub_to_device(mh_hub *hub, const char *device_id, const char *topic, const void *payload,
                         size_t len, int qos) MH_WARN_UNUSED;
-/* Subscriptions (MH_SUB_*) of a connected device; 0 when not connected. */
-unsigned mh_hub_device_subs(mh_hub *hub, const char *device_id);
+/* 1 when the device is connected and holds bit (MH_SUB_*), as exact as its SUBACK: when the
+ * daemon's view lacks it, waits (up to a second) until the plugin has delivered every event it
+ * emitted before now, then looks again. Blocks; never call it on the link thread. */
+int mh_hub_device_subscribed(mh_hub *hub, const char *device_id, unsigned bit);
+/* Starts a direct-method call (see mh_methods_invoke); ends with MH_ERR_DEVICE_NOT_FOUND when the
+ * device is neither connected nor registered. done may run before this returns. */
+void mh_hub_invoke_method(mh_hub *hub, const char *device_id, const char *method_name, const char *payload,
+                          size_t payload_len, int response_timeout_s, int connect_timeout_s,
+                          mh_method_done_fn done, void *done_ctx);
+/* Updates a twin (mh_store_twin_update) and pushes a desired change to the device when it is
+ * subscribed, in $version order per device. *out_twin: the new twin. */
+mh_err mh_hub_twin_write(mh_hub *hub, const char *device_id, const cJSON *body, const char *if_match,
+                         int replace, cJSON **out_twin, mh_status *st) MH_WARN_UNUSED;
 /* Drops the device's live connection and forgets its session state (disable, delete). */
 void mh_hub_kick(mh_hub *hub, const char *device_id, int forget);
 size_t mh_hub_connected_count(mh_hub *hub);

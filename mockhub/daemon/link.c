@@ -1,9 +1,13 @@
-/* link.c - libmosquitto client of the broker's internal listener, on its own network thread.
+/* link.c - libmosquitto client of the broker's internal listener. Messages are read on the link's
+ * own thread, but libmosquitto runs in its non-threaded mode (our thread drives
+ * mosquitto_loop_forever; mosquitto_loop_start is not used), so a publish from a REST thread is
+ * written to the socket by that thread at once instead of waking the loop thread for every call.
  * It subscribes to the plugin's `$mockhub/from/#` and `$mockhub/ev/#` (wildcards never match
  * `$` topics, hence the explicit prefix) and asks the plugin to resync after every connect.
  */
 #include "link.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,7 @@
 
 struct mh_link {
     struct mosquitto *mosq;
+    pthread_t thread;
     mh_link_on_message on_message;
     mh_link_on_state on_state;
     void *ctx;
@@ -55,6 +60,14 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     link->on_message(link->ctx, msg->topic, msg->payload, (size_t)msg->payloadlen);
 }
 
+/* Reads, keeps alive and reconnects until mosquitto_disconnect (mh_link_stop). */
+static void *link_main(void *arg)
+{
+    mh_link *link = arg;
+    mosquitto_loop_forever(link->mosq, 1000, 1);
+    return NULL;
+}
+
 mh_err mh_link_start(const char *socket_path, const char *secret, mh_link_on_message on_msg,
                      mh_link_on_state on_state, void *ctx, mh_link **out_link, mh_status *st)
 {
@@ -85,9 +98,8 @@ mh_err mh_link_start(const char *socket_path, const char *secret, mh_link_on_mes
                 mosquitto_strerror(rc));
         goto fail;
     }
-    rc = mosquitto_loop_start(link->mosq);
-    if (rc != MOSQ_ERR_SUCCESS) {
-        mh_fail(st, MH_ERR_INTERNAL, "cannot start the broker link thread: %s", mosquitto_strerror(rc));
+    if (pthread_create(&link->thread, NULL, link_main, link) != 0) {
+        mh_fail(st, MH_ERR_INTERNAL, "cannot start the broker link thread");
         goto fail;
     }
     *out_link = link;
@@ -109,7 +121,7 @@ void mh_link_stop(mh_link *link)
     if (link == NULL)
         return;
     mosquitto_disconnect(link->mosq);
-    mosquitto_loop_stop(link->mosq, false);
+    pthread_join(link->thread, NULL);
     mosquitto_destroy(link->mosq);
     free(link);
 }

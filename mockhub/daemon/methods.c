@@ -1,6 +1,8 @@
 /* methods.c - direct-method calls in flight. A hash of calls by request id, one timer thread
- * sleeping until the earliest deadline. Request ids are small decimal integers as the real hub
- * sends (legacy C SDKs parse them with atol, .NET takes the text after "?$rid=").
+ * sleeping until the earliest deadline (woken only when a call's deadline is earlier than its next
+ * wake-up). Request ids are small decimal integers as the real hub sends (legacy C SDKs parse them
+ * with atol, .NET takes the text after "?$rid="). A call is reference-counted so its request can be
+ * sent outside the lock without copies while another thread may end it.
  */
 #include "methods.h"
 
@@ -11,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "replies.h"
 
 #define BUCKETS 4096
 
@@ -26,8 +26,10 @@ typedef struct call {
     char *payload;
     size_t payload_len;
     int response_timeout_s;
+    int refs; /* the table's (while linked) and each sender's; under the lock */
     struct timespec deadline;
-    mh_http_reply *reply;
+    mh_method_done_fn done;
+    void *done_ctx;
     struct call *next_in_bucket;
     struct call *prev, *next; /* all calls, for timeouts and device_online */
 } call;
@@ -40,6 +42,7 @@ struct mh_methods {
     int shut;     /* mh_methods_shutdown ran: new calls are refused */
     uint64_t next_rid;
     size_t count;
+    struct timespec timer_next; /* when the timer wakes next (it sleeps at most a second) */
     call *buckets[BUCKETS];
     call *head;
     mh_methods_send_fn send;
@@ -101,99 +104,110 @@ static void call_free(call *c)
     free(c);
 }
 
-/* Answers and frees a call that is no longer linked. */
-static void finish_error(call *c, mh_err code, const char *text)
+/* Drops a reference; frees the call when it was the last. Requires the lock. Returns the call
+ * when the caller must free it outside the lock, else NULL. */
+static call *unref(call *c)
 {
-    mh_reply_error(c->reply, code, text);
-    call_free(c);
+    return --c->refs == 0 ? c : NULL;
+}
+
+static void release(mh_methods *m, call *c)
+{
+    pthread_mutex_lock(&m->lock);
+    call *dead = unref(c);
+    pthread_mutex_unlock(&m->lock);
+    if (dead)
+        call_free(dead);
+}
+
+/* Ends a call already unlinked (the table's reference is now the caller's). */
+static void finish_error(mh_methods *m, call *c, mh_err code, const char *text)
+{
+    c->done(c->done_ctx, code, 0, NULL, 0, text);
+    release(m, c);
+}
+
+/* Requires the lock: makes the timer wake by deadline d. */
+static void timer_by(mh_methods *m, struct timespec d)
+{
+    if (before(d, m->timer_next)) {
+        m->timer_next = d;
+        pthread_cond_signal(&m->wake);
+    }
 }
 
 static const char not_online_text[] =
     "The operation failed because the requested device isn't online or hasn't registered the "
     "direct method callback. To learn more, see https://aka.ms/iothub404103";
 
-/* Sends the request of a call already linked in WAIT_RESPONSE state (lock not held). When the
- * broker refuses it, the call is answered 503 if still linked. */
-static void send_request(mh_methods *m, uint64_t rid, const char *device_id, const char *topic,
-                         const char *payload, size_t len)
+/* Sends the request of call c, for which the caller holds a reference (dropped here). When the
+ * transport refuses it, the call ends with 503 if nobody ended it meanwhile. */
+static void send_request(mh_methods *m, call *c)
 {
-    if (m->send(m->send_ctx, device_id, topic, payload, len) == MH_OK)
-        return;
-    pthread_mutex_lock(&m->lock);
-    call *c = m->buckets[rid % BUCKETS];
-    while (c && c->rid != rid)
-        c = c->next_in_bucket;
-    if (c)
-        unlink_call(m, c);
-    pthread_mutex_unlock(&m->lock);
-    if (c)
-        finish_error(c, MH_ERR_UNAVAILABLE, "the hub lost its link to the broker; retry");
+    if (m->send(m->send_ctx, c->device_id, c->topic, c->payload, c->payload_len) != MH_OK) {
+        pthread_mutex_lock(&m->lock);
+        call *found = m->buckets[c->rid % BUCKETS]; /* still linked: nobody ended it */
+        while (found && found != c)
+            found = found->next_in_bucket;
+        if (found)
+            unlink_call(m, c); /* the table's reference passes to finish_error */
+        pthread_mutex_unlock(&m->lock);
+        if (found)
+            finish_error(m, c, MH_ERR_UNAVAILABLE, "the hub lost its link to the broker; retry");
+    }
+    release(m, c);
 }
 
 void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_name, const char *payload,
                        size_t payload_len, int response_timeout_s, int connect_timeout_s, int online,
-                       mh_http_reply *reply)
+                       mh_method_done_fn done, void *done_ctx)
 {
     if (!online && connect_timeout_s <= 0) {
-        mh_reply_error(reply, MH_ERR_DEVICE_NOT_ONLINE, not_online_text);
+        done(done_ctx, MH_ERR_DEVICE_NOT_ONLINE, 0, NULL, 0, not_online_text);
         return;
     }
     call *c = calloc(1, sizeof *c);
-    char *topic = NULL, *copy = malloc(payload_len + 1);
-    if (c == NULL || copy == NULL)
-        goto nomem;
+    char *copy = malloc(payload_len + 1);
+    if (c == NULL || copy == NULL || strlen(device_id) >= sizeof c->device_id) {
+        free(copy);
+        free(c);
+        done(done_ctx, MH_ERR_NOMEM, 0, NULL, 0, "out of memory");
+        return;
+    }
     memcpy(copy, payload, payload_len);
     copy[payload_len] = '\0';
-    snprintf(c->device_id, sizeof c->device_id, "%s", device_id);
+    strcpy(c->device_id, device_id);
     c->payload = copy;
-    copy = NULL;
     c->payload_len = payload_len;
     c->response_timeout_s = response_timeout_s;
-    c->reply = reply;
+    c->done = done;
+    c->done_ctx = done_ctx;
 
     pthread_mutex_lock(&m->lock);
     if (m->shut) {
         pthread_mutex_unlock(&m->lock);
         call_free(c);
-        mh_reply_error(reply, MH_ERR_UNAVAILABLE, "the hub is shutting down");
+        done(done_ctx, MH_ERR_UNAVAILABLE, 0, NULL, 0, "the hub is shutting down");
         return;
     }
     c->rid = ++m->next_rid;
-    if (asprintf(&topic, "$iothub/methods/POST/%s/?$rid=%" PRIu64, method_name, c->rid) < 0) {
+    if (asprintf(&c->topic, "$iothub/methods/POST/%s/?$rid=%" PRIu64, method_name, c->rid) < 0) {
         pthread_mutex_unlock(&m->lock);
-        topic = NULL;
-        goto nomem;
+        c->topic = NULL;
+        call_free(c);
+        done(done_ctx, MH_ERR_NOMEM, 0, NULL, 0, "out of memory");
+        return;
     }
-    c->topic = topic;
     struct timespec now = now_mono();
-    if (online) {
-        c->state = CALL_WAIT_RESPONSE;
-        c->deadline = plus_seconds(now, response_timeout_s);
-    } else {
-        c->state = CALL_WAIT_CONNECT;
-        c->deadline = plus_seconds(now, connect_timeout_s);
-    }
+    c->state = online ? CALL_WAIT_RESPONSE : CALL_WAIT_CONNECT;
+    c->deadline = plus_seconds(now, online ? response_timeout_s : connect_timeout_s);
+    c->refs = online ? 2 : 1;
     link_call(m, c);
-    uint64_t rid = c->rid;
-    /* Copies for sending outside the lock: the call may be answered and freed meanwhile. */
-    char *topic_copy = online ? strdup(c->topic) : NULL;
-    char *payload_copy = online ? malloc(payload_len + 1) : NULL;
-    if (payload_copy)
-        memcpy(payload_copy, payload, payload_len);
-    pthread_cond_signal(&m->wake);
+    timer_by(m, c->deadline);
     pthread_mutex_unlock(&m->lock);
 
-    if (online) {
-        if (topic_copy && payload_copy)
-            send_request(m, rid, device_id, topic_copy, payload_copy, payload_len);
-        free(topic_copy);
-        free(payload_copy);
-    }
-    return;
-nomem:
-    free(copy);
-    free(c);
-    mh_reply_error(reply, MH_ERR_NOMEM, "out of memory");
+    if (online)
+        send_request(m, c);
 }
 
 void mh_methods_device_online(mh_methods *m, const char *device_id)
@@ -210,18 +224,10 @@ void mh_methods_device_online(mh_methods *m, const char *device_id)
         }
         c->state = CALL_WAIT_RESPONSE;
         c->deadline = plus_seconds(now_mono(), c->response_timeout_s);
-        uint64_t rid = c->rid;
-        char *topic = strdup(c->topic);
-        char *payload = malloc(c->payload_len + 1);
-        size_t len = c->payload_len;
-        if (payload)
-            memcpy(payload, c->payload, len);
-        pthread_cond_signal(&m->wake);
+        c->refs++;
+        timer_by(m, c->deadline);
         pthread_mutex_unlock(&m->lock);
-        if (topic && payload)
-            send_request(m, rid, device_id, topic, payload, len);
-        free(topic);
-        free(payload);
+        send_request(m, c);
     }
 }
 
@@ -242,28 +248,8 @@ int mh_methods_response(mh_methods *m, const char *device_id, const char *rid_te
     }
     unlink_call(m, c);
     pthread_mutex_unlock(&m->lock);
-
-    /* AZURE: the device's bytes are pasted verbatim into "payload" (even when not JSON);
-     * an empty response becomes null (iothub-protocol-addendum.md 4). */
-    char head[64];
-    int hn = snprintf(head, sizeof head, "{\"status\":%d,\"payload\":", status);
-    size_t body_len = (size_t)hn + (len ? len : 4) + 2;
-    char *body = malloc(body_len);
-    if (body == NULL) {
-        finish_error(c, MH_ERR_NOMEM, "out of memory");
-        return 1;
-    }
-    memcpy(body, head, (size_t)hn);
-    if (len) {
-        memcpy(body + hn, payload, len);
-    } else {
-        memcpy(body + hn, "null", 4);
-        len = 4;
-    }
-    body[(size_t)hn + len] = '}';
-    body[(size_t)hn + len + 1] = '\0';
-    mh_reply_raw(c->reply, 200, body);
-    call_free(c);
+    c->done(c->done_ctx, MH_OK, status, payload, len, NULL);
+    release(m, c);
     return 1;
 }
 
@@ -282,6 +268,7 @@ static void *timer_main(void *arg)
     while (!m->stopping) {
         struct timespec now = now_mono();
         struct timespec next = plus_seconds(now, 1);
+        m->timer_next = next;
         call *expired = NULL;
         for (call *c = m->head, *nx; c; c = nx) {
             nx = c->next;
@@ -299,14 +286,15 @@ static void *timer_main(void *arg)
                 call *c = expired;
                 expired = c->next;
                 if (c->state == CALL_WAIT_CONNECT)
-                    finish_error(c, MH_ERR_DEVICE_NOT_ONLINE, "Timed out waiting for device to connect.");
+                    finish_error(m, c, MH_ERR_DEVICE_NOT_ONLINE, "Timed out waiting for device to connect.");
                 else
-                    finish_error(c, MH_ERR_GATEWAY_TIMEOUT,
+                    finish_error(m, c, MH_ERR_GATEWAY_TIMEOUT,
                                  "Timed out waiting for the response from device.");
             }
             pthread_mutex_lock(&m->lock);
             continue;
         }
+        m->timer_next = next;
         pthread_cond_timedwait(&m->wake, &m->lock, &next);
     }
     pthread_mutex_unlock(&m->lock);
@@ -357,7 +345,7 @@ void mh_methods_shutdown(mh_methods *m)
         pthread_mutex_unlock(&m->lock);
         if (c == NULL)
             break;
-        finish_error(c, MH_ERR_UNAVAILABLE, "the hub is shutting down");
+        finish_error(m, c, MH_ERR_UNAVAILABLE, "the hub is shutting down");
     }
 }
 

@@ -1,8 +1,9 @@
-/* methods.h - direct-method calls in flight: request ids, timeouts, matching device responses.
+/* methods.h - direct-method calls in flight, transport-neutral: request ids, timeouts, matching
+ * device responses, and one completion callback per call.
  *
- * A call holds its suspended HTTP reply until the device answers (200 {"status","payload"}),
- * the response timeout passes (504 GatewayTimeout 504101) or, when the device was not online,
- * the connect timeout passes (404 DeviceNotOnline 404103). One timer thread serves all calls.
+ * A call ends exactly once: the device answers (MH_OK with its status and payload), the response
+ * timeout passes (MH_ERR_GATEWAY_TIMEOUT, 504101) or, when the device was not online, the connect
+ * timeout passes (MH_ERR_DEVICE_NOT_ONLINE, 404103). One timer thread serves all calls.
  * https://learn.microsoft.com/azure/iot-hub/iot-hub-devguide-direct-methods
  */
 #ifndef MH_METHODS_H
@@ -11,7 +12,6 @@
 #include <stddef.h>
 
 #include "errors.h"
-#include "http.h"
 
 typedef struct mh_methods mh_methods;
 
@@ -22,20 +22,26 @@ typedef mh_err (*mh_methods_send_fn)(void *ctx, const char *device_id, const cha
                                      size_t len);
 
 mh_err mh_methods_new(mh_methods_send_fn send, void *ctx, mh_methods **out_methods) MH_WARN_UNUSED;
-/* Stops the timer and fails every call still in flight with 503; calls invoked afterwards are
+/* How a call ended, called exactly once per call from the thread that ended it (REST, link or
+ * timer), with no methods lock held. err MH_OK: the device answered status with payload (its bytes
+ * as sent; len 0 when empty). Otherwise err and text say why (text is IoT Hub's message). */
+typedef void (*mh_method_done_fn)(void *ctx, mh_err err, int status, const char *payload, size_t len,
+                                  const char *text);
+
+/* Stops the timer and fails every call still in flight with MH_ERR_UNAVAILABLE; calls invoked afterwards are
  * answered 503 at once. The other functions stay safe to call (from the REST and link threads
  * that are still running) until mh_methods_free. NULL is a no-op. */
 void mh_methods_shutdown(mh_methods *methods);
 /* Shuts down (if not done yet) and frees. Call only once no other thread uses methods. NULL is a no-op. */
 void mh_methods_free(mh_methods *methods);
 
-/* Starts a call and takes over reply (it always gets answered). payload is the JSON text to send
- * (may be empty: a 0-byte request). online: the device is connected and subscribed to methods
- * now; if not, the call waits connect_timeout_s for mh_methods_device_online (0: answers 404
- * DeviceNotOnline at once). */
+/* Starts a call; done(done_ctx, ...) is called exactly once, possibly before this returns.
+ * payload is the JSON text to send (may be empty: a 0-byte request). online: the device is
+ * connected and subscribed to methods now; if not, the call waits connect_timeout_s for
+ * mh_methods_device_online (0: ends with DeviceNotOnline at once). */
 void mh_methods_invoke(mh_methods *methods, const char *device_id, const char *method_name,
                        const char *payload, size_t payload_len, int response_timeout_s, int connect_timeout_s,
-                       int online, mh_http_reply *reply);
+                       int online, mh_method_done_fn done, void *done_ctx);
 
 /* The device became reachable for methods: sends the calls waiting for it. */
 void mh_methods_device_online(mh_methods *methods, const char *device_id);

@@ -212,36 +212,18 @@ static void twin_write(mh_hub *hub, const mh_http_request *req, mh_http_reply *r
                        int replace)
 {
     mh_status st = {0};
-    cJSON *twin = NULL, *push = NULL;
-    long version = 0;
     if (!id_ok(id, reply))
         return;
     cJSON *body = body_json(req, reply);
     if (body == NULL)
         return;
-    /* Update and push under one lock: two REST threads writing the same twin must push in $version
-     * order, or the device (which merges patches as they come) ends with the older value. */
-    static pthread_mutex_t push_order = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&push_order);
-    mh_err err = mh_store_twin_update(hub->store, id, body, mh_http_header(req, "If-Match"), replace, &twin,
-                                      &push, &version, &st);
+    cJSON *twin = NULL;
+    mh_err err = mh_hub_twin_write(hub, id, body, mh_http_header(req, "If-Match"), replace, &twin, &st);
     cJSON_Delete(body);
     if (err != MH_OK) {
-        pthread_mutex_unlock(&push_order);
         mh_reply_status(reply, &st);
         return;
     }
-    /* AZURE: desired changes reach a connected, subscribed device at once; they are not queued. */
-    if (push != NULL && (mh_hub_device_subs(hub, id) & MH_SUB_DESIRED)) {
-        char *text = cJSON_PrintUnformatted(push);
-        char topic[96];
-        snprintf(topic, sizeof topic, "$iothub/twin/PATCH/properties/desired/?$version=%ld", version);
-        if (text == NULL || mh_hub_to_device(hub, id, topic, text, strlen(text), 0) != MH_OK)
-            fprintf(stderr, "mockhub: could not push desired properties to %s\n", id);
-        free(text);
-    }
-    pthread_mutex_unlock(&push_order);
-    cJSON_Delete(push);
     mh_reply_json(reply, 200, twin, NULL);
 }
 
@@ -285,10 +267,36 @@ static int timeout_arg(const cJSON *body, const char *name, int lo, int hi, int 
     return 1;
 }
 
+/* How a call ended, as the REST reply (ctx is the suspended reply; any thread). */
+static void method_done(void *ctx, mh_err err, int status, const char *payload, size_t len, const char *text)
+{
+    mh_http_reply *reply = ctx;
+    if (err != MH_OK) {
+        mh_reply_error(reply, err, text);
+        return;
+    }
+    /* AZURE: the device's bytes are pasted verbatim into "payload" (even when not JSON);
+     * an empty response becomes null (iothub-protocol-addendum.md 4). */
+    char head[64];
+    int hn = snprintf(head, sizeof head, "{\"status\":%d,\"payload\":", status);
+    if (len == 0) {
+        payload = "null";
+        len = 4;
+    }
+    char *body = malloc((size_t)hn + len + 2);
+    if (body == NULL) {
+        mh_reply_error(reply, MH_ERR_NOMEM, "out of memory");
+        return;
+    }
+    memcpy(body, head, (size_t)hn);
+    memcpy(body + hn, payload, len);
+    body[(size_t)hn + len] = '}';
+    body[(size_t)hn + len + 1] = '\0';
+    mh_reply_raw(reply, 200, body);
+}
+
 static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {
-    mh_status st = {0};
-    mh_device_auth dev;
     char *payload = NULL;
     if (!id_ok(id, reply))
         return;
@@ -321,19 +329,8 @@ static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
         mh_reply_error(reply, MH_ERR_TOO_LARGE, text);
         goto done;
     }
-    /* A device connected right now exists (delete drops its entry); only others need the store. */
-    int online = (mh_hub_device_subs(hub, id) & MH_SUB_METHODS) != 0;
-    if (!online && mh_store_device_auth(hub->store, id, &dev) != MH_OK) {
-        mh_reply_error(reply, MH_ERR_DEVICE_NOT_FOUND, id);
-        goto done;
-    }
-    mh_methods_invoke(hub->methods, id, name->valuestring, payload, plen, response_timeout, connect_timeout,
-                      online, reply);
-    /* The device may have subscribed between the check above and the call joining the waiting
-     * list, whose wake-up (on the link thread) then found nothing: look again. */
-    if (!online && connect_timeout > 0 && (mh_hub_device_subs(hub, id) & MH_SUB_METHODS))
-        mh_methods_device_online(hub->methods, id);
-    (void)st;
+    mh_hub_invoke_method(hub, id, name->valuestring, payload, plen, response_timeout, connect_timeout,
+                         method_done, reply);
 done:
     free(payload);
     cJSON_Delete(body);

@@ -1,0 +1,203 @@
+/* presence.c - device connections and subscriptions (see presence.h): one table under one mutex,
+ * the rules of generations, clean and kept sessions in one place.
+ */
+#include "presence.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 8192
+
+typedef struct entry {
+    char id[129];
+    uint64_t gen; /* the transport's number of the current connection */
+    int connected;
+    unsigned subs;      /* MH_SUB_*: survives disconnects of kept (clean-session-0) sessions */
+    long long touched;  /* second of the last activity written for this device */
+    int clean;          /* the current connection's session ends with it */
+    int session_loaded; /* subs were read from the store since this daemon started */
+    struct entry *next;
+} entry;
+
+struct mh_presence {
+    pthread_mutex_t lock;
+    size_t connected;
+    entry *buckets[BUCKETS];
+};
+
+static const mh_presence_change nothing = {-1, -1, 0};
+
+static size_t hash_id(const char *s)
+{
+    size_t h = 5381;
+    while (*s)
+        h = h * 33 + (unsigned char)*s++;
+    return h % BUCKETS;
+}
+
+/* Requires the lock. create: add an entry when missing (NULL only when out of memory). */
+static entry *find(mh_presence *p, const char *id, int create)
+{
+    entry **head = &p->buckets[hash_id(id)];
+    for (entry *e = *head; e; e = e->next)
+        if (strcmp(e->id, id) == 0)
+            return e;
+    if (!create || strlen(id) >= sizeof((entry *)0)->id)
+        return NULL;
+    entry *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    strcpy(e->id, id);
+    e->next = *head;
+    *head = e;
+    return e;
+}
+
+mh_presence *mh_presence_new(void)
+{
+    mh_presence *p = calloc(1, sizeof *p);
+    if (p != NULL)
+        pthread_mutex_init(&p->lock, NULL);
+    return p;
+}
+
+void mh_presence_free(mh_presence *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < BUCKETS; i++) {
+        for (entry *e = p->buckets[i], *nx; e; e = nx) {
+            nx = e->next;
+            free(e);
+        }
+    }
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+int mh_presence_needs_session(mh_presence *p, const char *id)
+{
+    pthread_mutex_lock(&p->lock);
+    entry *e = find(p, id, 0);
+    int needs = e == NULL || !e->session_loaded;
+    pthread_mutex_unlock(&p->lock);
+    return needs;
+}
+
+mh_presence_change mh_presence_connected(mh_presence *p, const char *id, uint64_t gen, int clean,
+                                         unsigned stored_subs)
+{
+    mh_presence_change ch = nothing;
+    pthread_mutex_lock(&p->lock);
+    entry *e = find(p, id, 1);
+    if (e != NULL) {
+        if (!e->session_loaded) {
+            e->session_loaded = 1;
+            e->subs = stored_subs;
+        }
+        if (!e->connected)
+            p->connected++;
+        e->connected = 1;
+        e->gen = gen;
+        e->clean = clean;
+        /* A clean session starts with no subscriptions; a resumed one keeps them (the broker
+         * does not re-check its ACL, so no subscribed events come). */
+        if (clean && e->subs != 0) {
+            e->subs = 0;
+            ch.persist = 0;
+        }
+        ch.methods_online = (e->subs & MH_SUB_METHODS) != 0;
+        ch.state = 1;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ch;
+}
+
+mh_presence_change mh_presence_disconnected(mh_presence *p, const char *id, uint64_t gen)
+{
+    mh_presence_change ch = nothing;
+    pthread_mutex_lock(&p->lock);
+    entry *e = find(p, id, 0);
+    if (e && e->connected && e->gen == gen) {
+        e->connected = 0;
+        p->connected--;
+        ch.state = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ch;
+}
+
+mh_presence_change mh_presence_subscribed(mh_presence *p, const char *id, uint64_t gen, unsigned bit)
+{
+    mh_presence_change ch = nothing;
+    pthread_mutex_lock(&p->lock);
+    entry *e = find(p, id, 0);
+    if (e && e->gen == gen && bit && !(e->subs & bit)) {
+        ch.methods_online = bit == MH_SUB_METHODS && e->connected;
+        e->subs |= bit;
+        if (!e->clean)
+            ch.persist = e->subs;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ch;
+}
+
+mh_presence_change mh_presence_unsubscribed(mh_presence *p, const char *id, uint64_t gen, unsigned bit)
+{
+    mh_presence_change ch = nothing;
+    pthread_mutex_lock(&p->lock);
+    entry *e = find(p, id, 0);
+    if (e && e->gen == gen && (e->subs & bit)) {
+        e->subs &= ~bit;
+        if (!e->clean)
+            ch.persist = e->subs;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return ch;
+}
+
+unsigned mh_presence_subs(mh_presence *p, const char *id)
+{
+    pthread_mutex_lock(&p->lock);
+    entry *e = find(p, id, 0);
+    unsigned subs = (e && e->connected) ? e->subs : 0;
+    pthread_mutex_unlock(&p->lock);
+    return subs;
+}
+
+size_t mh_presence_connected_count(mh_presence *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->connected;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void mh_presence_forget(mh_presence *p, const char *id)
+{
+    pthread_mutex_lock(&p->lock);
+    for (entry **pp = &p->buckets[hash_id(id)]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->id, id) == 0) {
+            entry *e = *pp;
+            if (e->connected)
+                p->connected--;
+            *pp = e->next;
+            free(e);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+int mh_presence_touch(mh_presence *p, const char *id, long long now)
+{
+    pthread_mutex_lock(&p->lock);
+    entry *e = find(p, id, 0);
+    int write = e == NULL || e->touched != now;
+    if (e != NULL)
+        e->touched = now;
+    pthread_mutex_unlock(&p->lock);
+    return write;
+}
