@@ -61,14 +61,19 @@ static int sync_with_plugin(mh_hub *hub, int timeout_ms)
     return done;
 }
 
+static int takes_methods(void *ctx, const char *device_id);
+
 static void on_synced(mh_hub *hub, uint64_t token)
 {
     pthread_mutex_lock(&hub->sync_lock);
-    if (token > hub->sync_done && token <= hub->sync_sent) {
+    int fresh = token > hub->sync_done && token <= hub->sync_sent;
+    if (fresh) {
         hub->sync_done = token;
         pthread_cond_broadcast(&hub->sync_cond);
     }
     pthread_mutex_unlock(&hub->sync_lock);
+    if (fresh)
+        mh_methods_probed(hub->methods, token, takes_methods, hub);
 }
 
 int mh_hub_device_subscribed(mh_hub *hub, const char *device_id, unsigned bit)
@@ -83,23 +88,39 @@ int mh_hub_device_subscribed(mh_hub *hub, const char *device_id, unsigned bit)
 
 /* ---- the core's operations ---- */
 
+static int takes_methods(void *ctx, const char *device_id)
+{
+    mh_hub *hub = ctx;
+    return (mh_presence_subs(hub->presence, device_id) & MH_SUB_METHODS) != 0;
+}
+
 void mh_hub_invoke_method(mh_hub *hub, const char *device_id, const char *method_name, const char *payload,
                           size_t payload_len, int response_timeout_s, int connect_timeout_s,
                           mh_method_done_fn done, void *done_ctx)
 {
     /* A device connected right now exists (delete drops its entry); only others need the store. */
-    int online = mh_hub_device_subscribed(hub, device_id, MH_SUB_METHODS);
+    if (takes_methods(hub, device_id)) {
+        mh_methods_invoke(hub->methods, device_id, method_name, payload, payload_len, response_timeout_s,
+                          connect_timeout_s, 1, done, done_ctx);
+        return;
+    }
     mh_device_auth dev;
-    if (!online && mh_store_device_auth(hub->store, device_id, &dev) != MH_OK) {
+    if (mh_store_device_auth(hub->store, device_id, &dev) != MH_OK) {
         done(done_ctx, MH_ERR_DEVICE_NOT_FOUND, 0, NULL, 0, device_id);
         return;
     }
-    mh_methods_invoke(hub->methods, device_id, method_name, payload, payload_len, response_timeout_s,
-                      connect_timeout_s, online, done, done_ctx);
-    /* The device may have subscribed between the check above and the call joining the waiting
-     * list, whose wake-up (on the link thread) then found nothing: look again. */
-    if (!online && connect_timeout_s > 0 && (mh_presence_subs(hub->presence, device_id) & MH_SUB_METHODS))
-        mh_methods_device_online(hub->methods, device_id);
+    /* The device may hold its SUBACK while the plugin's subscribe event is still on its way: the
+     * call waits (holding no thread) for the plugin's answer to a sync sent after it, by which time
+     * every earlier event has been read; mh_methods_probed then decides. */
+    pthread_mutex_lock(&hub->sync_lock);
+    uint64_t token = ++hub->sync_sent;
+    pthread_mutex_unlock(&hub->sync_lock);
+    mh_methods_invoke_probe(hub->methods, device_id, method_name, payload, payload_len, response_timeout_s,
+                            connect_timeout_s, token, done, done_ctx);
+    char text[24];
+    int n = snprintf(text, sizeof text, "%" PRIu64, token);
+    if (!hub->link_up || mh_link_publish(hub->link, "$mockhub/sync", text, (size_t)n, 0) != MH_OK)
+        mh_methods_probed(hub->methods, token, takes_methods, hub); /* decide on what we know */
 }
 
 static size_t stripe(const char *id)

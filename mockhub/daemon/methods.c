@@ -26,7 +26,9 @@ typedef struct call {
     char *payload;
     size_t payload_len;
     int response_timeout_s;
-    int refs; /* the table's (while linked) and each sender's; under the lock */
+    int connect_timeout_s;
+    uint64_t probe; /* WAIT_CONNECT: the probe token that decides, 0 when none */
+    int refs;       /* the table's (while linked) and each sender's; under the lock */
     struct timespec deadline;
     mh_method_done_fn done;
     void *done_ctx;
@@ -158,14 +160,11 @@ static void send_request(mh_methods *m, call *c)
     release(m, c);
 }
 
-void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_name, const char *payload,
+/* Creates and links a call; online: send now. */
+static void start_call(mh_methods *m, const char *device_id, const char *method_name, const char *payload,
                        size_t payload_len, int response_timeout_s, int connect_timeout_s, int online,
-                       mh_method_done_fn done, void *done_ctx)
+                       uint64_t probe, mh_method_done_fn done, void *done_ctx)
 {
-    if (!online && connect_timeout_s <= 0) {
-        done(done_ctx, MH_ERR_DEVICE_NOT_ONLINE, 0, NULL, 0, not_online_text);
-        return;
-    }
     call *c = calloc(1, sizeof *c);
     char *copy = malloc(payload_len + 1);
     if (c == NULL || copy == NULL || strlen(device_id) >= sizeof c->device_id) {
@@ -180,6 +179,8 @@ void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_
     c->payload = copy;
     c->payload_len = payload_len;
     c->response_timeout_s = response_timeout_s;
+    c->connect_timeout_s = connect_timeout_s;
+    c->probe = probe;
     c->done = done;
     c->done_ctx = done_ctx;
 
@@ -199,8 +200,9 @@ void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_
         return;
     }
     struct timespec now = now_mono();
+    int wait_s = online ? response_timeout_s : connect_timeout_s > 0 ? connect_timeout_s : 1;
     c->state = online ? CALL_WAIT_RESPONSE : CALL_WAIT_CONNECT;
-    c->deadline = plus_seconds(now, online ? response_timeout_s : connect_timeout_s);
+    c->deadline = plus_seconds(now, wait_s);
     c->refs = online ? 2 : 1;
     link_call(m, c);
     timer_by(m, c->deadline);
@@ -208,6 +210,69 @@ void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_
 
     if (online)
         send_request(m, c);
+}
+
+void mh_methods_invoke(mh_methods *m, const char *device_id, const char *method_name, const char *payload,
+                       size_t payload_len, int response_timeout_s, int connect_timeout_s, int online,
+                       mh_method_done_fn done, void *done_ctx)
+{
+    if (!online && connect_timeout_s <= 0) {
+        done(done_ctx, MH_ERR_DEVICE_NOT_ONLINE, 0, NULL, 0, not_online_text);
+        return;
+    }
+    start_call(m, device_id, method_name, payload, payload_len, response_timeout_s, connect_timeout_s, online,
+               0, done, done_ctx);
+}
+
+void mh_methods_invoke_probe(mh_methods *m, const char *device_id, const char *method_name,
+                             const char *payload, size_t payload_len, int response_timeout_s,
+                             int connect_timeout_s, uint64_t probe_token, mh_method_done_fn done,
+                             void *done_ctx)
+{
+    start_call(m, device_id, method_name, payload, payload_len, response_timeout_s, connect_timeout_s, 0,
+               probe_token ? probe_token : 1, done, done_ctx);
+}
+
+void mh_methods_probed(mh_methods *m, uint64_t token, int (*online)(void *ctx, const char *device_id),
+                       void *ctx)
+{
+    for (;;) {
+        /* One call at a time: sending and ending happen outside the lock. */
+        pthread_mutex_lock(&m->lock);
+        call *c = m->head;
+        while (c && !(c->state == CALL_WAIT_CONNECT && c->probe != 0 && c->probe <= token))
+            c = c->next;
+        if (c == NULL) {
+            pthread_mutex_unlock(&m->lock);
+            return;
+        }
+        c->probe = 0;
+        pthread_mutex_unlock(&m->lock);
+        int now_online = online(ctx, c->device_id);
+        pthread_mutex_lock(&m->lock);
+        /* the call may have ended meanwhile (timer, shutdown): only a linked one is acted on */
+        call *found = m->buckets[c->rid % BUCKETS];
+        while (found && found != c)
+            found = found->next_in_bucket;
+        if (found == NULL || c->state != CALL_WAIT_CONNECT) {
+            pthread_mutex_unlock(&m->lock);
+            continue;
+        }
+        if (now_online) {
+            c->state = CALL_WAIT_RESPONSE;
+            c->deadline = plus_seconds(now_mono(), c->response_timeout_s);
+            c->refs++;
+            timer_by(m, c->deadline);
+            pthread_mutex_unlock(&m->lock);
+            send_request(m, c);
+        } else if (c->connect_timeout_s <= 0) {
+            unlink_call(m, c);
+            pthread_mutex_unlock(&m->lock);
+            finish_error(m, c, MH_ERR_DEVICE_NOT_ONLINE, not_online_text);
+        } else {
+            pthread_mutex_unlock(&m->lock); /* waits for the device or its connect timeout */
+        }
+    }
 }
 
 void mh_methods_device_online(mh_methods *m, const char *device_id)
@@ -223,6 +288,7 @@ void mh_methods_device_online(mh_methods *m, const char *device_id)
             return;
         }
         c->state = CALL_WAIT_RESPONSE;
+        c->probe = 0;
         c->deadline = plus_seconds(now_mono(), c->response_timeout_s);
         c->refs++;
         timer_by(m, c->deadline);

@@ -10,6 +10,7 @@
 #define MH_METHODS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "errors.h"
 
@@ -42,6 +43,20 @@ void mh_methods_free(mh_methods *methods);
 void mh_methods_invoke(mh_methods *methods, const char *device_id, const char *method_name,
                        const char *payload, size_t payload_len, int response_timeout_s, int connect_timeout_s,
                        int online, mh_method_done_fn done, void *done_ctx);
+
+/* Like mh_methods_invoke for a device the caller's view says is not online, when that view may
+ * lag behind the transport (a subscribe event still on its way): the call waits for
+ * mh_methods_probed(probe_token) to decide, or at most connect_timeout_s (1 s when that is 0). */
+void mh_methods_invoke_probe(mh_methods *methods, const char *device_id, const char *method_name,
+                             const char *payload, size_t payload_len, int response_timeout_s,
+                             int connect_timeout_s, uint64_t probe_token, mh_method_done_fn done,
+                             void *done_ctx);
+
+/* The transport caught up to probe token: each call probing with a token up to it is sent when
+ * online(ctx, device_id) says the device takes methods now, else ends DeviceNotOnline (connect
+ * timeout 0) or goes on waiting for mh_methods_device_online. */
+void mh_methods_probed(mh_methods *methods, uint64_t token, int (*online)(void *ctx, const char *device_id),
+                       void *ctx);
 
 /* The device became reachable for methods: sends the calls waiting for it. */
 void mh_methods_device_online(mh_methods *methods, const char *device_id);

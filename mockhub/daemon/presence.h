@@ -16,12 +16,12 @@ typedef struct mh_presence mh_presence;
 
 /* What the caller must do after an event (outside any presence lock). */
 typedef struct mh_presence_change {
-    int state;           /* 1: record "Connected", 0: record "Disconnected", -1: nothing */
-    long persist;        /* session subscriptions (MH_SUB_*) to record for a kept session, or -1 */
-    int methods_online;  /* the device can take method calls now: send the ones waiting for it */
+    int state;          /* 1: record "Connected", 0: record "Disconnected", -1: nothing */
+    long persist;       /* session subscriptions (MH_SUB_*) to record for a kept session, or -1 */
+    int methods_online; /* the device can take method calls now: send the ones waiting for it */
 } mh_presence_change;
 
-mh_presence *mh_presence_new(void); /* NULL when out of memory */
+mh_presence *mh_presence_new(void);    /* NULL when out of memory */
 void mh_presence_free(mh_presence *p); /* NULL is a no-op */
 
 /* 1 when the device's kept-session subscriptions must be read from the store and passed to the

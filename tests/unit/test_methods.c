@@ -61,6 +61,20 @@ static int calls_of(result *r)
 
 static mh_methods *m;
 
+static int yes(void *ctx, const char *id)
+{
+    (void)ctx;
+    (void)id;
+    return 1;
+}
+
+static int no(void *ctx, const char *id)
+{
+    (void)ctx;
+    (void)id;
+    return 0;
+}
+
 static void setup(void)
 {
     sent_count = 0;
@@ -77,7 +91,8 @@ TestSuite(methods, .init = setup, .fini = teardown, .timeout = 20);
 
 Test(methods, invoke_online_sends_request_succeeds)
 {
-    result r = {0};
+    static result r;
+    memset(&r, 0, sizeof r);
     mh_methods_invoke(m, "dev1", "reboot", "{\"a\":1}", 7, 30, 0, 1, done, &r);
     cr_assert_eq(sent_count, 1);
     cr_assert_str_eq(sent_device[0], "dev1");
@@ -89,7 +104,8 @@ Test(methods, invoke_online_sends_request_succeeds)
 
 Test(methods, response_ends_call_once_succeeds)
 {
-    result r = {0};
+    static result r;
+    memset(&r, 0, sizeof r);
     mh_methods_invoke(m, "dev1", "reboot", "", 0, 30, 0, 1, done, &r);
     cr_assert(mh_methods_response(m, "dev1", "1", 201, "\"ok\"", 4));
     cr_assert_eq(r.calls, 1);
@@ -103,7 +119,8 @@ Test(methods, response_ends_call_once_succeeds)
 
 Test(methods, response_from_other_device_fails)
 {
-    result r = {0};
+    static result r;
+    memset(&r, 0, sizeof r);
     mh_methods_invoke(m, "dev1", "reboot", "", 0, 30, 0, 1, done, &r);
     cr_assert_not(mh_methods_response(m, "dev2", "1", 200, "", 0));
     cr_assert_not(mh_methods_response(m, "dev1", "2", 200, "", 0));
@@ -114,7 +131,8 @@ Test(methods, response_from_other_device_fails)
 
 Test(methods, offline_without_connect_timeout_fails)
 {
-    result r = {0};
+    static result r;
+    memset(&r, 0, sizeof r);
     mh_methods_invoke(m, "dev1", "reboot", "", 0, 30, 0, 0, done, &r);
     cr_assert_eq(r.calls, 1);
     cr_assert_eq(r.err, MH_ERR_DEVICE_NOT_ONLINE);
@@ -124,7 +142,8 @@ Test(methods, offline_without_connect_timeout_fails)
 
 Test(methods, offline_waits_then_device_online_sends_succeeds)
 {
-    result r = {0};
+    static result r;
+    memset(&r, 0, sizeof r);
     mh_methods_invoke(m, "dev1", "m", "1", 1, 30, 10, 0, done, &r);
     cr_assert_eq(sent_count, 0);
     cr_assert_not(mh_methods_response(m, "dev1", "1", 200, "", 0), "not sent yet: no answer matches");
@@ -140,7 +159,8 @@ Test(methods, offline_waits_then_device_online_sends_succeeds)
 
 Test(methods, connect_timeout_ends_not_online_fails)
 {
-    result r = {0};
+    static result r;
+    memset(&r, 0, sizeof r);
     mh_methods_invoke(m, "dev1", "m", "", 0, 30, 1, 0, done, &r);
     for (int i = 0; i < 300 && calls_of(&r) == 0; i++)
         usleep(10000);
@@ -151,7 +171,8 @@ Test(methods, connect_timeout_ends_not_online_fails)
 
 Test(methods, response_timeout_ends_gateway_timeout_fails)
 {
-    result r = {0};
+    static result r;
+    memset(&r, 0, sizeof r);
     mh_methods_invoke(m, "dev1", "m", "", 0, 1, 0, 1, done, &r);
     for (int i = 0; i < 300 && calls_of(&r) == 0; i++)
         usleep(10000);
@@ -162,7 +183,8 @@ Test(methods, response_timeout_ends_gateway_timeout_fails)
 
 Test(methods, transport_refuses_request_fails)
 {
-    result r = {0};
+    static result r;
+    memset(&r, 0, sizeof r);
     send_result = MH_ERR_UNAVAILABLE;
     mh_methods_invoke(m, "dev1", "m", "", 0, 30, 0, 1, done, &r);
     cr_assert_eq(r.calls, 1);
@@ -172,7 +194,10 @@ Test(methods, transport_refuses_request_fails)
 
 Test(methods, shutdown_fails_pending_and_new_calls_fails)
 {
-    result a = {0}, b = {0}, c = {0};
+    static result a, b, c;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&c, 0, sizeof c);
     mh_methods_invoke(m, "dev1", "m", "", 0, 30, 0, 1, done, &a);
     mh_methods_invoke(m, "dev2", "m", "", 0, 30, 60, 0, done, &b);
     mh_methods_shutdown(m);
@@ -214,4 +239,52 @@ Test(methods, concurrent_responses_end_each_call_once_succeeds)
         cr_assert_eq(many[i].err, MH_OK);
     }
     cr_assert_eq(mh_methods_pending(m), 0);
+}
+
+Test(methods, probe_online_sends_succeeds)
+{
+    static result r;
+    memset(&r, 0, sizeof r);
+    mh_methods_invoke_probe(m, "dev1", "m", "", 0, 30, 0, 7, done, &r);
+    cr_assert_eq(sent_count, 0);
+    mh_methods_probed(m, 6, yes, NULL);
+    cr_assert_eq(sent_count, 0, "an older token does not decide");
+    mh_methods_probed(m, 7, yes, NULL);
+    cr_assert_eq(sent_count, 1);
+    cr_assert(mh_methods_response(m, "dev1", "1", 200, "", 0));
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.err, MH_OK);
+}
+
+Test(methods, probe_offline_without_connect_timeout_fails)
+{
+    static result r;
+    memset(&r, 0, sizeof r);
+    mh_methods_invoke_probe(m, "dev1", "m", "", 0, 30, 0, 3, done, &r);
+    mh_methods_probed(m, 5, no, NULL);
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.err, MH_ERR_DEVICE_NOT_ONLINE);
+    cr_assert_eq(sent_count, 0);
+}
+
+Test(methods, probe_offline_keeps_waiting_for_connect_succeeds)
+{
+    static result r;
+    memset(&r, 0, sizeof r);
+    mh_methods_invoke_probe(m, "dev1", "m", "", 0, 30, 30, 3, done, &r);
+    mh_methods_probed(m, 3, no, NULL);
+    cr_assert_eq(r.calls, 0);
+    mh_methods_device_online(m, "dev1");
+    cr_assert_eq(sent_count, 1);
+}
+
+Test(methods, probe_never_answered_times_out_fails)
+{
+    static result r;
+    memset(&r, 0, sizeof r);
+    mh_methods_invoke_probe(m, "dev1", "m", "", 0, 30, 0, 3, done, &r);
+    for (int i = 0; i < 300 && calls_of(&r) == 0; i++)
+        usleep(10000);
+    cr_assert_eq(calls_of(&r), 1);
+    cr_assert_eq(r.err, MH_ERR_DEVICE_NOT_ONLINE);
 }
