@@ -263,14 +263,15 @@ mh_err mh_broker_make_secret(char out[MH_BROKER_SECRET_SIZE], mh_status *st)
 
 mh_err mh_broker_find_mosquitto(char *out, size_t outsz, mh_status *st)
 {
+    char cand[4096];
     /* MOCKHUB_MOSQUITTO: another broker binary, or a wrapper (valgrind) that execs one. */
     const char *env = getenv("MOCKHUB_MOSQUITTO");
     if (env != NULL && *env != '\0') {
-        int n = snprintf(out, outsz, "%s", env);
-        if (n < 0 || (size_t)n >= outsz || access(out, X_OK) != 0)
+        int n = snprintf(cand, sizeof cand, "%s", env);
+        if (n < 0 || (size_t)n >= sizeof cand || access(cand, X_OK) != 0)
             return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "MOCKHUB_MOSQUITTO=%s is not an executable file",
                            env);
-        return MH_OK;
+        goto found;
     }
     const char *path = getenv("PATH");
     char dirs[4096];
@@ -279,15 +280,20 @@ mh_err mh_broker_find_mosquitto(char *out, size_t outsz, mh_status *st)
     for (char *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
         if (*d == '\0')
             continue;
-        int n = snprintf(out, outsz, "%s/mosquitto", d);
-        if (n > 0 && (size_t)n < outsz && access(out, X_OK) == 0)
-            return MH_OK;
+        int n = snprintf(cand, sizeof cand, "%s/mosquitto", d);
+        if (n > 0 && (size_t)n < sizeof cand && access(cand, X_OK) == 0)
+            goto found;
     }
     return mh_fail(
         st, MH_ERR_UNAVAILABLE,
         "the mosquitto broker is not installed (no executable `mosquitto` in PATH, /usr/sbin, "
         "/usr/local/sbin or /sbin): install the Debian package with `sudo apt-get install "
         "mosquitto` (`make run` installs it for you), or set MOCKHUB_MOSQUITTO to the broker's path");
+found:
+    if (strlen(cand) >= outsz)
+        return mh_fail(st, MH_ERR_INTERNAL, "mosquitto path too long: %s", cand);
+    strcpy(out, cand);
+    return MH_OK;
 }
 
 static int ends_with(const char *line, size_t len, const char *suffix)
