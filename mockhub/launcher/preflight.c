@@ -76,8 +76,9 @@ mh_err mh_preflight_data_dir(const char *dir, mh_status *st)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "the data dir path is too long: %s", dir);
     int fd = mkostemp(path, O_CLOEXEC);
     if (fd < 0)
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "the data dir %s is not writable by uid %u: %s; " DATA_DIR_FIX,
-                       dir, (unsigned)geteuid(), strerror(errno));
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                       "the data dir %s is not writable by uid %u: %s; " DATA_DIR_FIX, dir,
+                       (unsigned)geteuid(), strerror(errno));
     close(fd);
     unlink(path);
     for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
@@ -100,20 +101,21 @@ mh_err mh_preflight_port_explain(int port, const char *what, const char *var, in
             snprintf(exe, sizeof exe, "build/mockhub");
         else
             exe[n] = '\0';
-        return mh_fail(st, MH_ERR_UNAVAILABLE,
-                       "cannot bind %s port %d: permission denied (ports below 1024 need root or "
-                       "CAP_NET_BIND_SERVICE). Fix: run as root, or `sudo setcap cap_net_bind_service=+ep %s` "
-                       "(again after every rebuild), or set %s above 1023%s",
-                       what, port, exe, var,
-                       port == 443 ? " (e.g. 8443; Microsoft's service SDKs always dial 443)" : "");
+        return mh_fail(
+            st, MH_ERR_UNAVAILABLE,
+            "cannot bind %s port %d: permission denied (ports below 1024 need root or "
+            "CAP_NET_BIND_SERVICE). Fix: run as root, or `sudo setcap cap_net_bind_service=+ep %s` "
+            "(again after every rebuild), or set %s above 1023%s",
+            what, port, exe, var,
+            port == 443 ? " (e.g. 8443; Microsoft's service SDKs always dial 443)" : "");
     }
     if (err == EADDRINUSE)
         return mh_fail(st, MH_ERR_UNAVAILABLE,
                        "%s port %d is already in use by another process (another mockhub, broker or web "
                        "server? `ss -ltnp 'sport = :%d'` shows which): stop it, or pick a free port with %s",
                        what, port, port, var);
-    return mh_fail(st, MH_ERR_UNAVAILABLE, "cannot bind %s port %d: %s (set %s to use another port)", what, port,
-                   strerror(err), var);
+    return mh_fail(st, MH_ERR_UNAVAILABLE, "cannot bind %s port %d: %s (set %s to use another port)", what,
+                   port, strerror(err), var);
 }
 
 /* 0 when port can be bound now, else the errno. */

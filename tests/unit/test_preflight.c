@@ -100,7 +100,8 @@ Test(preflight, mh_preflight_data_dir_empty_fails)
 Test(preflight, mh_preflight_port_explain_permission_denied_fails)
 {
     mh_status st = {MH_OK, ""};
-    cr_assert_eq(mh_preflight_port_explain(443, "HTTPS", "MOCKHUB_HTTPS_PORT", EACCES, &st), MH_ERR_UNAVAILABLE);
+    cr_assert_eq(mh_preflight_port_explain(443, "HTTPS", "MOCKHUB_HTTPS_PORT", EACCES, &st),
+                 MH_ERR_UNAVAILABLE);
     const char *want[] = {"cannot bind HTTPS port 443: permission denied", "run as root",
                           "setcap cap_net_bind_service=+ep /", "set MOCKHUB_HTTPS_PORT above 1023"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
@@ -113,9 +114,10 @@ Test(preflight, mh_preflight_port_explain_in_use_fails)
     mh_status st = {MH_OK, ""};
     cr_assert_eq(mh_preflight_port_explain(8883, "MQTT", "MOCKHUB_MQTT_PORT", EADDRINUSE, &st),
                  MH_ERR_UNAVAILABLE);
-    cr_assert_str_eq(st.text, "MQTT port 8883 is already in use by another process (another mockhub, broker or "
-                              "web server? `ss -ltnp 'sport = :8883'` shows which): stop it, or pick a free port "
-                              "with MOCKHUB_MQTT_PORT");
+    cr_assert_str_eq(st.text,
+                     "MQTT port 8883 is already in use by another process (another mockhub, broker or "
+                     "web server? `ss -ltnp 'sport = :8883'` shows which): stop it, or pick a free port "
+                     "with MOCKHUB_MQTT_PORT");
 }
 
 Test(preflight, mh_preflight_port_explain_other_errno_fails)
@@ -124,7 +126,8 @@ Test(preflight, mh_preflight_port_explain_other_errno_fails)
     cr_assert_eq(mh_preflight_port_explain(8443, "HTTPS", "MOCKHUB_HTTPS_PORT", EADDRNOTAVAIL, &st),
                  MH_ERR_UNAVAILABLE);
     char want[256];
-    snprintf(want, sizeof want, "cannot bind HTTPS port 8443: %s (set MOCKHUB_HTTPS_PORT to use another port)",
+    snprintf(want, sizeof want,
+             "cannot bind HTTPS port 8443: %s (set MOCKHUB_HTTPS_PORT to use another port)",
              strerror(EADDRNOTAVAIL));
     cr_assert_str_eq(st.text, want);
 }
