@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -19,10 +20,13 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "preflight.h"
 
 #define LOG_LINES 24 /* broker log lines kept for error reports */
 #define LOG_LINE_MAX 512
@@ -257,16 +261,17 @@ mh_err mh_broker_make_secret(char out[MH_BROKER_SECRET_SIZE], mh_status *st)
 
 /* ---------------------------------------------------------------- the process */
 
-static mh_err find_mosquitto(char *out, size_t outsz, mh_status *st)
+mh_err mh_broker_find_mosquitto(char *out, size_t outsz, mh_status *st)
 {
+    char cand[4096];
     /* MOCKHUB_MOSQUITTO: another broker binary, or a wrapper (valgrind) that execs one. */
     const char *env = getenv("MOCKHUB_MOSQUITTO");
     if (env != NULL && *env != '\0') {
-        int n = snprintf(out, outsz, "%s", env);
-        if (n < 0 || (size_t)n >= outsz || access(out, X_OK) != 0)
+        int n = snprintf(cand, sizeof cand, "%s", env);
+        if (n < 0 || (size_t)n >= sizeof cand || access(cand, X_OK) != 0)
             return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "MOCKHUB_MOSQUITTO=%s is not an executable file",
                            env);
-        return MH_OK;
+        goto found;
     }
     const char *path = getenv("PATH");
     char dirs[4096];
@@ -275,14 +280,20 @@ static mh_err find_mosquitto(char *out, size_t outsz, mh_status *st)
     for (char *d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save)) {
         if (*d == '\0')
             continue;
-        int n = snprintf(out, outsz, "%s/mosquitto", d);
-        if (n > 0 && (size_t)n < outsz && access(out, X_OK) == 0)
-            return MH_OK;
+        int n = snprintf(cand, sizeof cand, "%s/mosquitto", d);
+        if (n > 0 && (size_t)n < sizeof cand && access(cand, X_OK) == 0)
+            goto found;
     }
     return mh_fail(
         st, MH_ERR_UNAVAILABLE,
-        "the mosquitto broker is not installed (looked in PATH and /usr/sbin): run `scripts/deps.sh` or "
-        "`apt-get install mosquitto`");
+        "the mosquitto broker is not installed (no executable `mosquitto` in PATH, /usr/sbin, "
+        "/usr/local/sbin or /sbin): install the Debian package with `sudo apt-get install "
+        "mosquitto` (`make run` installs it for you), or set MOCKHUB_MOSQUITTO to the broker's path");
+found:
+    if (strlen(cand) >= outsz)
+        return mh_fail(st, MH_ERR_INTERNAL, "mosquitto path too long: %s", cand);
+    strcpy(out, cand);
+    return MH_OK;
 }
 
 static int ends_with(const char *line, size_t len, const char *suffix)
@@ -451,38 +462,34 @@ static void describe_exit(mh_broker *b, char *why, size_t whylen)
         snprintf(why, whylen, "exit status %d; last log: %s", WEXITSTATUS(b->status), tail);
 }
 
-/* Turns a failed start into advice: the broker's own message is terse. The advice goes first, since
- * mh_status holds 512 characters and the log tail may be cut. */
+/* Turns a failed start into one line of advice: the broker's own message is terse. A port the
+ * broker could not bind is explained like the launcher's own probe (the broker: lines on stdout have
+ * the log); other failures keep the last log lines after the advice, since mh_status holds 512
+ * characters and the tail may be cut. */
 static mh_err start_failure(mh_broker *b, const mh_config *cfg, const char *what, mh_status *st)
 {
     char tail[1500];
-    log_tail(b, tail, sizeof tail, 3);
-    char hint[400] = "";
+    mh_status port_st = {MH_OK, ""};
+    /* "Error: Unable to create websockets listener on port N." (libwebsockets gives no errno): a
+     * loopback high port, so taken by someone else. */
     if (log_contains(b, "websockets listener"))
-        snprintf(hint, sizeof hint,
-                 "the internal websockets port %d could not be opened (in use?): set "
-                 "MOCKHUB_WS_INTERNAL_PORT to a "
-                 "free port. ",
-                 b->ws_port);
+        (void)mh_preflight_port_explain(b->ws_port, "internal websockets", "MOCKHUB_WS_INTERNAL_PORT",
+                                        EADDRINUSE, &port_st);
     else if (log_contains(b, "Address already in use"))
-        snprintf(hint, sizeof hint,
-                 "MQTT port %d is already in use (another broker? on Debian `systemctl stop mosquitto`; or "
-                 "another "
-                 "mockhub): free it or set MOCKHUB_MQTT_PORT. ",
-                 cfg->mqtt_port);
+        (void)mh_preflight_port_explain(cfg->mqtt_port, "MQTT", "MOCKHUB_MQTT_PORT", EADDRINUSE, &port_st);
     else if (log_contains(b, "Permission denied") && cfg->mqtt_port < 1024)
-        snprintf(hint, sizeof hint,
-                 "binding port %d needs root or CAP_NET_BIND_SERVICE: set MOCKHUB_MQTT_PORT above 1023. ",
-                 cfg->mqtt_port);
-    else if (log_contains(b, "Unable to load") || log_contains(b, "Error: Plugin"))
-        snprintf(hint, sizeof hint,
-                 "the bridge plugin failed to load or initialise: rebuild with `make` (or check "
-                 "MOCKHUB_PLUGIN). ");
+        (void)mh_preflight_port_explain(cfg->mqtt_port, "MQTT", "MOCKHUB_MQTT_PORT", EACCES, &port_st);
+    if (port_st.text[0] != '\0')
+        return mh_fail(st, MH_ERR_UNAVAILABLE, "the broker %s: %s", what, port_st.text);
+    log_tail(b, tail, sizeof tail, 3);
+    const char *hint = "";
+    if (log_contains(b, "Unable to load") || log_contains(b, "Error: Plugin"))
+        hint =
+            "the bridge plugin failed to load or initialise: rebuild with `make` (or check MOCKHUB_PLUGIN). ";
     else if (log_contains(b, "certificate") || log_contains(b, "key file") || log_contains(b, "SSL") ||
              log_contains(b, "TLS"))
-        snprintf(
-            hint, sizeof hint,
-            "TLS files unusable: delete server.pem and server.key in the data dir to have them re-issued. ");
+        hint =
+            "TLS files unusable: delete server.pem and server.key in the data dir to have them re-issued. ";
     return mh_fail(st, MH_ERR_UNAVAILABLE, "the broker %s: %sBroker log: %s", what, hint,
                    tail[0] ? tail : "(empty)");
 }
@@ -546,6 +553,36 @@ static mh_err pick_ws_port(int *out_port, mh_status *st)
     return MH_OK;
 }
 
+mh_err mh_broker_check_not_running(const mh_config *cfg, mh_status *st)
+{
+    char sock[MH_BROKER_SOCK_MAX + 1];
+    mh_err rc = mh_broker_socket_path(cfg, sock, sizeof sock, st);
+    if (rc != MH_OK)
+        return rc;
+    /* A socket that accepts means a broker (another mockhub) already serves this data dir. */
+    if (socket_accepts(sock))
+        return mh_fail(st, MH_ERR_UNAVAILABLE,
+                       "another mockhub is already running with the data dir %s (its broker answers on %s): "
+                       "stop it, or use another MOCKHUB_DATA_DIR",
+                       cfg->data_dir, sock);
+    return MH_OK;
+}
+
+/* A non-root mockhub given CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep build/mockhub`) can
+ * bind 443 itself, but exec drops file capabilities: the broker keeps this one (for an MQTT port below
+ * 1024) only as an ambient capability. Runs in the forked child before exec: plain system calls only. */
+static void pass_bind_capability(void)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+    const uint32_t bit = 1u << CAP_NET_BIND_SERVICE; /* capability 10: in the first word */
+    if (geteuid() == 0 || syscall(SYS_capget, &h, d) != 0 || (d[0].permitted & bit) == 0)
+        return;
+    d[0].inheritable |= bit;
+    if (syscall(SYS_capset, &h, d) == 0)
+        (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0);
+}
+
 mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout_ms, mh_broker **out_broker,
                        mh_status *st)
 {
@@ -555,7 +592,7 @@ mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout
     mh_err rc = MH_OK;
     char exe[4096], plugin[4096];
 
-    if ((rc = find_mosquitto(exe, sizeof exe, st)) != MH_OK ||
+    if ((rc = mh_broker_find_mosquitto(exe, sizeof exe, st)) != MH_OK ||
         (rc = mh_broker_plugin_path(plugin, sizeof plugin, st)) != MH_OK)
         return rc;
     b = calloc(1, sizeof *b);
@@ -566,16 +603,9 @@ mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout
     if ((rc = mh_broker_socket_path(cfg, b->socket_path, sizeof b->socket_path, st)) != MH_OK)
         goto fail;
 
-    /* A socket that accepts means a broker (another mockhub) already serves this data dir; a dead one
-     * is a leftover from a crash that would make bind() fail. */
-    if (socket_accepts(b->socket_path)) {
-        rc = mh_fail(
-            st, MH_ERR_UNAVAILABLE,
-            "another mockhub is already running with the data dir %s (its broker answers on %s); stop it "
-            "or use another MOCKHUB_DATA_DIR",
-            cfg->data_dir, b->socket_path);
+    /* A dead socket is a leftover from a crash that would make bind() fail. */
+    if ((rc = mh_broker_check_not_running(cfg, st)) != MH_OK)
         goto fail;
-    }
     unlink(b->socket_path);
     if ((rc = pick_ws_port(&b->ws_port, st)) != MH_OK)
         goto fail;
@@ -623,6 +653,7 @@ mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout
             dup2(devnull, 0);
         }
         close_range(3, ~0u, 0);
+        pass_bind_capability();
         execl(exe, "mosquitto", "-c", b->conf_path, (char *)NULL);
         static const char msg[] = "cannot execute mosquitto\n";
         ssize_t ignored = write(2, msg, sizeof msg - 1);

@@ -6,6 +6,7 @@
  * The broker runs as the current user (`user <name>`) so it never drops privileges to `mosquitto` and
  * can read the data dir; it dies with us (PR_SET_PDEATHSIG) and sits in its own process group, so a
  * terminal's Ctrl-C reaches only mockhub, which then stops the daemon first and the broker last.
+ * A non-root mockhub that holds CAP_NET_BIND_SERVICE (setcap) passes it on to the broker.
  */
 #ifndef MH_BROKER_H
 #define MH_BROKER_H
@@ -44,6 +45,14 @@ mh_err mh_broker_socket_path(const mh_config *cfg, char *out, size_t outsz, mh_s
 /* The plugin: $MOCKHUB_PLUGIN when set, else mockhub_bridge.so next to the running executable.
  * ArgumentInvalid when the file is not there (with the hint to run `make`). */
 mh_err mh_broker_plugin_path(char *out, size_t outsz, mh_status *st) MH_WARN_UNUSED;
+
+/* The broker binary: $MOCKHUB_MOSQUITTO when set (ArgumentInvalid when not executable), else the
+ * first executable `mosquitto` in PATH, /usr/sbin, /usr/local/sbin, /sbin; Unavailable, with the
+ * package to install, when there is none. */
+mh_err mh_broker_find_mosquitto(char *out, size_t outsz, mh_status *st) MH_WARN_UNUSED;
+
+/* Unavailable when a broker (another mockhub) already answers on this data dir's internal socket. */
+mh_err mh_broker_check_not_running(const mh_config *cfg, mh_status *st) MH_WARN_UNUSED;
 
 /* A fresh random secret for the hub's internal connection (64 hex characters). */
 mh_err mh_broker_make_secret(char out[MH_BROKER_SECRET_SIZE], mh_status *st) MH_WARN_UNUSED;

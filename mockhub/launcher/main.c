@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "config.h"
 #include "errors.h"
 #include "hub.h"
+#include "preflight.h"
 #include "store.h"
 
 #define BROKER_START_MS 15000
@@ -80,30 +80,6 @@ static long ms_since(const struct timespec *t0)
     return (t.tv_sec - t0->tv_sec) * 1000L + (t.tv_nsec - t0->tv_nsec) / 1000000L;
 }
 
-/* mkdir -p with mode for the created levels. */
-static mh_err make_dirs(const char *path, mh_status *st)
-{
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "path too long: %s", path);
-    for (char *p = tmp + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return mh_fail(st, MH_ERR_INTERNAL, "cannot create the data dir %s: %s", tmp,
-                               strerror(errno));
-            *p = c;
-            if (c == '\0')
-                break;
-        }
-    }
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return mh_fail(st, MH_ERR_INTERNAL, "the data dir %s is not a directory", path);
-    return MH_OK;
-}
-
 static void print_service_cs(const mh_config *cfg)
 {
     printf("HostName=%s;SharedAccessKeyName=iothubowner;SharedAccessKey=%s\n", cfg->hostname, cfg->owner_key);
@@ -131,7 +107,7 @@ static int print_device_cs(const mh_config *cfg, const cJSON *dev)
 static int open_store(const mh_config *cfg, mh_store **out_store)
 {
     mh_status st = {MH_OK, ""};
-    if (make_dirs(cfg->data_dir, &st) != MH_OK)
+    if (mh_preflight_data_dir(cfg->data_dir, &st) != MH_OK)
         return fail_status(&st);
     if (mh_store_open(cfg->db_path, 0, out_store) != MH_OK) {
         fprintf(stderr, "%s: cannot open the database %s\n", g_prog, cfg->db_path);
@@ -292,7 +268,8 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (make_dirs(cfg->data_dir, &st) != MH_OK || mh_certs_ensure(cfg, &cert_actions, &st) != MH_OK) {
+    /* Everything that would stop the hub later, checked before anything starts: one line, at once. */
+    if (mh_preflight_run(cfg, &st) != MH_OK || mh_certs_ensure(cfg, &cert_actions, &st) != MH_OK) {
         rc = fail_status(&st);
         goto done;
     }

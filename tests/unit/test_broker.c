@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker.h"
 
@@ -169,4 +170,33 @@ Test(broker, mh_broker_plugin_path_missing_fails)
 Test(broker, mh_broker_stop_null_succeeds)
 {
     mh_broker_stop(NULL);
+}
+
+Test(broker, mh_broker_find_mosquitto_env_override_succeeds)
+{
+    setenv("MOCKHUB_MOSQUITTO", "/bin/sh", 1);
+    char out[256] = "";
+    mh_status st = {MH_OK, ""};
+    cr_assert_eq(mh_broker_find_mosquitto(out, sizeof out, &st), MH_OK, "%s", st.text);
+    cr_assert_str_eq(out, "/bin/sh");
+}
+
+Test(broker, mh_broker_find_mosquitto_env_not_executable_fails)
+{
+    setenv("MOCKHUB_MOSQUITTO", "/nonexistent/mosquitto", 1);
+    char out[256] = "";
+    mh_status st = {MH_OK, ""};
+    cr_assert_eq(mh_broker_find_mosquitto(out, sizeof out, &st), MH_ERR_ARGUMENT_INVALID);
+    cr_assert_str_eq(st.text, "MOCKHUB_MOSQUITTO=/nonexistent/mosquitto is not an executable file");
+    cr_assert_str_eq(out, "", "no output on failure");
+}
+
+Test(broker, mh_broker_check_not_running_no_socket_succeeds)
+{
+    char dir[] = "/tmp/mh-broker-test-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    mh_config c = cfg_for(dir);
+    mh_status st = {MH_OK, ""};
+    cr_assert_eq(mh_broker_check_not_running(&c, &st), MH_OK, "%s", st.text);
+    rmdir(dir);
 }
