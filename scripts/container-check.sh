@@ -43,11 +43,16 @@ fi
 git clone -q --no-local "$ROOT" "$WORK/src"
 cd "$WORK/src"
 project=mockhubcheck$$
+image=$(awk '/^ *image:/ {print $2; exit}' docker-compose.yml)
+[ -n "$image" ] || die "docker-compose.yml names no image"
+# podman-compose 1.0.3 exits 0 when the build fails, and `up` would then run a stale image: remove
+# it first and require a new one.
+podman rmi -f "$image" >/dev/null 2>&1 || true
 say "podman-compose build ($(git rev-parse --short HEAD))"
-podman-compose -p "$project" build >"$WORK/build.log" 2>&1 || {
+if ! podman-compose -p "$project" build >"$WORK/build.log" 2>&1 || ! podman image exists "$image"; then
     tail -40 "$WORK/build.log" >&2
     die "podman-compose build failed (log above)"
-}
+fi
 
 say "podman-compose up -d in a private network namespace, then the Node SDK flow"
 export WORK project ROOT
