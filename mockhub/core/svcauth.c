@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "htab.h"
 #include "iot_sas.h"
 
 /* Verifies everything but the rights; *out_rights and *out_se describe the valid token. */
@@ -57,57 +58,79 @@ mh_err mh_svcauth_check(const char *authorization, const char *hostname, unsigne
     return err != MH_OK ? err : rights_fail(rights, need, name, st);
 }
 
-#define CACHE_SLOTS 1024
-#define CACHE_TOKEN_MAX 512
+#define CACHE_MAX 4096      /* cap: entries grow with distinct tokens presented */
+#define CACHE_TOKEN_MAX 512 /* longer tokens are checked uncached */
 
-typedef struct slot {
-    char token[CACHE_TOKEN_MAX]; /* "" when empty */
-    long long se;
+typedef struct entry {
+    long long se; /* the token's expiry: the entry is dropped after it */
     unsigned rights;
     char name[64];
-} slot;
+    char token[]; /* the table's key */
+} entry;
 
 struct mh_svcauth_cache {
     pthread_mutex_t lock;
-    slot slots[CACHE_SLOTS];
+    mh_htab *tokens; /* token text -> entry */
 };
 
 mh_svcauth_cache *mh_svcauth_cache_new(void)
 {
     mh_svcauth_cache *c = calloc(1, sizeof *c);
-    if (c != NULL)
-        pthread_mutex_init(&c->lock, NULL);
+    if (c == NULL)
+        return NULL;
+    if (mh_htab_new(CACHE_MAX, NULL, NULL, &c->tokens) != MH_OK) {
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
     return c;
+}
+
+/* Frees the expired entries, or all of them when none has expired (the cache is full of live
+ * tokens: starting over costs one HMAC per token). Called with the lock held. */
+static void evict(mh_svcauth_cache *c, long long now, int all)
+{
+    size_t cur = 0;
+    void *v;
+    while (mh_htab_next(c->tokens, &cur, NULL, &v)) {
+        entry *e = v;
+        if (all || e->se <= now) {
+            mh_htab_remove(c->tokens, e->token);
+            free(e);
+        }
+    }
 }
 
 void mh_svcauth_cache_free(mh_svcauth_cache *c)
 {
     if (c == NULL)
         return;
+    evict(c, 0, 1);
+    mh_htab_free(c->tokens);
     pthread_mutex_destroy(&c->lock);
     free(c);
-}
-
-static size_t slot_of(const char *s)
-{
-    size_t h = 1469598103934665603u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211u;
-    return h % CACHE_SLOTS;
 }
 
 mh_err mh_svcauth_check_cached(mh_svcauth_cache *c, const char *authorization, const char *hostname,
                                unsigned need, long long now, mh_policy_lookup_fn lookup, void *ctx,
                                mh_status *st)
 {
-    if (c == NULL || authorization == NULL || strlen(authorization) >= CACHE_TOKEN_MAX)
+    size_t len;
+    if (c == NULL || authorization == NULL || (len = strlen(authorization)) >= CACHE_TOKEN_MAX)
         return mh_svcauth_check(authorization, hostname, need, now, lookup, ctx, st);
-    slot *sl = &c->slots[slot_of(authorization)];
-    pthread_mutex_lock(&c->lock);
-    int hit = strcmp(sl->token, authorization) == 0 && sl->se > now;
-    unsigned rights = sl->rights;
+    unsigned rights = 0;
     char name[64];
-    memcpy(name, sl->name, sizeof name);
+    int hit = 0;
+    pthread_mutex_lock(&c->lock);
+    entry *e = mh_htab_get(c->tokens, authorization);
+    if (e != NULL && e->se > now) {
+        hit = 1;
+        rights = e->rights;
+        memcpy(name, e->name, sizeof name);
+    } else if (e != NULL) {
+        mh_htab_remove(c->tokens, e->token);
+        free(e);
+    }
     pthread_mutex_unlock(&c->lock);
     if (hit)
         return rights_fail(rights, need, name, st);
@@ -117,10 +140,22 @@ mh_err mh_svcauth_check_cached(mh_svcauth_cache *c, const char *authorization, c
     if (err != MH_OK)
         return err;
     pthread_mutex_lock(&c->lock);
-    strcpy(sl->token, authorization);
-    sl->se = se;
-    sl->rights = rights;
-    memcpy(sl->name, name, sizeof name);
+    e = mh_htab_get(c->tokens, authorization);
+    if (e == NULL) { /* else another thread verified the same token meanwhile: same answer */
+        e = malloc(sizeof *e + len + 1);
+        if (e != NULL) {
+            e->se = se;
+            e->rights = rights;
+            memcpy(e->name, name, sizeof name);
+            memcpy(e->token, authorization, len + 1);
+            if (mh_htab_count(c->tokens) >= CACHE_MAX)
+                evict(c, now, 0);
+            if (mh_htab_count(c->tokens) >= CACHE_MAX)
+                evict(c, now, 1);
+            if (mh_htab_put(c->tokens, e->token, e) != MH_OK)
+                free(e); /* out of memory: stay uncached */
+        }
+    }
     pthread_mutex_unlock(&c->lock);
     return rights_fail(rights, need, name, st);
 }

@@ -20,7 +20,8 @@ mh_err mh_svcauth_check(const char *authorization, const char *hostname, unsigne
 /* A cache of tokens already verified, so a client that reuses its token (every SDK does, for up
  * to an hour) costs one hash lookup instead of a policy lookup and an HMAC per call. Policies do
  * not change while the hub runs (their keys are set at start), so entries only expire with their
- * token. Thread-safe. */
+ * token. Holds at most 4096 tokens (a hash table, core/htab.h): when full, the expired ones are
+ * dropped, or all of them when none has expired. Thread-safe. */
 typedef struct mh_svcauth_cache mh_svcauth_cache;
 mh_svcauth_cache *mh_svcauth_cache_new(void);        /* NULL when out of memory (then check uncached) */
 void mh_svcauth_cache_free(mh_svcauth_cache *cache); /* NULL is a no-op */

@@ -1,7 +1,8 @@
 /* bridge.c - the Mosquitto 2.0 plugin that makes the broker an IoT Hub front door: device CONNECT
  * checks (devauth.c), device isolation (topic.c), routing between devices and the daemon over the
- * internal $mockhub/... topics, and connection events. Thin glue: the contract is docs/INTERNALS.md
- * ("Broker <-> daemon"), the shape follows shared/reference/mosquitto-plugin-notes.md.
+ * internal bus (bus.c encodes and decodes every message), connection events and the sync barrier.
+ * Thin glue: the contract is docs/INTERNALS.md ("Broker <-> daemon"), the shape follows
+ * shared/reference/mosquitto-plugin-notes.md.
  * Single-threaded: every callback runs on the broker's main loop.
  */
 #include <dlfcn.h>
@@ -16,15 +17,13 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include "bus.h"
 #include "conns.h"
 #include "devauth.h"
 #include "store.h"
 #include "topic.h"
 
 #define HUB_USER "$mockhub"
-#define P_TO "$mockhub/to/"
-#define P_KICK "$mockhub/kick/"
-#define T_RESYNC "$mockhub/resync"
 #define EVENT_QOS 1
 
 /* Mosquitto's internal CONNACK sender. Not plugin API: looked up at run time (Debian's broker
@@ -52,53 +51,54 @@ static int is_hub(const struct mosquitto *client)
     return user && strcmp(user, HUB_USER) == 0;
 }
 
-/* Appends s to a JSON string body (device ids and filters never hold '"' or '\\' in practice,
- * but the broker log and the daemon must never see broken JSON). */
-static void json_str(char *out, size_t outsz, const char *s)
+/* Sets m->id; 0 when id does not fit (devauth refuses such ids at CONNECT, so never in practice). */
+static int set_id(mh_bus_msg *m, const char *id)
 {
-    size_t n = strlen(out);
-
-    for (; *s && n + 7 < outsz; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20) {
-            n += (size_t)snprintf(out + n, outsz - n, "\\u%04x", ch);
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n] = '\0';
+    if (strlen(id) > MH_BUS_ID_MAX)
+        return 0;
+    strcpy(m->id, id);
+    return 1;
 }
 
-static void emit(const char *kind, const char *id, const char *json)
+/* Publishes a bus message to the daemon (client id NULL: its subscription gets it). Every message
+ * the plugin sends goes through here, i.e. through mosquitto_broker_publish_copy, which appends to
+ * the broker's one db.plugin_msgs list: the daemon receives them in the order they were emitted,
+ * which is what the sync barrier (hub_sync) relies on. FROM keeps the device's payload and QoS. */
+static void to_hub(const mh_bus_msg *m, int qos)
 {
-    char topic[64 + MH_DEVAUTH_ID_MAX];
+    char *topic = NULL, *payload = NULL;
+    size_t len = 0;
 
-    snprintf(topic, sizeof topic, "$mockhub/ev/%s/%s", kind, id);
-    if (mosquitto_broker_publish_copy(NULL, topic, (int)strlen(json), json, EVENT_QOS, false, NULL) !=
-        MOSQ_ERR_SUCCESS)
+    if (mh_bus_encode(m, &topic, &payload, &len) != MH_OK) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not encode bus message %d for '%s'",
+                             (int)m->kind, m->id);
+        return;
+    }
+    if (mosquitto_broker_publish_copy(NULL, topic, (int)len, payload ? payload : m->payload, qos, false,
+                                      NULL) != MOSQ_ERR_SUCCESS)
         mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not publish %s", topic);
+    free(topic);
+    free(payload);
 }
 
 static void emit_connected(const mh_conn *c)
 {
-    char body[96];
+    mh_bus_msg m = {.kind = MH_BUS_EV_CONNECTED, .gen = c->gen, .clean = c->clean != 0};
 
-    snprintf(body, sizeof body, "{\"gen\":%llu,\"clean\":%s}", c->gen, c->clean ? "true" : "false");
-    emit("connected", c->id, body);
+    if (set_id(&m, c->id))
+        to_hub(&m, EVENT_QOS);
 }
 
-static void emit_filter(const char *kind, const struct mosquitto *client, const char *id, const char *filter)
+static void emit_filter(mh_bus_kind kind, const struct mosquitto *client, const char *id, const char *filter)
 {
     const mh_conn *c = mh_conns_find(client);
-    char body[1024];
+    mh_bus_msg m = {.kind = kind, .gen = c ? c->gen : 0};
 
-    snprintf(body, sizeof body, "{\"gen\":%llu,\"filter\":\"", c ? c->gen : 0ull);
-    json_str(body, sizeof body - 3, filter);
-    strcat(body, "\"}");
-    emit(kind, id, body);
+    /* allowed filters are at most "devices/{128}/messages/devicebound/#" long */
+    if (!set_id(&m, id) || strlen(filter) > MH_BUS_FILTER_MAX)
+        return;
+    strcpy(m.filter, filter);
+    to_hub(&m, EVENT_QOS);
 }
 
 static void kick(const char *id)
@@ -197,11 +197,11 @@ static int on_acl_check(int event, void *event_data, void *userdata)
             return MOSQ_ERR_ACL_DENIED;
         }
         if (!g.kicking)
-            emit_filter("subscribed", ed->client, id, ed->topic);
+            emit_filter(MH_BUS_EV_SUBSCRIBED, ed->client, id, ed->topic);
         return MOSQ_ERR_SUCCESS;
     case MOSQ_ACL_UNSUBSCRIBE:
         if (!g.kicking && mh_topic_device_may_subscribe(id, ed->topic))
-            emit_filter("unsubscribed", ed->client, id, ed->topic);
+            emit_filter(MH_BUS_EV_UNSUBSCRIBED, ed->client, id, ed->topic);
         return MOSQ_ERR_SUCCESS;
     case MOSQ_ACL_READ:
         /* Live deliveries to devices are targeted (mosquitto_broker_publish with a client id) and
@@ -222,49 +222,75 @@ static void on_resync_one(mh_conn *c, void *ctx)
     emit_connected(c);
 }
 
-/* A publish from the daemon: $mockhub/to/{id}/{topic}, $mockhub/kick/{id}, $mockhub/resync. */
+/* ---- what the daemon sends (bus kinds TO, KICK, RESYNC, SYNC); ctx is the MESSAGE event ---- */
+
+static void hub_to(void *ctx, const mh_bus_msg *m)
+{
+    const struct mosquitto_evt_message *ed = ctx;
+
+    if (mosquitto_broker_publish_copy(m->id, m->topic, (int)m->len, m->payload, ed->qos, false, NULL) !=
+        MOSQ_ERR_SUCCESS)
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not deliver %s", ed->topic);
+}
+
+static void hub_kick(void *ctx, const mh_bus_msg *m)
+{
+    (void)ctx;
+    /* only live connections: an offline persistent session has no socket to close */
+    if (mh_conns_newest(m->id)) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: dropping %s on request of the hub", m->id);
+        kick(m->id);
+    }
+}
+
+static void hub_resync(void *ctx, const mh_bus_msg *m)
+{
+    mh_bus_msg ready = {.kind = MH_BUS_EV_READY, .connections = mh_conns_count()};
+
+    (void)ctx;
+    (void)m;
+    mh_conns_foreach(on_resync_one, NULL);
+    to_hub(&ready, EVENT_QOS);
+}
+
+/* The sync barrier: synced goes out through the same queue as every event, after all the events
+ * emitted before it, so once the daemon reads synced it has read them all (e.g. the subscribed
+ * event of a device that already holds its SUBACK). */
+static void hub_sync(void *ctx, const mh_bus_msg *m)
+{
+    mh_bus_msg synced = {.kind = MH_BUS_EV_SYNCED, .token = m->token};
+
+    (void)ctx;
+    to_hub(&synced, EVENT_QOS);
+}
+
+static const mh_bus_handler from_hub[MH_BUS_KIND_COUNT] = {
+    [MH_BUS_TO] = hub_to,
+    [MH_BUS_KICK] = hub_kick,
+    [MH_BUS_RESYNC] = hub_resync,
+    [MH_BUS_SYNC] = hub_sync,
+};
+
+/* A publish from the daemon: handled bus messages and malformed ones are dropped after use, other
+ * internal topics route normally, anything else is dropped. */
 static int hub_message(struct mosquitto_evt_message *ed)
 {
-    char body[64];
+    mh_bus_msg m;
+    mh_err err = mh_bus_decode(ed->topic, ed->payload, ed->payloadlen, &m);
 
-    if (strncmp(ed->topic, P_TO, strlen(P_TO)) == 0) {
-        const char *idp = ed->topic + strlen(P_TO);
-        const char *slash = strchr(idp, '/');
-        char id[MH_DEVAUTH_ID_MAX + 1];
-
-        if (!slash || slash == idp || (size_t)(slash - idp) > MH_DEVAUTH_ID_MAX || !slash[1]) {
-            mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: dropped malformed %s", ed->topic);
-            return MOSQ_ERR_ACL_DENIED;
-        }
-        memcpy(id, idp, (size_t)(slash - idp));
-        id[slash - idp] = '\0';
-        if (mosquitto_broker_publish_copy(id, slash + 1, (int)ed->payloadlen, ed->payload, ed->qos, false,
-                                          NULL) != MOSQ_ERR_SUCCESS)
-            mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not deliver %s", ed->topic);
+    if (err == MH_OK && from_hub[m.kind] != NULL) {
+        from_hub[m.kind](ed, &m);
         return MOSQ_ERR_ACL_DENIED; /* the internal message itself goes nowhere */
     }
-    if (strncmp(ed->topic, P_KICK, strlen(P_KICK)) == 0) {
-        const char *id = ed->topic + strlen(P_KICK);
-
-        /* only live connections: an offline persistent session has no socket to close */
-        if (*id && mh_conns_newest(id)) {
-            mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: dropping %s on request of the hub", id);
-            kick(id);
-        }
+    if (err == MH_ERR_ARGUMENT_INVALID) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: dropped malformed %s", ed->topic);
         return MOSQ_ERR_ACL_DENIED;
     }
-    if (strcmp(ed->topic, T_RESYNC) == 0) {
-        mh_conns_foreach(on_resync_one, NULL);
-        snprintf(body, sizeof body, "{\"connections\":%zu}", mh_conns_count());
-        if (mosquitto_broker_publish_copy(NULL, "$mockhub/ev/ready", (int)strlen(body), body, EVENT_QOS,
-                                          false, NULL) != MOSQ_ERR_SUCCESS)
-            mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not publish $mockhub/ev/ready");
-        return MOSQ_ERR_ACL_DENIED;
-    }
-    if (strncmp(ed->topic, "$mockhub/", 9) == 0)
+    if (mh_bus_is_internal(ed->topic))
         return MOSQ_ERR_SUCCESS; /* other internal topics route normally */
     /* A plain $iothub/... or devices/... publish would be a broadcast to every subscribed device. */
-    mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: dropped hub publish on %s (use " P_TO "{id}/...)",
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         "mockhub: dropped hub publish on %s (devices are reached through the bus)",
                          ed->topic);
     return MOSQ_ERR_ACL_DENIED;
 }
@@ -272,9 +298,8 @@ static int hub_message(struct mosquitto_evt_message *ed)
 static int on_message(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_message *ed = event_data;
+    mh_bus_msg m = {.kind = MH_BUS_FROM};
     const char *id;
-    char *topic = NULL;
-    size_t n;
 
     (void)event;
     (void)userdata;
@@ -282,21 +307,14 @@ static int on_message(int event, void *event_data, void *userdata)
         return hub_message(ed);
     id = mosquitto_client_id(ed->client);
     /* the WRITE ACL already ran; checked again so a missed path can never route a foreign topic */
-    if (!id || !mh_topic_device_may_publish(id, ed->topic))
+    if (!id || !mh_topic_device_may_publish(id, ed->topic) || !set_id(&m, id))
         return MOSQ_ERR_ACL_DENIED;
-    n = strlen("$mockhub/from/") + strlen(id) + 1 + strlen(ed->topic) + 1;
-    topic = malloc(n);
-    if (!topic) {
-        mosquitto_log_printf(MOSQ_LOG_ERR, "mockhub: out of memory routing %s from %s", ed->topic, id);
-        return MOSQ_ERR_ACL_DENIED;
-    }
-    snprintf(topic, n, "$mockhub/from/%s/%s", id, ed->topic);
+    m.topic = ed->topic;
+    m.payload = ed->payload;
+    m.len = ed->payloadlen;
     /* Copy instead of rewriting ed->topic (its ownership differs between 2.0.11 and 2.0.15), and
      * never retained: IoT Hub does not store device publishes. */
-    if (mosquitto_broker_publish_copy(NULL, topic, (int)ed->payloadlen, ed->payload, ed->qos, false, NULL) !=
-        MOSQ_ERR_SUCCESS)
-        mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not route %s", topic);
-    free(topic);
+    to_hub(&m, ed->qos);
     /* Drops the original; an MQTT 3.1.1 device still gets a normal PUBACK. */
     return MOSQ_ERR_ACL_DENIED;
 }
@@ -305,14 +323,15 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_disconnect *ed = event_data;
     mh_conn *c = mh_conns_find(ed->client);
-    char body[48];
+    mh_bus_msg m = {.kind = MH_BUS_EV_DISCONNECTED};
 
     (void)event;
     (void)userdata;
     if (!c)
         return MOSQ_ERR_SUCCESS; /* hub, failed auth, or a resumed session's old context */
-    snprintf(body, sizeof body, "{\"gen\":%llu}", c->gen);
-    emit("disconnected", c->id, body);
+    m.gen = c->gen;
+    if (set_id(&m, c->id))
+        to_hub(&m, EVENT_QOS);
     mh_conns_remove(ed->client);
     return MOSQ_ERR_SUCCESS;
 }

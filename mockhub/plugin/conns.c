@@ -1,122 +1,136 @@
-/* conns.c - live device connections of the bridge plugin, hashed by broker client pointer.
- * A fixed bucket array with chains: lookups are O(1) at the connection counts a laptop hub sees,
- * iteration (resync, SAS expiry sweep) visits every entry.
+/* conns.c - live device connections of the bridge plugin in two hash tables (core/htab.c): by
+ * broker client pointer (events) and by device id (kick, SAS expiry: the newest connection). A
+ * device id maps to its newest connection, which links the older ones still closing (takeovers).
  */
 #include "conns.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#define BUCKETS 4096u
-#define MAX_CONNS 1000000u /* cap: the table grows with input (connections) */
+#include "htab.h"
 
-static mh_conn *buckets[BUCKETS];
-static size_t count;
+#define MAX_CONNS 1000000u /* cap: the tables grow with input (connections) */
+
+static mh_htab *by_client; /* client pointer -> mh_conn */
+static mh_htab *by_id;     /* device id -> its newest mh_conn (key: that entry's id) */
 static unsigned long long next_gen = 1;
 
-static size_t bucket_of(const void *client)
+static int tables_ready(void)
 {
-    uintptr_t p = (uintptr_t)client;
-    /* allocator pointers share low bits; mix before masking */
-    p ^= p >> 17;
-    p *= (uintptr_t)0x9E3779B97F4A7C15ull;
-    p ^= p >> 29;
-    return (size_t)(p & (BUCKETS - 1));
+    if (by_client == NULL && mh_htab_new(MAX_CONNS, mh_htab_hash_ptr, mh_htab_eq_ptr, &by_client) != MH_OK)
+        return 0;
+    if (by_id == NULL && mh_htab_new(MAX_CONNS, NULL, NULL, &by_id) != MH_OK)
+        return 0;
+    return 1;
+}
+
+/* Makes c, which has the highest gen of all, the newest connection of its device id. */
+static mh_err link_id(mh_conn *c)
+{
+    mh_conn *head = mh_htab_get(by_id, c->id);
+    mh_err err = mh_htab_put(by_id, c->id, c);
+
+    if (err != MH_OK)
+        return err;
+    c->older = head;
+    return MH_OK;
+}
+
+/* Takes c out of its device id's list; the next older connection becomes the newest. */
+static void unlink_id(mh_conn *c)
+{
+    mh_conn *head = mh_htab_get(by_id, c->id), **pp;
+
+    if (head == c) {
+        /* The older entry has the same id: the put replaces key and value in place, it never
+         * grows the table; removal is only the fallback that leaves no key into c behind. */
+        if (c->older == NULL || mh_htab_put(by_id, c->older->id, c->older) != MH_OK)
+            mh_htab_remove(by_id, c->id);
+    } else if (head != NULL) {
+        for (pp = &head->older; *pp != NULL; pp = &(*pp)->older) {
+            if (*pp == c) {
+                *pp = c->older;
+                break;
+            }
+        }
+    }
+    c->older = NULL;
 }
 
 mh_conn *mh_conns_find(const void *client)
 {
-    mh_conn *c;
-
-    for (c = buckets[bucket_of(client)]; c; c = c->next) {
-        if (c->client == client)
-            return c;
-    }
-    return NULL;
+    return mh_htab_get(by_client, client);
 }
 
 mh_conn *mh_conns_add(const void *client, const char *id, long long expiry, int clean)
 {
-    mh_conn *c = mh_conns_find(client);
-    size_t b;
+    mh_conn *c;
 
-    if (!c) {
-        if (count >= MAX_CONNS)
-            return NULL;
+    if (client == NULL || id == NULL || !tables_ready())
+        return NULL;
+    c = mh_htab_get(by_client, client);
+    if (c != NULL) {
+        unlink_id(c); /* before its id changes: the id table's key may be c->id */
+    } else {
         c = calloc(1, sizeof *c);
-        if (!c)
+        if (c == NULL)
             return NULL;
-        b = bucket_of(client);
         c->client = client;
-        c->next = buckets[b];
-        buckets[b] = c;
-        count++;
+        if (mh_htab_put(by_client, client, c) != MH_OK) {
+            free(c);
+            return NULL;
+        }
     }
     snprintf(c->id, sizeof c->id, "%s", id);
     c->gen = next_gen++;
     c->expiry = expiry;
     c->clean = clean;
+    if (link_id(c) != MH_OK) {
+        mh_htab_remove(by_client, client);
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
 void mh_conns_remove(const void *client)
 {
-    mh_conn **pp = &buckets[bucket_of(client)];
+    mh_conn *c = mh_htab_remove(by_client, client);
 
-    while (*pp) {
-        if ((*pp)->client == client) {
-            mh_conn *dead = *pp;
-            *pp = dead->next;
-            free(dead);
-            count--;
-            return;
-        }
-        pp = &(*pp)->next;
-    }
+    if (c == NULL)
+        return;
+    unlink_id(c);
+    free(c);
 }
 
 mh_conn *mh_conns_newest(const char *id)
 {
-    mh_conn *best = NULL, *c;
-    size_t b;
-
-    for (b = 0; b < BUCKETS; b++) {
-        for (c = buckets[b]; c; c = c->next) {
-            if (strcmp(c->id, id) == 0 && (!best || c->gen > best->gen))
-                best = c;
-        }
-    }
-    return best;
+    return id ? mh_htab_get(by_id, id) : NULL;
 }
 
 size_t mh_conns_count(void)
 {
-    return count;
+    return mh_htab_count(by_client);
 }
 
 void mh_conns_foreach(void (*fn)(mh_conn *conn, void *ctx), void *ctx)
 {
-    mh_conn *c;
-    size_t b;
+    size_t cur = 0;
+    void *value;
 
-    for (b = 0; b < BUCKETS; b++) {
-        for (c = buckets[b]; c; c = c->next)
-            fn(c, ctx);
-    }
+    while (mh_htab_next(by_client, &cur, NULL, &value))
+        fn(value, ctx);
 }
 
 void mh_conns_clear(void)
 {
-    size_t b;
+    size_t cur = 0;
+    void *value;
 
-    for (b = 0; b < BUCKETS; b++) {
-        while (buckets[b]) {
-            mh_conn *dead = buckets[b];
-            buckets[b] = dead->next;
-            free(dead);
-        }
-    }
-    count = 0;
+    while (mh_htab_next(by_client, &cur, NULL, &value))
+        free(value);
+    mh_htab_free(by_client);
+    mh_htab_free(by_id);
+    by_client = NULL;
+    by_id = NULL;
 }

@@ -14,15 +14,16 @@ typedef struct mh_conn {
     unsigned long long gen; /* increasing over the broker's life, never 0 */
     long long expiry;       /* SAS se; 0 = never checked again */
     int clean;              /* clean session flag of the CONNECT */
-    struct mh_conn *next;   /* hash chain */
+    struct mh_conn *older;  /* the same device's next live connection, lower gen (takeovers) */
 } mh_conn;
 
 /* Inserts (or replaces) the entry for client with a new generation. NULL when out of memory or
- * when the table holds its maximum of entries. The entry stays valid until removed. */
+ * when the table holds its maximum of entries (a replaced entry is then gone). The entry stays
+ * valid until removed. */
 mh_conn *mh_conns_add(const void *client, const char *id, long long expiry, int clean);
 mh_conn *mh_conns_find(const void *client);
 void mh_conns_remove(const void *client);
-/* The live connection for device id with the highest generation, or NULL. O(n). */
+/* The live connection for device id with the highest generation, or NULL. O(1). */
 mh_conn *mh_conns_newest(const char *id);
 size_t mh_conns_count(void);
 /* Calls fn for every entry; fn must not add or remove entries. */

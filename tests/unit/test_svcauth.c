@@ -165,3 +165,51 @@ Test(svcauth, check_cached_expired_and_rights_fail)
         MH_ERR_UNAUTHORIZED);
     mh_svcauth_cache_free(c);
 }
+
+/* Fills the cache with tokens NOW + base + i for i in [0, n) and returns the cache. */
+static mh_svcauth_cache *filled_cache(long long base, int n)
+{
+    char t[1024];
+    mh_svcauth_cache *c = mh_svcauth_cache_new();
+    cr_assert_not_null(c);
+    for (long long i = 0; i < n; i++) {
+        token("localhost", OWNER_KEY, "iothubowner", NOW + base + i, t);
+        cr_assert_eq(
+            mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_SERVICE_CONNECT, NOW, lookup, NULL, NULL),
+            MH_OK);
+    }
+    return c;
+}
+
+static int cached(mh_svcauth_cache *c, long long se, long long now)
+{
+    char t[1024];
+    token("localhost", OWNER_KEY, "iothubowner", se, t);
+    lookups = 0;
+    cr_assert_eq(mh_svcauth_check_cached(c, t, "localhost", MH_RIGHT_SERVICE_CONNECT, now, counting_lookup,
+                                         NULL, NULL),
+                 MH_OK);
+    return lookups == 0;
+}
+
+Test(svcauth, check_cached_more_live_tokens_than_the_cap_succeeds)
+{
+    /* 5000 live tokens overflow the 4096-entry cache: it starts over at the 4097th and keeps
+     * answering right */
+    mh_svcauth_cache *c = filled_cache(100000, 5000);
+    cr_assert(cached(c, NOW + 100000 + 4999, NOW), "the newest token is cached");
+    cr_assert_not(cached(c, NOW + 100000, NOW), "the first token was dropped, and is checked again");
+    cr_assert(cached(c, NOW + 100000, NOW), "and cached again");
+    mh_svcauth_cache_free(c);
+}
+
+Test(svcauth, check_cached_full_drops_expired_first_succeeds)
+{
+    mh_svcauth_cache *c = filled_cache(100000, 4096);
+    long long later = NOW + 100000 + 2048; /* tokens 0..2048 have expired by then */
+    cr_assert_not(cached(c, NOW + 900000, later), "a new token, cached after dropping the expired ones");
+    cr_assert(cached(c, NOW + 100000 + 4095, later), "live tokens stay cached");
+    cr_assert(cached(c, NOW + 100000 + 2049, later));
+    cr_assert(cached(c, NOW + 900000, later));
+    mh_svcauth_cache_free(c);
+}
