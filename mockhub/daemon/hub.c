@@ -3,7 +3,6 @@
  */
 #include "hub.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,8 @@ void mh_hub_touch(mh_hub *hub, const char *device_id)
 
 /* ---- the barrier with the plugin ---- */
 
+static mh_err send_sync(mh_hub *hub, uint64_t token);
+
 /* Waits until the plugin has answered a sync sent now: every event it emitted before has then been
  * handled by the link thread. 0 when the link is down or the plugin did not answer in time. */
 static int sync_with_plugin(mh_hub *hub, int timeout_ms)
@@ -40,9 +41,7 @@ static int sync_with_plugin(mh_hub *hub, int timeout_ms)
     pthread_mutex_lock(&hub->sync_lock);
     uint64_t token = ++hub->sync_sent;
     pthread_mutex_unlock(&hub->sync_lock);
-    char text[24];
-    int n = snprintf(text, sizeof text, "%" PRIu64, token);
-    if (mh_link_publish(hub->link, "$mockhub/sync", text, (size_t)n, 0) != MH_OK)
+    if (send_sync(hub, token) != MH_OK)
         return 0;
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -117,9 +116,7 @@ void mh_hub_invoke_method(mh_hub *hub, const char *device_id, const char *method
     pthread_mutex_unlock(&hub->sync_lock);
     mh_methods_invoke_probe(hub->methods, device_id, method_name, payload, payload_len, response_timeout_s,
                             connect_timeout_s, token, done, done_ctx);
-    char text[24];
-    int n = snprintf(text, sizeof text, "%" PRIu64, token);
-    if (!hub->link_up || mh_link_publish(hub->link, "$mockhub/sync", text, (size_t)n, 0) != MH_OK)
+    if (!hub->link_up || send_sync(hub, token) != MH_OK)
         mh_methods_probed(hub->methods, token, takes_methods, hub); /* decide on what we know */
 }
 
@@ -158,27 +155,47 @@ mh_err mh_hub_twin_write(mh_hub *hub, const char *device_id, const cJSON *body, 
     return err;
 }
 
+/* Publishes a bus message to the plugin (the one place the daemon writes $mockhub/... topics). */
+static mh_err bus_send(mh_hub *hub, const mh_bus_msg *msg, int qos)
+{
+    char *topic = NULL, *payload = NULL;
+    size_t len = 0;
+    mh_err err = mh_bus_encode(msg, &topic, &payload, &len);
+    if (err == MH_OK)
+        err = mh_link_publish(hub->link, topic, payload ? payload : msg->payload, len, qos);
+    free(topic);
+    free(payload);
+    return err;
+}
+
+static mh_err bus_send_id(mh_hub *hub, mh_bus_kind kind, const char *device_id, const char *topic,
+                          const void *payload, size_t len, int qos)
+{
+    mh_bus_msg msg = {.kind = kind, .topic = topic, .payload = payload, .len = len};
+    if (strlen(device_id) >= sizeof msg.id)
+        return MH_ERR_ARGUMENT_INVALID;
+    strcpy(msg.id, device_id);
+    return bus_send(hub, &msg, qos);
+}
+
 mh_err mh_hub_to_device(mh_hub *hub, const char *device_id, const char *topic, const void *payload,
                         size_t len, int qos)
 {
-    char *full = NULL;
-    if (asprintf(&full, "$mockhub/to/%s/%s", device_id, topic) < 0)
-        return MH_ERR_NOMEM;
-    mh_err err = mh_link_publish(hub->link, full, payload, len, qos);
-    free(full);
-    return err;
+    return bus_send_id(hub, MH_BUS_TO, device_id, topic, payload, len, qos);
 }
 
 void mh_hub_kick(mh_hub *hub, const char *device_id, int forget)
 {
-    char *topic = NULL;
-    if (asprintf(&topic, "$mockhub/kick/%s", device_id) >= 0) {
-        if (mh_link_publish(hub->link, topic, "", 0, 1) != MH_OK)
-            fprintf(stderr, "mockhub: could not ask the broker to drop %s\n", device_id);
-        free(topic);
-    }
+    if (bus_send_id(hub, MH_BUS_KICK, device_id, NULL, NULL, 0, 1) != MH_OK)
+        fprintf(stderr, "mockhub: could not ask the broker to drop %s\n", device_id);
     if (forget)
         mh_presence_forget(hub->presence, device_id);
+}
+
+static mh_err send_sync(mh_hub *hub, uint64_t token)
+{
+    mh_bus_msg msg = {.kind = MH_BUS_SYNC, .token = token};
+    return bus_send(hub, &msg, 0);
 }
 
 static mh_err send_method(void *ctx, const char *device_id, const char *topic, const char *payload,
@@ -188,52 +205,28 @@ static mh_err send_method(void *ctx, const char *device_id, const char *topic, c
     return mh_hub_to_device(ctx, device_id, topic, payload, len, 0);
 }
 
-/* $mockhub/ev/{kind}/{id} with a small JSON payload from the plugin. */
-static void on_event(mh_hub *hub, const char *rest, const void *payload, size_t len)
-{
-    if (strcmp(rest, "ready") == 0) {
-        hub->plugin_ready = 1;
-        return;
-    }
-    if (strcmp(rest, "synced") == 0) {
-        cJSON *ev = cJSON_ParseWithLength(payload, len);
-        const cJSON *jt = cJSON_GetObjectItemCaseSensitive(ev, "token");
-        if (cJSON_IsNumber(jt) && jt->valuedouble >= 1)
-            on_synced(hub, (uint64_t)jt->valuedouble);
-        cJSON_Delete(ev);
-        return;
-    }
-    const char *slash = strchr(rest, '/');
-    if (slash == NULL || slash[1] == '\0')
-        return;
-    size_t kind_len = (size_t)(slash - rest);
-    const char *id = slash + 1;
-    cJSON *ev = cJSON_ParseWithLength(payload, len);
-    const cJSON *jgen = cJSON_GetObjectItemCaseSensitive(ev, "gen");
-    uint64_t gen = cJSON_IsNumber(jgen) ? (uint64_t)jgen->valuedouble : 0;
-    const cJSON *jfilter = cJSON_GetObjectItemCaseSensitive(ev, "filter");
-    const char *filter = cJSON_IsString(jfilter) ? jfilter->valuestring : "";
-    unsigned bit = strcmp(filter, "$iothub/methods/POST/#") == 0                    ? MH_SUB_METHODS
-                   : strcmp(filter, "$iothub/twin/PATCH/properties/desired/#") == 0 ? MH_SUB_DESIRED
-                                                                                    : 0;
-    mh_presence_change ch = {-1, -1, 0};
-    if (kind_len == 9 && strncmp(rest, "connected", 9) == 0) {
-        /* Only this thread writes session subscriptions, so reading them here is consistent. */
-        unsigned stored = 0;
-        if (mh_presence_needs_session(hub->presence, id) &&
-            mh_store_session_subs_get(hub->store, id, &stored) != MH_OK)
-            fprintf(stderr, "mockhub: could not read the session of %s\n", id);
-        int clean = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(ev, "clean"));
-        ch = mh_presence_connected(hub->presence, id, gen, clean, stored);
-    } else if (kind_len == 12 && strncmp(rest, "disconnected", 12) == 0) {
-        ch = mh_presence_disconnected(hub->presence, id, gen);
-    } else if (kind_len == 10 && strncmp(rest, "subscribed", 10) == 0) {
-        ch = mh_presence_subscribed(hub->presence, id, gen, bit);
-    } else if (kind_len == 12 && strncmp(rest, "unsubscribed", 12) == 0) {
-        ch = mh_presence_unsubscribed(hub->presence, id, gen, bit);
-    }
-    cJSON_Delete(ev);
+/* ---- the plugin's messages (core/bus.c decodes them; one handler per kind) ---- */
 
+static void ev_from(void *ctx, const mh_bus_msg *msg)
+{
+    mh_devproto_handle(ctx, msg->id, msg->topic, msg->payload, msg->len);
+}
+
+static void ev_ready(void *ctx, const mh_bus_msg *msg)
+{
+    (void)msg;
+    mh_hub *hub = ctx;
+    hub->plugin_ready = 1;
+}
+
+static void ev_synced(void *ctx, const mh_bus_msg *msg)
+{
+    on_synced(ctx, msg->token);
+}
+
+/* What presence says the caller must record, recorded; calls waiting for the device sent. */
+static void apply(mh_hub *hub, const char *id, mh_presence_change ch)
+{
     if (ch.state >= 0 && mh_store_set_connected(hub->store, id, ch.state) != MH_OK)
         fprintf(stderr, "mockhub: could not record connection state of %s\n", id);
     if (ch.persist >= 0 && mh_store_session_subs_set(hub->store, id, (unsigned)ch.persist) != MH_OK)
@@ -242,22 +235,49 @@ static void on_event(mh_hub *hub, const char *rest, const void *payload, size_t 
         mh_methods_device_online(hub->methods, id);
 }
 
-static void on_link_message(void *ctx, const char *topic, const void *payload, size_t len)
+static void ev_connected(void *ctx, const mh_bus_msg *msg)
 {
     mh_hub *hub = ctx;
-    static const char from[] = "$mockhub/from/", ev[] = "$mockhub/ev/";
-    if (strncmp(topic, from, sizeof from - 1) == 0) {
-        const char *id = topic + sizeof from - 1;
-        const char *slash = strchr(id, '/');
-        if (slash == NULL || slash == id || (size_t)(slash - id) > 128)
-            return;
-        char device_id[129];
-        memcpy(device_id, id, (size_t)(slash - id));
-        device_id[slash - id] = '\0';
-        mh_devproto_handle(hub, device_id, slash + 1, payload, len);
-    } else if (strncmp(topic, ev, sizeof ev - 1) == 0) {
-        on_event(hub, topic + sizeof ev - 1, payload, len);
-    }
+    /* Only this thread writes session subscriptions, so reading them here is consistent. */
+    unsigned stored = 0;
+    if (mh_presence_needs_session(hub->presence, msg->id) &&
+        mh_store_session_subs_get(hub->store, msg->id, &stored) != MH_OK)
+        fprintf(stderr, "mockhub: could not read the session of %s\n", msg->id);
+    apply(hub, msg->id, mh_presence_connected(hub->presence, msg->id, msg->gen, msg->clean, stored));
+}
+
+static void ev_disconnected(void *ctx, const mh_bus_msg *msg)
+{
+    mh_hub *hub = ctx;
+    apply(hub, msg->id, mh_presence_disconnected(hub->presence, msg->id, msg->gen));
+}
+
+static void ev_subscribed(void *ctx, const mh_bus_msg *msg)
+{
+    mh_hub *hub = ctx;
+    apply(hub, msg->id, mh_presence_subscribed(hub->presence, msg->id, msg->gen, msg->sub));
+}
+
+static void ev_unsubscribed(void *ctx, const mh_bus_msg *msg)
+{
+    mh_hub *hub = ctx;
+    apply(hub, msg->id, mh_presence_unsubscribed(hub->presence, msg->id, msg->gen, msg->sub));
+}
+
+static const mh_bus_handler from_plugin[MH_BUS_KIND_COUNT] = {
+    [MH_BUS_FROM] = ev_from,
+    [MH_BUS_EV_CONNECTED] = ev_connected,
+    [MH_BUS_EV_DISCONNECTED] = ev_disconnected,
+    [MH_BUS_EV_SUBSCRIBED] = ev_subscribed,
+    [MH_BUS_EV_UNSUBSCRIBED] = ev_unsubscribed,
+    [MH_BUS_EV_READY] = ev_ready,
+    [MH_BUS_EV_SYNCED] = ev_synced,
+};
+
+static void on_link_message(void *ctx, const char *topic, const void *payload, size_t len)
+{
+    if (!mh_bus_dispatch(topic, payload, len, from_plugin, ctx))
+        fprintf(stderr, "mockhub: dropped a malformed message from the plugin on %.200s\n", topic);
 }
 
 static void on_link_state(void *ctx, int up)

@@ -14,6 +14,8 @@
 
 #include <mosquitto.h>
 
+#include "bus.h"
+
 struct mh_link {
     struct mosquitto *mosq;
     pthread_t thread;
@@ -29,7 +31,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         fprintf(stderr, "mockhub: broker refused the hub link: %s\n", mosquitto_connack_string(rc));
         return;
     }
-    char *subs[] = {(char *)"$mockhub/from/#", (char *)"$mockhub/ev/#"};
+    char *subs[] = {(char *)MH_BUS_DAEMON_FILTER_FROM, (char *)MH_BUS_DAEMON_FILTER_EV};
     mosquitto_subscribe_multiple(mosq, NULL, 2, subs, 1, 0, NULL);
     link->on_state(link->ctx, 1);
 }
@@ -41,7 +43,13 @@ static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_cou
     (void)qos_count;
     (void)granted;
     /* Only now can the plugin's answer to resync not be missed. */
-    mosquitto_publish(mosq, NULL, "$mockhub/resync", 0, NULL, 0, false);
+    mh_bus_msg resync = {.kind = MH_BUS_RESYNC};
+    char *topic = NULL, *payload = NULL;
+    size_t len = 0;
+    if (mh_bus_encode(&resync, &topic, &payload, &len) == MH_OK)
+        mosquitto_publish(mosq, NULL, topic, (int)len, payload, 0, false);
+    free(topic);
+    free(payload);
 }
 
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)

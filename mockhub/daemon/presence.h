@@ -9,8 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What a device subscribed to (bit mask). */
-enum { MH_SUB_METHODS = 1u << 0, MH_SUB_DESIRED = 1u << 1, MH_SUB_C2D = 1u << 2 };
+#include "bus.h"
+
+/* What a device subscribed to (bit mask): the bus's bits (core/bus.h). */
+enum {
+    MH_SUB_METHODS = MH_BUS_SUB_METHODS,
+    MH_SUB_DESIRED = MH_BUS_SUB_DESIRED,
+    MH_SUB_C2D = MH_BUS_SUB_C2D
+};
 
 typedef struct mh_presence mh_presence;
 
