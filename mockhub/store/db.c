@@ -244,10 +244,8 @@ mh_err mh_store_open(const char *path, unsigned flags, mh_store **out_store)
         free(store);
         return MH_ERR_INTERNAL;
     }
-    if (sqlite3_open_v2(path, &store->db, oflags, NULL) != SQLITE_OK)
+    if (!mh_keys_db_open(path, oflags, &store->db))
         goto fail;
-    sqlite3_busy_timeout(store->db, 5000);
-    sqlite3_extended_result_codes(store->db, 0);
     if (!(flags & MH_STORE_READONLY)) {
         /* WAL: the plugin reads while the daemon writes; NORMAL: a commit survives a process crash. */
         if (sqlite3_exec(store->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,

@@ -63,10 +63,24 @@ mh_err mh_keys_auth_read(sqlite3 *db, sqlite3_stmt *s, const char *device_id, mh
     return err;
 }
 
+int mh_keys_db_open(const char *path, int oflags, sqlite3 **out_db)
+{
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open_v2(path, &db, oflags, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return 0;
+    }
+    /* a writer holds the lock for milliseconds; waiting beats failing a CONNECT or a REST call */
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 0);
+    *out_db = db;
+    return 1;
+}
+
 mh_err mh_keys_open(const char *path, mh_keys **out_keys)
 {
-    mh_keys *keys = NULL;
-    mh_err err = MH_ERR_INTERNAL;
+    mh_keys *keys;
 
     if (!path || !out_keys)
         return MH_ERR_ARGUMENT_NULL;
@@ -74,15 +88,12 @@ mh_err mh_keys_open(const char *path, mh_keys **out_keys)
     if (!keys)
         return MH_ERR_NOMEM;
     /* READONLY without CREATE: the daemon creates the file and owns the schema and every write. */
-    if (sqlite3_open_v2(path, &keys->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_busy_timeout(keys->db, 5000);
-    sqlite3_extended_result_codes(keys->db, 0);
+    if (!mh_keys_db_open(path, SQLITE_OPEN_READONLY, &keys->db)) {
+        free(keys);
+        return MH_ERR_INTERNAL;
+    }
     *out_keys = keys;
     return MH_OK;
-fail:
-    mh_keys_free(keys);
-    return err;
 }
 
 mh_err mh_keys_device_auth(mh_keys *keys, const char *device_id, mh_device_auth *out_auth)

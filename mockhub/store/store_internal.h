@@ -1,6 +1,7 @@
 /* store_internal.h - what the store's own .c files share: the mh_store struct, the lock, the
  * statement and transaction helpers of db.c, key and document helpers of devices.c, the rendering
- * of a devices row as the full service-side Twin JSON (twins.c) and keys.c's device key lookup.
+ * of a devices row as the full service-side Twin JSON (twins.c) and keys.c's connection opening and
+ * device key lookup.
  * Not for use outside mockhub/store/.
  */
 #ifndef MH_STORE_INTERNAL_H
@@ -102,7 +103,11 @@ int mh_store_key_valid(const char *key);
 /* Adds member name as text t, or as null when t is NULL; NULL when out of memory. */
 cJSON *mh_store_add_text_or_null(cJSON *obj, const char *name, const char *t);
 
-/* ---- keys.c: the device key lookup, shared with the broker plugin's read-only connection ---- */
+/* ---- keys.c: connection settings and the device key lookup, shared with the broker plugin ---- */
+
+/* Opens path with the SQLite open flags oflags and the settings every connection of the hub uses
+ * (busy timeout, primary result codes). 0 when it cannot be opened (*out_db untouched). */
+int mh_keys_db_open(const char *path, int oflags, sqlite3 **out_db);
 
 #define MH_KEYS_AUTH_SQL "SELECT primary_key, secondary_key, status, auth_type FROM devices WHERE id = ?1"
 
