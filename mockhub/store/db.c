@@ -189,8 +189,9 @@ int mh_db_bind_text(sqlite3_stmt *s, int i, const char *text)
 }
 
 /* Runs cached statement id, which returns no rows, with the text parameters ?1 = a1 and ?2 = a2
- * (NULL: not bound). The caller holds the lock. */
-mh_err mh_db_exec_texts(mh_store *store, mh_status *st, int id, const char *a1, const char *a2)
+ * (NULL: not bound) and, when int_at > 0, the integer n as ?int_at. The caller holds the lock. */
+static mh_err exec_params(mh_store *store, mh_status *st, int id, const char *a1, const char *a2, int int_at,
+                          long long n)
 {
     sqlite3_stmt *s = mh_db_stmt(store, id);
     mh_err err = MH_OK;
@@ -201,10 +202,24 @@ mh_err mh_db_exec_texts(mh_store *store, mh_status *st, int id, const char *a1, 
         mh_db_bind_text(s, 1, a1);
     if (a2)
         mh_db_bind_text(s, 2, a2);
+    if (int_at > 0)
+        sqlite3_bind_int64(s, int_at, n);
     if (sqlite3_step(s) != SQLITE_DONE)
         err = mh_db_fail(store, st, stmt_sql[id]);
     mh_db_done(s);
     return err;
+}
+
+/* Runs cached statement id, which returns no rows, with the text parameters ?1 = a1 and ?2 = a2
+ * (NULL: not bound). The caller holds the lock. */
+mh_err mh_db_exec_texts(mh_store *store, mh_status *st, int id, const char *a1, const char *a2)
+{
+    return exec_params(store, st, id, a1, a2, 0, 0);
+}
+
+mh_err mh_db_exec_int(mh_store *store, mh_status *st, int id, const char *a1, long long n)
+{
+    return exec_params(store, st, id, a1, NULL, a1 ? 2 : 1, n);
 }
 
 const char *mh_db_col_text(sqlite3_stmt *s, int i)

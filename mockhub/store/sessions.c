@@ -32,22 +32,12 @@ done:
 
 mh_err mh_store_session_subs_set(mh_store *store, const char *device_id, unsigned subs)
 {
-    mh_err err = MH_OK;
+    mh_err err;
     if (!store || !device_id)
         return MH_ERR_ARGUMENT_NULL;
     mh_store_lock(store);
-    sqlite3_stmt *s = mh_db_stmt(store, subs ? MH_STMT_SESSION_SET : MH_STMT_SESSION_DELETE);
-    if (!s) {
-        err = mh_db_fail(store, NULL, "prepare");
-        goto done;
-    }
-    mh_db_bind_text(s, 1, device_id);
-    if (subs)
-        sqlite3_bind_int64(s, 2, subs);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        err = mh_db_fail(store, NULL, "session set");
-    mh_db_done(s);
-done:
+    err = subs ? mh_db_exec_int(store, NULL, MH_STMT_SESSION_SET, device_id, subs)
+               : mh_db_exec_texts(store, NULL, MH_STMT_SESSION_DELETE, device_id, NULL);
     mh_store_unlock(store);
     return err;
 }

@@ -90,6 +90,9 @@ int mh_db_bind_text(sqlite3_stmt *s, int i, const char *text);
 /* Runs cached statement id, which returns no rows, with the text parameters ?1 = a1 and ?2 = a2
  * (NULL: not bound). The caller holds the lock. */
 mh_err mh_db_exec_texts(mh_store *store, mh_status *st, int id, const char *a1, const char *a2);
+/* The same with ?1 = a1 (NULL: not bound) and the integer n as the next parameter (?2, or ?1
+ * without a1). */
+mh_err mh_db_exec_int(mh_store *store, mh_status *st, int id, const char *a1, long long n);
 const char *mh_db_col_text(sqlite3_stmt *s, int i);
 /* Copies column i into buf (empty when NULL); 0 when it did not fit. */
 int mh_db_col_copy(sqlite3_stmt *s, int i, char *buf, size_t len);

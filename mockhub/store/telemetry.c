@@ -57,16 +57,8 @@ mh_err mh_store_telemetry_add(mh_store *store, const char *device_id, const char
     mh_db_done(s);
     long long seq = sqlite3_last_insert_rowid(store->db);
     if (trim) {
-        s = mh_db_stmt(store, MH_STMT_TELEMETRY_TRIM);
-        if (!s) {
-            err = mh_db_fail(store, NULL, "prepare");
-            goto done;
-        }
-        sqlite3_bind_int64(s, 1, seq - MH_TELEMETRY_KEEP);
-        if (sqlite3_step(s) != SQLITE_DONE)
-            err = mh_db_fail(store, NULL, "telemetry trim");
-        mh_db_done(s);
-        if (err != MH_OK)
+        if ((err = mh_db_exec_int(store, NULL, MH_STMT_TELEMETRY_TRIM, NULL, seq - MH_TELEMETRY_KEEP)) !=
+            MH_OK)
             goto done;
         in_tx = 0;
         if ((err = mh_db_commit(store, NULL)) != MH_OK)
