@@ -29,7 +29,7 @@
 typedef struct mh_store mh_store;
 
 enum {
-    MH_STORE_READONLY = 1u << 0, /* no schema creation, no writes (the broker plugin) */
+    MH_STORE_READONLY = 1u << 0, /* no schema creation, no writes (the broker plugin uses keys.h) */
 };
 
 /* Opens (creating when needed, unless READONLY) the database at path. */
