@@ -20,7 +20,7 @@
 #include "bus.h"
 #include "conns.h"
 #include "devauth.h"
-#include "store.h"
+#include "keys.h"
 #include "topic.h"
 
 #define HUB_USER "$mockhub"
@@ -36,7 +36,7 @@ static struct {
     char *db_path;
     char *hostname;
     char *hub_secret;
-    mh_store *store;
+    mh_keys *keys;
     send_connack_fn send_connack;
     int kicking;       /* >0 while we kick: the broker re-checks subscription ACLs then */
     time_t last_sweep; /* last SAS expiry sweep (seconds) */
@@ -108,15 +108,15 @@ static void kick(const char *id)
     g.kicking--;
 }
 
-/* mh_devauth_lookup_fn over the read-only store, opened lazily if it was not there at start. */
+/* mh_devauth_lookup_fn over the read-only key lookup, opened lazily if it was not there at start. */
 static mh_err lookup_device(void *ctx, const char *id, mh_device_auth *out)
 {
     (void)ctx;
-    if (!g.store && mh_store_open(g.db_path, MH_STORE_READONLY, &g.store) != MH_OK) {
-        g.store = NULL;
+    if (!g.keys && mh_keys_open(g.db_path, &g.keys) != MH_OK) {
+        g.keys = NULL;
         return MH_ERR_UNAVAILABLE;
     }
-    return mh_store_device_auth(g.store, id, out);
+    return mh_keys_device_auth(g.keys, id, out);
 }
 
 /* Refuses a CONNECT with "server unavailable": CONNACK 3 (MQTT 3.1/3.1.1) or 0x88 (MQTT 5). */
@@ -429,8 +429,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
             "mockhub: plugin_opt_db_path, plugin_opt_hostname and plugin_opt_hub_secret are required");
         goto fail;
     }
-    if (mh_store_open(g.db_path, MH_STORE_READONLY, &g.store) != MH_OK) {
-        g.store = NULL; /* retried at the next device CONNECT */
+    if (mh_keys_open(g.db_path, &g.keys) != MH_OK) {
+        g.keys = NULL; /* retried at the next device CONNECT */
         mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: cannot open %s read-only yet; will retry",
                              g.db_path);
     }
@@ -454,7 +454,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
 fail:
     for (i = 0; i < sizeof callbacks / sizeof callbacks[0]; i++)
         mosquitto_callback_unregister(g.pid, callbacks[i].event, callbacks[i].cb, NULL);
-    mh_store_free(g.store);
+    mh_keys_free(g.keys);
     free(g.db_path);
     free(g.hostname);
     free(g.hub_secret);
@@ -472,7 +472,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
     for (i = 0; i < sizeof callbacks / sizeof callbacks[0]; i++)
         mosquitto_callback_unregister(g.pid, callbacks[i].event, callbacks[i].cb, NULL);
     mh_conns_clear();
-    mh_store_free(g.store);
+    mh_keys_free(g.keys);
     free(g.db_path);
     free(g.hostname);
     free(g.hub_secret);

@@ -1,6 +1,8 @@
-/* store_internal.h - what the store's own .c files (store.c, store_query.c) share: the mh_store
- * struct, the lock, and the rendering of a devices row as the full service-side Twin JSON.
- * Not for use outside store*.c.
+/* store_internal.h - what the store's own .c files share: the mh_store struct, the lock, the
+ * statement and transaction helpers of db.c, key and document helpers of devices.c, the rendering
+ * of a devices row as the full service-side Twin JSON (twins.c) and keys.c's connection opening and
+ * device key lookup.
+ * Not for use outside mockhub/store/.
  */
 #ifndef MH_STORE_INTERNAL_H
 #define MH_STORE_INTERNAL_H
@@ -10,7 +12,7 @@
 
 #include "store.h"
 
-/* Cached prepared statements of store.c (indexes into mh_store.stmts). */
+/* Cached prepared statements (indexes into mh_store.stmts; their SQL is in db.c). */
 enum {
     MH_STMT_DEVICE_AUTH,
     MH_STMT_DEVICE_GET,
@@ -67,8 +69,55 @@ struct mh_store {
  * caller owns, or NULL when out of memory or the stored JSON is corrupt. */
 cJSON *mh_store_twin_render(sqlite3_stmt *stmt, int first_col);
 
-/* The store's mutex, for store_query.c: take it around any use of store->db. Not recursive. */
+/* ---- db.c: the lock, cached statements, transactions ---- */
+
+/* The store's mutex: take it around any use of store->db. Not recursive. */
 void mh_store_lock(mh_store *store);
 void mh_store_unlock(mh_store *store);
+
+/* The cached statement id, prepared on first use; NULL on failure (text in db's errmsg). */
+sqlite3_stmt *mh_db_stmt(mh_store *store, int id);
+/* Ends a use of a cached statement: a reset statement holds no read snapshot (WAL readers). */
+void mh_db_done(sqlite3_stmt *stmt);
+/* The error of the last failed SQLite call on store->db (busy: MH_ERR_UNAVAILABLE), text in st. */
+mh_err mh_db_fail(mh_store *store, mh_status *st, const char *what);
+/* BEGIN IMMEDIATE / COMMIT (rolled back when it fails) / ROLLBACK when a transaction is open. */
+mh_err mh_db_begin(mh_store *store, mh_status *st);
+mh_err mh_db_commit(mh_store *store, mh_status *st);
+void mh_db_rollback(mh_store *store);
+/* Binds text as ?i, or NULL when text is NULL. */
+int mh_db_bind_text(sqlite3_stmt *s, int i, const char *text);
+/* Runs cached statement id, which returns no rows, with the text parameters ?1 = a1 and ?2 = a2
+ * (NULL: not bound). The caller holds the lock. */
+mh_err mh_db_exec_texts(mh_store *store, mh_status *st, int id, const char *a1, const char *a2);
+/* The same with ?1 = a1 (NULL: not bound) and the integer n as the next parameter (?2, or ?1
+ * without a1). */
+mh_err mh_db_exec_int(mh_store *store, mh_status *st, int id, const char *a1, long long n);
+const char *mh_db_col_text(sqlite3_stmt *s, int i);
+/* Copies column i into buf (empty when NULL); 0 when it did not fit. */
+int mh_db_col_copy(sqlite3_stmt *s, int i, char *buf, size_t len);
+
+/* ---- devices.c: keys and document helpers also used by policies.c and twins.c ---- */
+
+/* A new symmetric key: base64 of 32 random bytes (44 characters). 0 when no random bytes. */
+int mh_store_key_generate(char out[64]);
+/* 1 when key is base64 of 16..64 bytes (IoT Hub's symmetric keys). */
+int mh_store_key_valid(const char *key);
+/* Adds member name as text t, or as null when t is NULL; NULL when out of memory. */
+cJSON *mh_store_add_text_or_null(cJSON *obj, const char *name, const char *t);
+
+/* ---- keys.c: connection settings and the device key lookup, shared with the broker plugin ---- */
+
+/* Opens path with the SQLite open flags oflags and the settings every connection of the hub uses
+ * (busy timeout, primary result codes). 0 when it cannot be opened (*out_db untouched). */
+int mh_keys_db_open(const char *path, int oflags, sqlite3 **out_db);
+
+#define MH_KEYS_AUTH_SQL "SELECT primary_key, secondary_key, status, auth_type FROM devices WHERE id = ?1"
+
+/* Runs s (MH_KEYS_AUTH_SQL, prepared on db) for device_id, then resets it and clears its bindings.
+ * *out_auth is written only on success. Errors: MH_ERR_DEVICE_NOT_FOUND, MH_ERR_UNAVAILABLE
+ * (database busy), MH_ERR_NOMEM, MH_ERR_INTERNAL (other SQLite errors, stored key too long). */
+mh_err mh_keys_auth_read(sqlite3 *db, sqlite3_stmt *s, const char *device_id,
+                         mh_device_auth *out_auth) MH_WARN_UNUSED;
 
 #endif
