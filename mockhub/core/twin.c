@@ -8,48 +8,9 @@
 #include <string.h>
 
 #include "iot_b64.h"
+#include "utf8.h"
 
 /* ---- parsing ---- */
-
-int mh_twin_utf8_valid(const char *str, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned c = s[i];
-        size_t n, k;
-        unsigned cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + n >= len)
-            return 0;
-        for (k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
 
 int mh_json_has_nul_escape(const char *text, size_t len)
 {
@@ -70,7 +31,7 @@ cJSON *mh_twin_parse_object(const char *text, size_t len)
     const char *end = NULL;
     cJSON *doc;
 
-    if (!text || !mh_twin_utf8_valid(text, len))
+    if (!text || !mh_utf8_valid(text, len))
         return NULL;
     doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!cJSON_IsObject(doc))
@@ -93,7 +54,7 @@ static mh_err check_key(const char *key, mh_status *st)
 {
     size_t len = strlen(key), i;
 
-    if (!mh_twin_utf8_valid(key, len))
+    if (!mh_utf8_valid(key, len))
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Property name is not valid UTF-8");
     if (len > MH_TWIN_MAX_KEY)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
@@ -144,7 +105,7 @@ static mh_err check_value(const char *name, const cJSON *item, int depth, int al
         return MH_OK;
     }
     if (cJSON_IsString(item)) {
-        if (!mh_twin_utf8_valid(item->valuestring, strlen(item->valuestring)))
+        if (!mh_utf8_valid(item->valuestring, strlen(item->valuestring)))
             return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Value of property %.256s is not valid UTF-8", name);
         if (strlen(item->valuestring) > MH_TWIN_MAX_VALUE)
             return mh_fail(st, MH_ERR_ARGUMENT_INVALID,

@@ -40,9 +40,6 @@ cJSON *mh_twin_parse_object(const char *text, size_t len);
  * would silently cut the string at: callers refuse such input rather than store a shorter value. */
 int mh_json_has_nul_escape(const char *text, size_t len);
 
-/* 1 when the len bytes at s are well-formed UTF-8 (no overlongs, no surrogates). */
-int mh_twin_utf8_valid(const char *s, size_t len);
-
 /* The size of a section as IoT Hub counts it: the sum over members of name bytes + value size,
  * strings by UTF-8 bytes, numbers 8, booleans 4, null 4, objects and arrays the sum of their parts. */
 size_t mh_twin_size(const cJSON *doc);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "iot_b64.h"
 #include "store_internal.h"
 
@@ -74,47 +75,10 @@ done:
     return err;
 }
 
-/* 1 when buf is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF) without NUL bytes. */
+/* 1 when buf is well-formed UTF-8 without NUL bytes. */
 static int utf8_text(const unsigned char *buf, size_t len)
 {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = buf[i];
-        size_t n;
-        unsigned min;
-        if (c == 0)
-            return 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0) {
-            n = 1;
-            min = 0x80;
-            c &= 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            n = 2;
-            min = 0x800;
-            c &= 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            n = 3;
-            min = 0x10000;
-            c &= 0x07;
-        } else {
-            return 0;
-        }
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((buf[i + k] & 0xC0) != 0x80)
-                return 0;
-            c = (c << 6) | (buf[i + k] & 0x3F);
-        }
-        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
+    return memchr(buf, 0, len) == NULL && mh_utf8_valid((const char *)buf, len);
 }
 
 /* The payload as az monitor-events shows it: parsed JSON, else text, else base64 (flagged in ev). */

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "twin.h"
+#include "utf8.h"
 
 #define T1 "2020-07-28T22:17:23.785061Z"
 #define T2 "2020-07-28T22:18:00.1Z"
@@ -534,7 +535,7 @@ Test(twin, mh_twin_etag_matches_table_succeeds)
 
 /* ---- parsing ---- */
 
-Test(twin, mh_twin_utf8_valid_table_succeeds)
+Test(twin, mh_utf8_valid_table_succeeds)
 {
     static const struct {
         const char *s;
@@ -546,7 +547,7 @@ Test(twin, mh_twin_utf8_valid_table_succeeds)
     size_t i;
 
     for (i = 0; i < sizeof v / sizeof v[0]; i++)
-        cr_assert_eq(mh_twin_utf8_valid(v[i].s, strlen(v[i].s)), v[i].ok, "case %zu", i);
+        cr_assert_eq(mh_utf8_valid(v[i].s, strlen(v[i].s)), v[i].ok, "case %zu", i);
 }
 
 Test(twin, mh_twin_parse_object_succeeds)
