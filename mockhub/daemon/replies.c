@@ -5,12 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mh_reply_error(mh_http_reply *reply, mh_err code, const char *text)
+void mh_reply_error_response(mh_http_response *resp, mh_err code, const char *text)
 {
     const mh_err_info *info = mh_err_lookup(code);
-    mh_http_response resp = {.status = info->http_status};
-    resp.body = mh_err_rest_body(code, text ? text : "");
-    mh_http_response_header(&resp, "iothub-errorcode", info->name);
+    resp->status = info->http_status;
+    resp->body = mh_err_rest_body(code, text ? text : "");
+    mh_http_response_header(resp, "iothub-errorcode", info->name);
+}
+
+void mh_reply_error(mh_http_reply *reply, mh_err code, const char *text)
+{
+    mh_http_response resp = {0};
+    mh_reply_error_response(&resp, code, text);
     mh_http_reply_send(reply, &resp);
 }
 

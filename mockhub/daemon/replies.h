@@ -9,6 +9,9 @@
 #include "errors.h"
 #include "http.h"
 
+/* Fills resp with the IoT Hub error envelope for code (status, iothub-errorcode, body): the one
+ * place that builds it, for replies and for responses built elsewhere (the WebSocket upgrade). */
+void mh_reply_error_response(mh_http_response *resp, mh_err code, const char *text);
 /* Sends the IoT Hub error for code with text (or st->text when text is NULL). */
 void mh_reply_error(mh_http_reply *reply, mh_err code, const char *text);
 void mh_reply_status(mh_http_reply *reply, const mh_status *st);

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "replies.h"
+
 #define BUF_SIZE 16384 /* per direction and connection */
 #define HANDSHAKE_TIMEOUT_MS 5000
 #define MAX_EVENTS 128
@@ -323,13 +325,6 @@ done:
     return err;
 }
 
-static void error_response(mh_http_response *resp, mh_err code, const char *text)
-{
-    resp->status = mh_err_lookup(code)->http_status;
-    resp->body = mh_err_rest_body(code, text);
-    mh_http_response_header(resp, "iothub-errorcode", mh_err_lookup(code)->name);
-}
-
 /* The hook's on_request: ours is GET /$iothub/websocket with Upgrade: websocket. */
 static int on_request(void *ctx, const mh_http_request *req, mh_http_response *resp, void **out_conn)
 {
@@ -339,14 +334,14 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
         strcasestr(upgrade, "websocket") == NULL)
         return 0;
     if (strcmp(req->method, "GET") != 0) {
-        error_response(resp, MH_ERR_METHOD_NOT_ALLOWED, "a WebSocket upgrade must use GET");
+        mh_reply_error_response(resp, MH_ERR_METHOD_NOT_ALLOWED, "a WebSocket upgrade must use GET");
         return 1;
     }
     pthread_mutex_lock(&p->lock);
     int closing = p->closing;
     pthread_mutex_unlock(&p->lock);
     if (closing) {
-        error_response(resp, MH_ERR_UNAVAILABLE, "the hub is stopping");
+        mh_reply_error_response(resp, MH_ERR_UNAVAILABLE, "the hub is stopping");
         return 1;
     }
     mh_status st = {MH_OK, ""};
@@ -356,7 +351,7 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
     char *extra = NULL;
     size_t extra_len = 0;
     if (format_head(req, &head, &st) != MH_OK) {
-        error_response(resp, st.code, st.text);
+        mh_reply_error_response(resp, st.code, st.text);
         return 1;
     }
     mh_err err = broker_handshake(p->broker_port, head, &fd, &r, &extra, &extra_len, &st);
@@ -364,7 +359,7 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
     if (err != MH_OK) {
         if (err != MH_ERR_ARGUMENT_INVALID)
             fprintf(stderr, "mockhub: websocket upgrade failed: %s\n", st.text);
-        error_response(resp, err, st.text);
+        mh_reply_error_response(resp, err, st.text);
         return 1;
     }
     if (r.status != 101) {
@@ -373,7 +368,7 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
         snprintf(text, sizeof text, "the WebSocket handshake was refused (HTTP %d from the MQTT broker)",
                  r.status);
         mh_err code = r.status >= 500 ? MH_ERR_UNAVAILABLE : MH_ERR_ARGUMENT_INVALID;
-        error_response(resp, code, text);
+        mh_reply_error_response(resp, code, text);
         resp->status = r.status;
         close(fd);
         free(extra);
@@ -385,7 +380,7 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
         close(fd);
         free(extra);
         mh_wsproxy_reply_cleanup(&r);
-        error_response(resp, MH_ERR_NOMEM, "out of memory");
+        mh_reply_error_response(resp, MH_ERR_NOMEM, "out of memory");
         return 1;
     }
     pd->fd = fd;
