@@ -41,6 +41,7 @@ static const struct {
     [MH_BUS_KICK] = {"$mockhub/kick/", SHAPE_ID, BODY_NONE},
     [MH_BUS_RESYNC] = {"$mockhub/resync", SHAPE_EXACT, BODY_NONE},
     [MH_BUS_SYNC] = {"$mockhub/sync", SHAPE_EXACT, BODY_DECIMAL},
+    [MH_BUS_WAKE] = {"$mockhub/wake", SHAPE_EXACT, BODY_NONE},
 };
 
 #define FILTER_METHODS "$iothub/methods/POST/#"
@@ -323,6 +324,7 @@ static int fields_ok(const mh_bus_msg *msg)
     case MH_BUS_KICK:
         return id_ok(msg->id);
     case MH_BUS_RESYNC:
+    case MH_BUS_WAKE:
         return 1;
     default:
         return 0;

@@ -192,6 +192,15 @@ void mh_hub_kick(mh_hub *hub, const char *device_id, int forget)
         mh_presence_forget(hub->presence, device_id);
 }
 
+/* The websocket relay's waker: any message on the link ends the broker's sleep (wsproxy.c). */
+static void wake_broker(void *ctx)
+{
+    mh_hub *hub = ctx;
+    mh_bus_msg msg = {.kind = MH_BUS_WAKE};
+    if (hub->link_up)
+        (void)bus_send(hub, &msg, 0);
+}
+
 static mh_err send_sync(mh_hub *hub, uint64_t token)
 {
     mh_bus_msg msg = {.kind = MH_BUS_SYNC, .token = token};
@@ -330,7 +339,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     if (err != MH_OK)
         goto fail;
     if (broker_ws_port > 0 &&
-        (err = mh_wsproxy_new(broker_ws_port, broker_socket, hub_secret, &hub->wsproxy, st)) != MH_OK)
+        (err = mh_wsproxy_new(broker_ws_port, wake_broker, hub, &hub->wsproxy, st)) != MH_OK)
         goto fail;
     mh_http *http = NULL;
     err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle, hub,

@@ -30,6 +30,7 @@ static const struct wire wires[] = {
     {"$mockhub/kick/dev1", "", MH_BUS_KICK},
     {"$mockhub/resync", "", MH_BUS_RESYNC},
     {"$mockhub/sync", "42", MH_BUS_SYNC},
+    {"$mockhub/wake", "", MH_BUS_WAKE},
 };
 
 static mh_bus_msg decode_ok(const char *topic, const char *payload)
