@@ -66,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mh_devauth_result r;
     mh_devauth_verdict v =
         mh_devauth_check("localhost", fields[0], fields[1], fields[2], NOW, stub_lookup, &calls, &r);
-    if (v != r.verdict || (v == MH_DEVAUTH_OK) != (r.reason[0] == '\0') || strlen(r.reason) >= sizeof r.reason)
+    if (v != r.verdict || (v == MH_DEVAUTH_OK) != (r.reason[0] == '\0') ||
+        strlen(r.reason) >= sizeof r.reason)
         abort();
     if (v == MH_DEVAUTH_OK && (strcmp(r.device_id, "dev1") != 0 || r.expiry <= NOW))
         abort(); /* only dev1 has keys a token can be signed with and is enabled */

@@ -21,8 +21,10 @@ static mh_store *store;
 static void store_setup(void)
 {
     static const char *const twins[] = {
-        "{\"tags\":{\"region\":\"US\",\"n\":1,\"flag\":true,\"a\":[1,2]},\"properties\":{\"desired\":{\"x\":1}}}",
-        "{\"tags\":{\"region\":\"EU\",\"n\":\"2\",\"o\":{\"p\":null}},\"properties\":{\"desired\":{\"x\":\"y\"}}}",
+        "{\"tags\":{\"region\":\"US\",\"n\":1,\"flag\":true,\"a\":[1,2]},\"properties\":{\"desired\":{\"x\":"
+        "1}}}",
+        "{\"tags\":{\"region\":\"EU\",\"n\":\"2\",\"o\":{\"p\":null}},\"properties\":{\"desired\":{\"x\":"
+        "\"y\"}}}",
         "{\"properties\":{\"desired\":{\"x\":2.5,\"deep\":{\"er\":[{\"z\":1}]}}}}",
     };
     static const char *const reported[] = {"{\"temp\":21.5,\"s\":\"ok\"}", "{\"temp\":-3}", "{}"};

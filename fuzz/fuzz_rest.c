@@ -98,7 +98,8 @@ static void check_route(const route *r, const mh_http_request *req, const char *
     if (r->fn == r_events) {
         long long v;
         reply = reply_new();
-        if (number_arg(req, "after", 0, 9007199254740991LL, 0, &v, reply) && (v < 0 || v > 9007199254740991LL))
+        if (number_arg(req, "after", 0, 9007199254740991LL, 0, &v, reply) &&
+            (v < 0 || v > 9007199254740991LL))
             abort();
         reply_done(reply);
         reply = reply_new();
@@ -113,7 +114,8 @@ static void check_route(const route *r, const mh_http_request *req, const char *
             reply_done(reply);
         }
     }
-    if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0 || strcmp(req->method, "POST") == 0) {
+    if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0 ||
+        strcmp(req->method, "POST") == 0) {
         reply = reply_new();
         cJSON *body = body_json(req, reply);
         if ((body != NULL) != (reply_done(reply) == 0))

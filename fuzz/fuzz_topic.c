@@ -25,12 +25,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mh_status st = {0};
     int n = -1;
     if (mh_topic_parse_device_publish("dev1", text, t, &st) == MH_OK) {
-        if (t->kind == MH_TOPIC_INVALID || strlen(t->rid) >= sizeof t->rid || strlen(t->props) >= sizeof t->props)
+        if (t->kind == MH_TOPIC_INVALID || strlen(t->rid) >= sizeof t->rid ||
+            strlen(t->props) >= sizeof t->props)
             abort();
         if (t->kind != MH_TOPIC_TELEMETRY && t->rid[0] == '\0')
             abort(); /* twin and method topics need a $rid */
-        if (t->kind == MH_TOPIC_TELEMETRY && mh_topic_props_parse(t->props, props, MAX_PROPS, &n, &st) == MH_OK &&
-            (n < 0 || n > MAX_PROPS))
+        if (t->kind == MH_TOPIC_TELEMETRY &&
+            mh_topic_props_parse(t->props, props, MAX_PROPS, &n, &st) == MH_OK && (n < 0 || n > MAX_PROPS))
             abort();
         if (!mh_topic_device_may_publish("dev1", text))
             abort();
