@@ -164,9 +164,12 @@ done:
 }
 
 /* Copies the id s[0..n) into m->id; 0 when empty, too long or holding '/'. */
+/* The same rule as id_ok (encoding): no '/', and no MQTT wildcard ('+', '#'; such devices are
+ * refused at CONNECT, so no such id is ever on the bus). */
 static int take_id(const char *s, size_t n, mh_bus_msg *m)
 {
-    if (n == 0 || n > MH_BUS_ID_MAX || memchr(s, '/', n) != NULL)
+    if (n == 0 || n > MH_BUS_ID_MAX || memchr(s, '/', n) != NULL || memchr(s, '+', n) != NULL ||
+        memchr(s, '#', n) != NULL)
         return 0;
     memcpy(m->id, s, n);
     m->id[n] = '\0';

@@ -396,3 +396,12 @@ Test(bus, mh_bus_dispatch_malformed_or_unhandled_fails)
     for (int k = 0; k < MH_BUS_KIND_COUNT; k++)
         cr_assert_eq(c.kinds[k], 0);
 }
+
+/* Found by fuzz_bus: an id the encoder refuses must not decode either (a wildcard in a device id). */
+Test(bus, mh_bus_decode_wildcard_id_fails)
+{
+    mh_bus_msg m;
+    const char *topics[] = {"$mockhub/to/unsubsc###ribed/dev1", "$mockhub/kick/a+b", "$mockhub/from/#/x"};
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+        cr_assert_eq(mh_bus_decode(topics[i], "", 0, &m), MH_ERR_ARGUMENT_INVALID, "%s", topics[i]);
+}
