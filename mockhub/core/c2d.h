@@ -12,13 +12,13 @@
 
 #include "errors.h"
 
-#define MH_C2D_QUEUE_MAX 50               /* AZURE: pending messages per device (403004 beyond) */
-#define MH_C2D_BODY_MAX (64 * 1024)       /* AZURE: 64 KB per message */
-#define MH_C2D_TTL_DEFAULT_MS 3600000LL   /* AZURE: default expiry 1 hour */
-#define MH_C2D_TTL_MAX_MS 172800000LL     /* AZURE: at most 48 hours */
-#define MH_C2D_MAX_DELIVERIES 10          /* AZURE: max delivery count */
-#define MH_C2D_FEEDBACK_BATCH 64          /* AZURE: records per feedback message */
-#define MH_C2D_PROPS_MAX 4096             /* bytes of application properties as JSON text */
+#define MH_C2D_QUEUE_MAX 50             /* AZURE: pending messages per device (403004 beyond) */
+#define MH_C2D_BODY_MAX (64 * 1024)     /* AZURE: 64 KB per message */
+#define MH_C2D_TTL_DEFAULT_MS 3600000LL /* AZURE: default expiry 1 hour */
+#define MH_C2D_TTL_MAX_MS 172800000LL   /* AZURE: at most 48 hours */
+#define MH_C2D_MAX_DELIVERIES 10        /* AZURE: max delivery count */
+#define MH_C2D_FEEDBACK_BATCH 64        /* AZURE: records per feedback message */
+#define MH_C2D_PROPS_MAX 4096           /* bytes of application properties as JSON text */
 
 typedef enum mh_c2d_ack {
     MH_C2D_ACK_NONE,

@@ -150,7 +150,8 @@ mh_err mh_config_from_env(mh_config *out_cfg, mh_status *st)
             long n = strtol(parts, &end, 10);
             if (*end != '\0' || n < 1 || n > 32)
                 return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
-                               "MOCKHUB_PARTITIONS='%s' is not a partition count (a number from 1 to 32)", parts);
+                               "MOCKHUB_PARTITIONS='%s' is not a partition count (a number from 1 to 32)",
+                               parts);
             c.partitions = (int)n;
         }
     }

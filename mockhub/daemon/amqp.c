@@ -28,10 +28,10 @@
 #include "amqp_internal.h"
 #include "amqp_pad.h"
 
-#define MAX_CONNS 1024              /* cap: connections accepted at once */
-#define OUT_MAX (4 * 1024 * 1024)   /* cap: padded bytes waiting for a slow client */
-#define MAX_FRAME 65536             /* our max-frame-size: larger frames close the connection */
-#define AUTH_DEADLINE_MS 60000      /* MOCK: a connection that never authenticates is closed after 60 s */
+#define MAX_CONNS 1024            /* cap: connections accepted at once */
+#define OUT_MAX (4 * 1024 * 1024) /* cap: padded bytes waiting for a slow client */
+#define MAX_FRAME 65536           /* our max-frame-size: larger frames close the connection */
+#define AUTH_DEADLINE_MS 60000    /* MOCK: a connection that never authenticates is closed after 60 s */
 #define LISTENERS 4
 
 typedef struct sock {

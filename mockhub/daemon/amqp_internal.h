@@ -17,9 +17,9 @@ typedef struct mh_amqp_conn {
     mh_amqp *amqp;
     mh_hub *hub;
     int id;
-    unsigned rights;        /* MH_RIGHT_* granted by SASL PLAIN or CBS */
-    long long auth_expiry;  /* seconds since the epoch; 0: never authenticated */
-    long long opened_ms;    /* monotonic */
+    unsigned rights;       /* MH_RIGHT_* granted by SASL PLAIN or CBS */
+    long long auth_expiry; /* seconds since the epoch; 0: never authenticated */
+    long long opened_ms;   /* monotonic */
     pn_connection_driver_t driver;
 } mh_amqp_conn;
 

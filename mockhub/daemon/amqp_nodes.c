@@ -216,7 +216,8 @@ void mh_amqp_check_expiry(mh_amqp_conn *c, long long now_s)
         if (ctx == NULL || ctx->node == MH_NODE_CBS)
             continue;
         pn_condition_set_name(pn_link_condition(l), "amqp:unauthorized-access");
-        pn_condition_set_description(pn_link_condition(l), "The SAS token has expired; put a new one on $cbs");
+        pn_condition_set_description(pn_link_condition(l),
+                                     "The SAS token has expired; put a new one on $cbs");
         pn_link_close(l);
     }
 }
@@ -250,8 +251,9 @@ void mh_amqp_on_attach(mh_amqp_conn *c, pn_link_t *l)
         link_refuse(l, "amqp:not-implemented", "mockhub does not implement file upload notifications");
         return;
     case MH_NODE_DEVICE:
-        link_refuse(l, "amqp:not-implemented",
-                    "device links over AMQP are not implemented by mockhub: use MQTT or MQTT over WebSockets");
+        link_refuse(
+            l, "amqp:not-implemented",
+            "device links over AMQP are not implemented by mockhub: use MQTT or MQTT over WebSockets");
         return;
     case MH_NODE_UNKNOWN:
         snprintf(desc, sizeof desc, "The messaging entity '%.200s' could not be found", addr);
@@ -260,7 +262,8 @@ void mh_amqp_on_attach(mh_amqp_conn *c, pn_link_t *l)
     }
     int want_sender = a.node == MH_NODE_FEEDBACK || a.node == MH_NODE_PARTITION;
     if (a.node != MH_NODE_CBS && a.node != MH_NODE_MANAGEMENT && sender != want_sender) {
-        snprintf(desc, sizeof desc, "'%.200s' cannot be attached as a %s", addr, sender ? "receiver" : "sender");
+        snprintf(desc, sizeof desc, "'%.200s' cannot be attached as a %s", addr,
+                 sender ? "receiver" : "sender");
         link_refuse(l, "amqp:not-allowed", desc);
         return;
     }
@@ -380,7 +383,8 @@ static void on_cbs(mh_amqp_conn *c, pn_link_t *l, pn_message_t *req)
         token = pn_data_get_string(body).start;
     mh_status st = {0};
     if (op == NULL || strcmp(op, "put-token") != 0)
-        reply(c, MH_NODE_CBS, l, req, 400, "only put-token is supported on $cbs", "amqp:not-implemented", rsp);
+        reply(c, MH_NODE_CBS, l, req, 400, "only put-token is supported on $cbs", "amqp:not-implemented",
+              rsp);
     else if (token == NULL)
         reply(c, MH_NODE_CBS, l, req, 400, "put-token needs the token as an amqp-value string body",
               "com.microsoft:argument-error", rsp);
@@ -419,8 +423,8 @@ static void on_management(mh_amqp_conn *c, pn_link_t *l, pn_message_t *req)
         reply(c, MH_NODE_MANAGEMENT, l, req, 401, "Unauthorized: put a valid SAS token on $cbs first",
               "amqp:unauthorized-access", rsp);
     else if (op == NULL || strcmp(op, "READ") != 0 || type == NULL)
-        reply(c, MH_NODE_MANAGEMENT, l, req, 400, "only READ of com.microsoft:eventhub or :partition is supported",
-              "amqp:not-implemented", rsp);
+        reply(c, MH_NODE_MANAGEMENT, l, req, 400,
+              "only READ of com.microsoft:eventhub or :partition is supported", "amqp:not-implemented", rsp);
     else if (name == NULL || strcasecmp(name, entity) != 0) {
         snprintf(desc, sizeof desc, "The messaging entity '%.100s' could not be found (this hub's is '%s')",
                  name ? name : "", entity);
@@ -454,7 +458,8 @@ static void on_management(mh_amqp_conn *c, pn_link_t *l, pn_message_t *req)
             snprintf(desc, sizeof desc, "Partition '%.40s' does not exist (0..%d)", part ? part : "", n - 1);
             reply(c, MH_NODE_MANAGEMENT, l, req, 404, desc, "amqp:not-found", rsp);
         } else if (mh_store_eventlog_info(c->hub->store, (int)p, n, &info) != MH_OK)
-            reply(c, MH_NODE_MANAGEMENT, l, req, 500, "cannot read the event log", "amqp:internal-error", rsp);
+            reply(c, MH_NODE_MANAGEMENT, l, req, 500, "cannot read the event log", "amqp:internal-error",
+                  rsp);
         else {
             char off[32];
             snprintf(off, sizeof off, "%lld", info.last_seq);
@@ -466,7 +471,8 @@ static void on_management(mh_amqp_conn *c, pn_link_t *l, pn_message_t *req)
             map_str(b, "partition", part);
             pn_data_put_string(b, pn_bytes(strlen("begin_sequence_number"), "begin_sequence_number"));
             pn_data_put_long(b, info.begin_seq < 0 ? 0 : info.begin_seq);
-            pn_data_put_string(b, pn_bytes(strlen("last_enqueued_sequence_number"), "last_enqueued_sequence_number"));
+            pn_data_put_string(
+                b, pn_bytes(strlen("last_enqueued_sequence_number"), "last_enqueued_sequence_number"));
             pn_data_put_long(b, info.last_seq);
             map_str(b, "last_enqueued_offset", off);
             pn_data_put_string(b, pn_bytes(strlen("last_enqueued_time_utc"), "last_enqueued_time_utc"));
@@ -512,7 +518,8 @@ static char *c2d_props(pn_message_t *msg, mh_c2d_ack *ack, int *bad_ack)
                 pn_data_next(p);
                 continue;
             }
-            copy_bytes(key, sizeof key, pn_data_type(p) == PN_STRING ? pn_data_get_string(p) : pn_data_get_symbol(p));
+            copy_bytes(key, sizeof key,
+                       pn_data_type(p) == PN_STRING ? pn_data_get_string(p) : pn_data_get_symbol(p));
             if (!pn_data_next(p))
                 break;
             val[0] = '\0';
@@ -591,8 +598,9 @@ static void on_c2d(mh_amqp_conn *c, pn_delivery_t *d, pn_message_t *msg)
     }
     m.body = (unsigned char *)b.start; /* borrowed: not cleaned up below */
     m.len = b.size;
-    mh_err err = bad_ack ? mh_fail(&st, MH_ERR_ARGUMENT_INVALID, "iothub-ack must be none, positive, negative or full")
-                         : mh_hub_c2d_send(c->hub, &m, &st);
+    mh_err err =
+        bad_ack ? mh_fail(&st, MH_ERR_ARGUMENT_INVALID, "iothub-ack must be none, positive, negative or full")
+                : mh_hub_c2d_send(c->hub, &m, &st);
     free(m.props_json);
     switch (err) {
     case MH_OK:
@@ -706,8 +714,9 @@ static void send_event(pn_link_t *l, const mh_event *e, int settled)
     pn_data_put_symbol(a, pn_bytes(strlen("x-opt-enqueued-time"), "x-opt-enqueued-time"));
     pn_data_put_timestamp(a, e->enqueued_ms);
     put_ann_string(a, "iothub-connection-device-id", e->device_id);
-    put_ann_string(a, "iothub-connection-auth-method",
-                   "{\"scope\":\"device\",\"type\":\"sas\",\"issuer\":\"iothub\",\"acceptingIpFilterRule\":null}");
+    put_ann_string(
+        a, "iothub-connection-auth-method",
+        "{\"scope\":\"device\",\"type\":\"sas\",\"issuer\":\"iothub\",\"acceptingIpFilterRule\":null}");
     pn_data_put_symbol(a, pn_bytes(strlen("iothub-enqueuedtime"), "iothub-enqueuedtime"));
     pn_data_put_timestamp(a, e->enqueued_ms);
     put_ann_string(a, "iothub-message-source", "Telemetry");
@@ -725,8 +734,9 @@ static void pump_partition(mh_amqp_conn *c, pn_link_t *l, mh_amqp_link *ctx)
     int settled = pn_link_remote_snd_settle_mode(l) == PN_SND_SETTLED;
     while (pn_link_credit(l) > 0) {
         int want = pn_link_credit(l) < EVENTS_PER_PUMP ? pn_link_credit(l) : EVENTS_PER_PUMP, n = 0;
-        if (mh_store_eventlog_read(c->hub->store, ctx->partition, c->hub->cfg.partitions, ctx->after_seq, want,
-                                   evs, &n) != MH_OK || n == 0)
+        if (mh_store_eventlog_read(c->hub->store, ctx->partition, c->hub->cfg.partitions, ctx->after_seq,
+                                   want, evs, &n) != MH_OK ||
+            n == 0)
             return;
         for (int i = 0; i < n; i++) {
             send_event(l, &evs[i], settled);

@@ -232,7 +232,8 @@ mh_err mh_store_c2d_take(mh_store *store, const char *device_id, long long now_m
         if (err == MH_OK)
             mh_db_bind_text(s, 1, device_id);
     } else {
-        err = prep(store, "SELECT " C2D_COLUMNS " FROM c2d WHERE expiry <= ?1 ORDER BY id LIMIT ?2", &s, NULL);
+        err =
+            prep(store, "SELECT " C2D_COLUMNS " FROM c2d WHERE expiry <= ?1 ORDER BY id LIMIT ?2", &s, NULL);
         if (err == MH_OK)
             sqlite3_bind_int64(s, 1, now_ms);
     }

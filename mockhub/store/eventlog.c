@@ -110,7 +110,8 @@ done:
     return err;
 }
 
-mh_err mh_store_eventlog_after_time(mh_store *store, long long time_ms, int inclusive, long long *out_after_seq)
+mh_err mh_store_eventlog_after_time(mh_store *store, long long time_ms, int inclusive,
+                                    long long *out_after_seq)
 {
     sqlite3_stmt *s = NULL;
     mh_err err = MH_OK;
