@@ -15,11 +15,11 @@ struct addr_vec {
 };
 
 static const struct addr_vec addrs[] = {
-    {"$cbs", MH_NODE_CBS, "", "", -1},                                        /* every SDK */
-    {"/messages/devicebound", MH_NODE_C2D, "", "", -1},                       /* Node Client.send */
+    {"$cbs", MH_NODE_CBS, "", "", -1},                                                 /* every SDK */
+    {"/messages/devicebound", MH_NODE_C2D, "", "", -1},                                /* Node Client.send */
     {"amqps://myhub.azure-devices.net/messages/devicebound", MH_NODE_C2D, "", "", -1}, /* uamqp */
-    {"/messages/serviceBound/feedback", MH_NODE_FEEDBACK, "", "", -1},        /* Node */
-    {"amqps://h/messages/servicebound/feedback", MH_NODE_FEEDBACK, "", "", -1}, /* az CLI */
+    {"/messages/serviceBound/feedback", MH_NODE_FEEDBACK, "", "", -1},                 /* Node */
+    {"amqps://h/messages/servicebound/feedback", MH_NODE_FEEDBACK, "", "", -1},        /* az CLI */
     {"/messages/serviceBound/filenotifications", MH_NODE_FILE_NOTIFICATIONS, "", "", -1},
     {"$management", MH_NODE_MANAGEMENT, "", "", -1},
     {"localhost/$management", MH_NODE_MANAGEMENT, "localhost", "", -1},
@@ -47,7 +47,8 @@ Test(amqp_addr, mh_amqp_addr_parse_bad_partition_fails)
 {
     mh_amqp_addr a;
     cr_assert_eq(mh_amqp_addr_parse("hub/ConsumerGroups/$default/Partitions/x", &a), MH_ERR_ARGUMENT_INVALID);
-    cr_assert_eq(mh_amqp_addr_parse("hub/ConsumerGroups/$default/Partitions/-1", &a), MH_ERR_ARGUMENT_INVALID);
+    cr_assert_eq(mh_amqp_addr_parse("hub/ConsumerGroups/$default/Partitions/-1", &a),
+                 MH_ERR_ARGUMENT_INVALID);
     cr_assert_eq(mh_amqp_addr_parse(NULL, &a), MH_ERR_ARGUMENT_NULL);
     char longaddr[1100];
     memset(longaddr, 'a', sizeof longaddr - 1);
@@ -63,12 +64,13 @@ struct pos_vec {
 };
 
 static const struct pos_vec positions[] = {
-    {"amqp.annotation.x-opt-offset > '-1'", MH_EH_FROM_START, 0, -1},               /* earliest */
-    {"amqp.annotation.x-opt-offset > '@latest'", MH_EH_FROM_END, 0, 0},              /* latest */
+    {"amqp.annotation.x-opt-offset > '-1'", MH_EH_FROM_START, 0, -1},   /* earliest */
+    {"amqp.annotation.x-opt-offset > '@latest'", MH_EH_FROM_END, 0, 0}, /* latest */
     {"amqp.annotation.x-opt-offset >= '17'", MH_EH_FROM_OFFSET, 1, 17},
-    {"amqp.annotation.x-opt-sequence-number > '42'", MH_EH_FROM_SEQ, 0, 42},         /* Node resume */
+    {"amqp.annotation.x-opt-sequence-number > '42'", MH_EH_FROM_SEQ, 0, 42}, /* Node resume */
     {"amqp.annotation.x-opt-enqueued-time > '1700000000000'", MH_EH_FROM_TIME, 0, 1700000000000LL},
-    {"amqp.annotation.x-opt-enqueuedtimeutc > 1700000000000", MH_EH_FROM_TIME, 0, 1700000000000LL}, /* az CLI */
+    {"amqp.annotation.x-opt-enqueuedtimeutc > 1700000000000", MH_EH_FROM_TIME, 0,
+     1700000000000LL}, /* az CLI */
     {"", MH_EH_FROM_END, 0, 0},
 };
 
@@ -87,7 +89,8 @@ Test(amqp_addr, mh_eh_position_parse_sdk_filters_succeeds)
 Test(amqp_addr, mh_eh_position_parse_other_filters_fails)
 {
     mh_eh_position p;
-    cr_assert_eq(mh_eh_position_parse("amqp.annotation.x-opt-partition-key > '1'", &p), MH_ERR_ARGUMENT_INVALID);
+    cr_assert_eq(mh_eh_position_parse("amqp.annotation.x-opt-partition-key > '1'", &p),
+                 MH_ERR_ARGUMENT_INVALID);
     cr_assert_eq(mh_eh_position_parse("amqp.annotation.x-opt-offset < '1'", &p), MH_ERR_ARGUMENT_INVALID);
     cr_assert_eq(mh_eh_position_parse("amqp.annotation.x-opt-offset > 'abc'", &p), MH_ERR_ARGUMENT_INVALID);
     cr_assert_eq(mh_eh_position_parse("amqp.annotation.x-opt-offset > '1", &p), MH_ERR_ARGUMENT_INVALID);

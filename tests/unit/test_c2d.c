@@ -25,8 +25,10 @@ Test(c2d, mh_c2d_topic_node_sdk_form_succeeds)
     m.props_json = (char *)"{\"color\":\"blue\",\"a/b\":\"c d\"}";
     char *topic = NULL;
     cr_assert_eq(mh_c2d_topic(&m, &topic), MH_OK);
-    cr_assert_str_eq(topic, "devices/dev1/messages/devicebound/%24.mid=c2d-1&%24.to=%2Fdevices%2Fdev1%2Fmessages%2Fdevicebound"
-                            "&%24.cid=cc&iothub-ack=full&color=blue&a%2Fb=c%20d");
+    cr_assert_str_eq(
+        topic,
+        "devices/dev1/messages/devicebound/%24.mid=c2d-1&%24.to=%2Fdevices%2Fdev1%2Fmessages%2Fdevicebound"
+        "&%24.cid=cc&iothub-ack=full&color=blue&a%2Fb=c%20d");
     free(topic);
 }
 
@@ -79,11 +81,13 @@ Test(c2d, mh_c2d_feedback_record_fields_succeeds)
 {
     mh_c2d_msg m = msg();
     strcpy(m.message_id, "m1");
-    cJSON *r = mh_c2d_feedback_record(&m, MH_C2D_DELIVERY_COUNT_EXCEEDED, "636000000000000001", 1700000000123LL);
+    cJSON *r =
+        mh_c2d_feedback_record(&m, MH_C2D_DELIVERY_COUNT_EXCEEDED, "636000000000000001", 1700000000123LL);
     char *text = cJSON_PrintUnformatted(r);
-    cr_assert_str_eq(text, "{\"originalMessageId\":\"m1\",\"enqueuedTimeUtc\":\"2023-11-14T22:13:20.123Z\","
-                           "\"statusCode\":\"DeliveryCountExceeded\",\"description\":\"Message Delivery Count "
-                           "Exceeded\",\"deviceId\":\"dev1\",\"deviceGenerationId\":\"636000000000000001\"}");
+    cr_assert_str_eq(text,
+                     "{\"originalMessageId\":\"m1\",\"enqueuedTimeUtc\":\"2023-11-14T22:13:20.123Z\","
+                     "\"statusCode\":\"DeliveryCountExceeded\",\"description\":\"Message Delivery Count "
+                     "Exceeded\",\"deviceId\":\"dev1\",\"deviceGenerationId\":\"636000000000000001\"}");
     free(text);
     cJSON_Delete(r);
 }
@@ -109,9 +113,11 @@ Test(amqp_pad, mh_amqp_pad_begin_and_end_succeeds)
     cr_assert_eq(mh_amqp_pad(in, sizeof in, &out, &used), MH_OK);
     cr_assert_eq(used, sizeof in);
     /* BEGIN: list32 of 8: 4 fields (7 bytes) + uint 0xffffffff + 3 nulls */
-    static const unsigned char begin[] = {0, 0, 0, 36, 2, 0, 0, 0, 0x00, 0x53, 0x11, 0xd0, 0, 0, 0, 20, 0, 0, 0, 8,
-                                          0x40, 0x43, 0x70, 0, 0, 8, 0, 0x43, 0x70, 0xff, 0xff, 0xff, 0xff, 0x40, 0x40, 0x40};
-    static const unsigned char end[] = {0, 0, 0, 21, 2, 0, 0, 0, 0x00, 0x53, 0x17, 0xd0, 0, 0, 0, 5, 0, 0, 0, 1, 0x40};
+    static const unsigned char begin[] = {0, 0, 0, 36,   2,    0,    0,    0,    0x00, 0x53, 0x11, 0xd0,
+                                          0, 0, 0, 20,   0,    0,    0,    8,    0x40, 0x43, 0x70, 0,
+                                          0, 8, 0, 0x43, 0x70, 0xff, 0xff, 0xff, 0xff, 0x40, 0x40, 0x40};
+    static const unsigned char end[] = {0,    0, 0, 21, 2, 0, 0, 0, 0x00, 0x53, 0x17,
+                                        0xd0, 0, 0, 0,  5, 0, 0, 0, 1,    0x40};
     cr_assert_eq(out.len, 8 + sizeof begin + sizeof end);
     cr_assert_eq(memcmp(out.data + 8, begin, sizeof begin), 0);
     cr_assert_eq(memcmp(out.data + 8 + sizeof begin, end, sizeof end), 0);
