@@ -179,3 +179,30 @@ test('bad input on the AMQP port: garbage, wrong key, unknown address; the hub k
   await withTimeout(client.send(deviceId, message('still here')), 15000, 'send after bad input');
   await client.close();
 });
+
+test('a device over MQTT over WebSockets receives C2D too', { timeout: 60000 }, async () => {
+  const hub = ctx.hub;
+  const fs = require('node:fs');
+  const { Client } = require('azure-iot-device');
+  const { MqttWs } = require('azure-iot-device-mqtt');
+  const { deviceId, connectionString } = await createDevice(hub, uid('c2dws'));
+  const device = Client.fromConnectionString(connectionString, MqttWs);
+  device.on('error', () => {});
+  await device.setOptions({ ca: fs.readFileSync(hub.ca, 'utf8') });
+  await withTimeout(device.open(), 15000, 'MqttWs open');
+  try {
+    const got = receive(device);
+    await sleep(500);
+    const client = await amqpClient(hub);
+    try {
+      await withTimeout(client.send(deviceId, message('over ws', { k: 'v' })), 15000, 'send');
+      const msg = await waitFor(() => got[0], { timeout: 10000, what: 'the C2D message over MqttWs' });
+      assert.equal(msg.data.toString(), 'over ws');
+      assert.equal(msg.properties.getValue('k'), 'v');
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await device.close();
+  }
+});
