@@ -219,11 +219,8 @@ static void print_eventhub_cs(const mh_config *cfg)
 {
     char entity[64];
     mh_eh_entity_name(cfg->hostname, entity, sizeof entity);
-    printf("Endpoint=sb://%s/;SharedAccessKeyName=iothubowner;SharedAccessKey=%s;EntityPath=%s", cfg->hostname,
-           cfg->owner_key, entity);
-    if (cfg->amqp_port != 5671)
-        printf(" (port %d: add UseDevelopmentEmulator=true and Endpoint=sb://%s:%d/ for plain AMQP)",
-               cfg->amqp_port, cfg->hostname, cfg->amqp_plain_port);
+    printf("Endpoint=sb://%s/;SharedAccessKeyName=iothubowner;SharedAccessKey=%s;EntityPath=%s",
+           cfg->hostname, cfg->owner_key, entity);
 }
 
 static void print_banner(const mh_config *cfg, unsigned cert_actions, long ready_ms)
@@ -249,7 +246,9 @@ static void print_banner(const mh_config *cfg, unsigned cert_actions, long ready
            "  Telemetry (Event Hubs-compatible endpoint, %d partitions):\n    ",
            cfg->hostname, cfg->amqp_port, cfg->hostname, cfg->amqp_plain_port, cfg->partitions);
     print_eventhub_cs(cfg);
-    printf("\n");
+    printf(
+        "\n    (add ;UseDevelopmentEmulator=true for plain AMQP on %d; Event Hubs SDKs dial 5671 for TLS)\n",
+        cfg->amqp_plain_port);
     if (cfg->https_port != 443)
         printf("    Note: Microsoft's service SDKs always dial port 443; port %d serves our own clients and "
                "curl.\n",
