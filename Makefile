@@ -20,7 +20,7 @@ WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototyp
         -Wwrite-strings -Wvla -Wno-overlength-strings
 WERROR ?= -Werror
 OPT ?= -O2 -g
-PKGS := libcjson sqlite3 libmicrohttpd libmosquitto libcurl openssl
+PKGS := libcjson sqlite3 libmicrohttpd libmosquitto libcurl openssl libqpid-proton
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(WERROR) -fPIC -MMD -MP $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)

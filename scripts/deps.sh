@@ -38,6 +38,7 @@ declare -A WHY=(
     [libcjson-dev]="JSON"
     [libssl-dev]="SAS signatures and the development CA"
     [libcurl4-openssl-dev]="the C service library's HTTPS client"
+    [libqpid-proton11-dev]="AMQP 1.0 (Proton-C connection driver): C2D from the service SDKs, the Event Hubs-compatible endpoint"
     [mosquitto]="the MQTT broker the hub runs"
     [ca-certificates]="TLS trust store"
     [curl]="health checks (container HEALTHCHECK, scripts)"
@@ -56,7 +57,7 @@ declare -A WHY=(
     [runc]="make container-check: the OCI runtime that works here"
 )
 PKGS=(build-essential pkg-config libmosquitto-dev mosquitto-dev libmicrohttpd-dev libsqlite3-dev
-      libcjson-dev libssl-dev libcurl4-openssl-dev mosquitto ca-certificates curl)
+      libcjson-dev libssl-dev libcurl4-openssl-dev libqpid-proton11-dev mosquitto ca-certificates curl)
 if [ "$tier" != run ]; then
     PKGS+=(libcriterion-dev clang libclang-rt-14-dev openssl iproute2 util-linux)
     # A Node.js from elsewhere (NodeSource, nvm) is fine: only install Debian's when none is there.

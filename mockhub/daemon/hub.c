@@ -253,6 +253,8 @@ static void ev_connected(void *ctx, const mh_bus_msg *msg)
         mh_store_session_subs_get(hub->store, msg->id, &stored) != MH_OK)
         fprintf(stderr, "mockhub: could not read the session of %s\n", msg->id);
     apply(hub, msg->id, mh_presence_connected(hub->presence, msg->id, msg->gen, msg->clean, stored));
+    if (mh_presence_subs(hub->presence, msg->id) & MH_SUB_C2D) /* a kept session: its queue */
+        mh_hub_c2d_deliver(hub, msg->id);
 }
 
 static void ev_disconnected(void *ctx, const mh_bus_msg *msg)
@@ -265,6 +267,8 @@ static void ev_subscribed(void *ctx, const mh_bus_msg *msg)
 {
     mh_hub *hub = ctx;
     apply(hub, msg->id, mh_presence_subscribed(hub->presence, msg->id, msg->gen, msg->sub));
+    if (msg->sub & MH_SUB_C2D)
+        mh_hub_c2d_deliver(hub, msg->id);
 }
 
 static void ev_unsubscribed(void *ctx, const mh_bus_msg *msg)
@@ -319,6 +323,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     pthread_condattr_destroy(&ca);
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_init(&hub->push_locks[i], NULL);
+    pthread_mutex_init(&hub->fb_lock, NULL);
     hub->presence = mh_presence_new();
     if (hub->presence == NULL) {
         err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
@@ -346,6 +351,8 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
                         &http, st);
     if (err != MH_OK)
         goto fail;
+    if (cfg->amqp_port > 0 && (err = mh_amqp_start(hub, &hub->amqp, st)) != MH_OK)
+        goto fail;
     hub->http = http;           /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
     if (hub->wsproxy != NULL) { /* MQTT over WebSockets shares the HTTPS port, as on the real hub */
         mh_http_upgrade_hook hook;
@@ -368,6 +375,8 @@ void mh_hub_stop(mh_hub *hub)
     mh_methods_shutdown(hub->methods);
     /* Likewise upgraded (WebSocket) connections must be closed before libmicrohttpd stops. */
     mh_wsproxy_shutdown(hub->wsproxy);
+    mh_amqp_stop(hub->amqp);
+    hub->amqp = NULL;
     mh_http_stop(hub->http);
     mh_wsproxy_free(hub->wsproxy);
     mh_link_stop(hub->link);
@@ -375,6 +384,8 @@ void mh_hub_stop(mh_hub *hub)
     mh_presence_free(hub->presence);
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_destroy(&hub->push_locks[i]);
+    pthread_mutex_destroy(&hub->fb_lock);
+    cJSON_Delete(hub->fb_pending);
     pthread_cond_destroy(&hub->sync_cond);
     pthread_mutex_destroy(&hub->sync_lock);
     mh_svcauth_cache_free(hub->auth_cache);

@@ -176,6 +176,28 @@ static void r_device_delete(mh_hub *hub, const mh_http_request *req, mh_http_rep
     mh_reply_empty(reply, 204);
 }
 
+/* DELETE /devices/{id}/commands: purges the device's C2D queue (hub_c2d.c). */
+static void r_c2d_purge(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)req;
+    int n = 0;
+    if (!id_ok(id, reply))
+        return;
+    mh_err err = mh_hub_c2d_purge(hub, id, &n);
+    if (err != MH_OK) {
+        mh_reply_error(reply, err, err == MH_ERR_DEVICE_NOT_FOUND ? id : "cannot purge the queue");
+        return;
+    }
+    cJSON *out = cJSON_CreateObject();
+    if (out == NULL || !cJSON_AddNumberToObject(out, "totalMessagesPurged", n) ||
+        !cJSON_AddStringToObject(out, "deviceId", id) || !cJSON_AddNullToObject(out, "moduleId")) {
+        cJSON_Delete(out);
+        mh_reply_error(reply, MH_ERR_NOMEM, "out of memory");
+        return;
+    }
+    mh_reply_json(reply, 200, out, NULL);
+}
+
 static void r_device_list(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {
     (void)id;
@@ -501,6 +523,7 @@ static const route routes[] = {
     {"*", "/devices/{id}/modules/*", R_ANY, r_not_implemented},
     {"*", "/devices/{id}/modules", R_ANY, r_not_implemented},
     {"*", "/twins/{id}/modules/*", R_ANY, r_not_implemented},
+    {"DELETE", "/devices/{id}/commands", R_SVC, r_c2d_purge},
     {"*", "/devices/{id}/commands", R_ANY, r_not_implemented},
     {"*", "/devices/{id}/files/*", R_ANY, r_not_implemented},
     {"*", "/devices/{id}/files", R_ANY, r_not_implemented},

@@ -152,5 +152,8 @@ mh_err mh_preflight_run(const mh_config *cfg, mh_status *st)
         return rc;
     if ((rc = mh_preflight_port(cfg->https_port, "HTTPS", "MOCKHUB_HTTPS_PORT", st)) != MH_OK)
         return rc;
+    if ((rc = mh_preflight_port(cfg->amqp_port, "AMQP", "MOCKHUB_AMQP_PORT", st)) != MH_OK ||
+        (rc = mh_preflight_port(cfg->amqp_plain_port, "plain AMQP", "MOCKHUB_AMQP_PLAIN_PORT", st)) != MH_OK)
+        return rc;
     return mh_preflight_port(cfg->mqtt_port, "MQTT", "MOCKHUB_MQTT_PORT", st);
 }
