@@ -19,6 +19,9 @@ typedef struct mh_config {
     int mqtt_port;       /* MOCKHUB_MQTT_PORT, default 8883 */
     int https_port;      /* MOCKHUB_HTTPS_PORT, default 443 */
     char owner_key[128]; /* MOCKHUB_OWNER_KEY, default MH_DEV_OWNER_KEY */
+    /* MOCKHUB_HTTP_IDLE_TIMEOUT (seconds, 1-3600), default 600: an HTTPS connection that sends
+     * nothing for this long (a stalled TLS handshake or request, an idle keep-alive) is closed */
+    int http_idle_timeout_s;
     /* derived paths inside data_dir */
     char db_path[1100];     /* mockhub.db */
     char ca_cert[1100];     /* ca.pem */

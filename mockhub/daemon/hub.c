@@ -380,8 +380,8 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
         (err = mh_wsproxy_new(broker_ws_port, broker_socket, hub_secret, &hub->wsproxy, st)) != MH_OK)
         goto fail;
     mh_http *http = NULL;
-    err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle, hub,
-                        &http, st);
+    err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP,
+                        (unsigned)cfg->http_idle_timeout_s, mh_routes_handle, hub, &http, st);
     if (err != MH_OK)
         goto fail;
     hub->http = http;           /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
