@@ -24,6 +24,10 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
 /* 1 when the REST server listens, the link to the broker is up and the plugin answered. */
 int mh_hub_ready(const mh_hub *hub);
 
+/* The launcher's supervision of the broker, shown by /health: restarts so far, the back-off before
+ * the next start (ms; 0 when none is pending) and how the broker last exited (copied; NULL = ""). */
+void mh_hub_note_broker(mh_hub *hub, unsigned restarts, long backoff_ms, const char *last_exit);
+
 void mh_hub_stop(mh_hub *hub); /* NULL is a no-op; fails pending method calls with 503 first */
 
 #endif
