@@ -329,8 +329,9 @@ size_t mh_methods_device_gone(mh_methods *m, const char *device_id)
         pthread_mutex_unlock(&m->lock);
         if (c == NULL)
             return ended;
-        /* AZURE: a call whose device went away is answered 404103 DeviceNotOnline, not after its
-         * response timeout. */
+        /* MOCK: what the real hub answers when the device drops mid-call is not documented (the
+         * SDKs accept 404103 or 504101); mockhub ends the call at once with 404103 DeviceNotOnline
+         * instead of keeping the caller until its response timeout. */
         finish_error(m, c, MH_ERR_DEVICE_NOT_ONLINE,
                      "The device disconnected before it answered the direct method call. To learn more, see "
                      "https://aka.ms/iothub404103");

@@ -160,12 +160,13 @@ size_t mh_presence_reset(mh_presence *p)
 {
     pthread_mutex_lock(&p->lock);
     size_t was = p->connected;
-    for (size_t i = 0; i < BUCKETS; i++) {
-        for (entry *e = p->buckets[i]; e; e = e->next) {
-            if (e->connected && e->clean)
-                e->subs = 0;
-            e->connected = 0;
-        }
+    size_t cursor = 0;
+    void *value = NULL;
+    while (mh_htab_next(p->by_id, &cursor, NULL, &value)) {
+        entry *e = value;
+        if (e->connected && e->clean)
+            e->subs = 0;
+        e->connected = 0;
     }
     p->connected = 0;
     pthread_mutex_unlock(&p->lock);
