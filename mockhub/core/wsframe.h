@@ -46,8 +46,8 @@ typedef struct mh_ws_decoder {
     int fin;
     int masked;
     unsigned char mask[4];
-    uint64_t left; /* payload bytes of the current frame still to come */
-    uint64_t pos;  /* payload bytes of the current frame already seen (mask phase) */
+    uint64_t left;  /* payload bytes of the current frame still to come */
+    uint64_t pos;   /* payload bytes of the current frame already seen (mask phase) */
     int in_message; /* a fragmented binary message is open */
     unsigned char ctl[125];
     size_t ctl_len;

@@ -41,7 +41,8 @@ static mh_err feed(mh_ws_decoder *d, const unsigned char *src, size_t len, size_
 }
 
 /* RFC 6455 5.7: a single-frame masked text message "Hello", here as binary (opcode 2). */
-static const unsigned char masked_hello[] = {0x82, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+static const unsigned char masked_hello[] = {0x82, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                             0x7f, 0x9f, 0x4d, 0x51, 0x58};
 
 Test(wsframe, mh_ws_decode_masked_binary_succeeds)
 {
@@ -61,8 +62,8 @@ Test(wsframe, mh_ws_decode_fragments_with_ping_between_succeeds)
 {
     /* RFC 6455 5.7: unmasked "Hel" + "lo" fragments, a ping "Hello" in between, as a client would not
      * send unmasked (require_mask off here) */
-    static const unsigned char in[] = {0x02, 0x03, 'H', 'e', 'l', 0x89, 0x05, 'H', 'e',
-                                       'l',  'l',  'o', 0x80, 0x02, 'l', 'o'};
+    static const unsigned char in[] = {0x02, 0x03, 'H', 'e', 'l',  0x89, 0x05, 'H',
+                                       'e',  'l',  'l', 'o', 0x80, 0x02, 'l',  'o'};
     for (size_t step = 1; step <= sizeof in; step++) {
         mh_ws_decoder d = {0};
         char data[64], ctl[128];
