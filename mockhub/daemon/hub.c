@@ -403,6 +403,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     hub->http = http;           /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
     if (hub->wsproxy != NULL) { /* MQTT over WebSockets shares the HTTPS port, as on the real hub */
         mh_http_upgrade_hook hook;
+        mh_wsproxy_set_amqp(hub->wsproxy, hub->amqp); /* AMQPWSB10 on the same path */
         mh_wsproxy_hook(hub->wsproxy, &hook);
         mh_http_set_upgrade(hub->http, &hook);
     }
