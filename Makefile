@@ -100,7 +100,9 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(filter bench/mh_%.c,$(BENCH_SR
         compose-check smoke-bench fresh-check container-check fuzz fuzz-smoke soak soak-short
 all: $(PROGS)
 
-$(B)/obj/%.o: %.c
+# Objects depend on the Makefile too: a layout or flag change rebuilds them (stale .d files from an
+# older layout would otherwise keep an object built against headers that moved).
+$(B)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(INC) -c $< -o $@
 
