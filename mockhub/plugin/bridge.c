@@ -24,7 +24,6 @@
 #include "topic.h"
 
 #define HUB_USER "$mockhub"
-#define HUB_CLIENT_ID "$mockhub-hub" /* the daemon's link (daemon/link.c) */
 #define EVENT_QOS 1
 
 /* Mosquitto's internal CONNACK sender. Not plugin API: looked up at run time (Debian's broker
@@ -41,7 +40,6 @@ static struct {
     send_connack_fn send_connack;
     int kicking;       /* >0 while we kick: the broker re-checks subscription ACLs then */
     time_t last_sweep; /* last SAS expiry sweep (seconds) */
-    int hub_linked;    /* the daemon's link asked for a resync and is still connected */
 } g;
 
 /* ---- helpers ---- */
@@ -151,14 +149,10 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
                              mosquitto_client_address(ed->client));
         return MOSQ_ERR_AUTH;
     }
-    /* Until the daemon is linked (at start, and after a restart of this broker while the daemon's
-     * link has not reconnected yet) a device's events and requests would reach nobody: it is
-     * told to come back later, as the real hub does while unavailable, and its SDK retries. */
-    if (!g.hub_linked) {
-        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: CONNACK 3 for %s: the hub is not linked yet",
-                             mosquitto_client_address(ed->client));
-        return refuse_unavailable(ed->client);
-    }
+    /* Devices are accepted before the daemon is linked (at start, and after a restart of this
+     * broker while the daemon's link reconnects): the events emitted meanwhile reach nobody, but
+     * the daemon's resync, once linked, replays every live connection with its subscriptions.
+     * (Refusing them with CONNACK 3 until then made some Node SDK clients stop retrying.) */
     switch (mh_devauth_check(g.hostname, id, ed->username, ed->password, (long long)time(NULL), lookup_device,
                              NULL, &r)) {
     case MH_DEVAUTH_OK:
@@ -206,12 +200,20 @@ static int on_acl_check(int event, void *event_data, void *userdata)
             mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: denied SUBSCRIBE from %s to %s", id, ed->topic);
             return MOSQ_ERR_ACL_DENIED;
         }
-        if (!g.kicking)
+        if (!g.kicking) {
+            mh_conn *c = mh_conns_find(ed->client);
+            if (c)
+                c->subs |= mh_bus_sub_bit(id, ed->topic);
             emit_filter(MH_BUS_EV_SUBSCRIBED, ed->client, id, ed->topic);
+        }
         return MOSQ_ERR_SUCCESS;
     case MOSQ_ACL_UNSUBSCRIBE:
-        if (!g.kicking && mh_topic_device_may_subscribe(id, ed->topic))
+        if (!g.kicking && mh_topic_device_may_subscribe(id, ed->topic)) {
+            mh_conn *c = mh_conns_find(ed->client);
+            if (c)
+                c->subs &= ~mh_bus_sub_bit(id, ed->topic);
             emit_filter(MH_BUS_EV_UNSUBSCRIBED, ed->client, id, ed->topic);
+        }
         return MOSQ_ERR_SUCCESS;
     case MOSQ_ACL_READ:
         /* Live deliveries to devices are targeted (mosquitto_broker_publish with a client id) and
@@ -226,10 +228,20 @@ static int on_acl_check(int event, void *event_data, void *userdata)
     }
 }
 
+/* Replays a live connection for the daemon: connected, then each subscription the daemon tracks. */
 static void on_resync_one(mh_conn *c, void *ctx)
 {
+    char c2d[MH_BUS_FILTER_MAX + 1];
+
     (void)ctx;
     emit_connected(c);
+    snprintf(c2d, sizeof c2d, "devices/%s/messages/devicebound/#", c->id);
+    if (c->subs & MH_BUS_SUB_METHODS)
+        emit_filter(MH_BUS_EV_SUBSCRIBED, c->client, c->id, "$iothub/methods/POST/#");
+    if (c->subs & MH_BUS_SUB_DESIRED)
+        emit_filter(MH_BUS_EV_SUBSCRIBED, c->client, c->id, "$iothub/twin/PATCH/properties/desired/#");
+    if (c->subs & MH_BUS_SUB_C2D)
+        emit_filter(MH_BUS_EV_SUBSCRIBED, c->client, c->id, c2d);
 }
 
 /* ---- what the daemon sends (bus kinds TO, KICK, RESYNC, SYNC); ctx is the MESSAGE event ---- */
@@ -259,7 +271,6 @@ static void hub_resync(void *ctx, const mh_bus_msg *m)
 
     (void)ctx;
     (void)m;
-    g.hub_linked = 1;
     mh_conns_foreach(on_resync_one, NULL);
     to_hub(&ready, EVENT_QOS);
 }
@@ -344,11 +355,6 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 
     (void)event;
     (void)userdata;
-    if (!c && is_hub(ed->client)) {
-        const char *cid = mosquitto_client_id(ed->client);
-        if (cid && strcmp(cid, HUB_CLIENT_ID) == 0)
-            g.hub_linked = 0;
-    }
     if (!c)
         return MOSQ_ERR_SUCCESS; /* hub, failed auth, or a resumed session's old context */
     m.gen = c->gen;

@@ -85,6 +85,7 @@ mh_conn *mh_conns_add(const void *client, const char *id, long long expiry, int 
     c->gen = next_gen++;
     c->expiry = expiry;
     c->clean = clean;
+    c->subs = 0; /* a new connection on a reused context has subscribed to nothing yet */
     if (link_id(c) != MH_OK) {
         mh_htab_remove(by_client, client);
         free(c);

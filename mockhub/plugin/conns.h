@@ -14,6 +14,7 @@ typedef struct mh_conn {
     unsigned long long gen; /* increasing over the broker's life, never 0 */
     long long expiry;       /* SAS se; 0 = never checked again */
     int clean;              /* clean session flag of the CONNECT */
+    unsigned subs;          /* MH_BUS_SUB_* this connection subscribed to (for the daemon's resync) */
     struct mh_conn *older;  /* the same device's next live connection, lower gen (takeovers) */
 } mh_conn;
 

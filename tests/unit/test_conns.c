@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bus.h"
 #include "conns.h"
 
 /* stand-ins for struct mosquitto pointers: only their addresses are used */
@@ -132,4 +133,18 @@ Test(conns, mh_conns_add_null_fails)
     cr_assert_null(mh_conns_add(NULL, "dev", 0, 0));
     cr_assert_null(mh_conns_add(&clients[0], NULL, 0, 0));
     cr_assert_eq(mh_conns_count(), 0);
+}
+
+/* The subscriptions the daemon's resync replays belong to one connection: a new connection on a
+ * reused broker context starts with none. */
+Test(conns, mh_conns_add_reused_client_clears_subs_succeeds)
+{
+    static int client;
+    mh_conn *c = mh_conns_add(&client, "devS", 0, 1);
+    cr_assert_not_null(c);
+    c->subs = MH_BUS_SUB_METHODS | MH_BUS_SUB_DESIRED;
+    c = mh_conns_add(&client, "devS", 0, 1);
+    cr_assert_not_null(c);
+    cr_assert_eq(c->subs, 0);
+    mh_conns_remove(&client);
 }
