@@ -9,6 +9,8 @@ TRANSPORT: "pyamqp" (default) or "uamqp" (python3-uamqp, uamqp_transport=True).
 """
 import base64
 import json
+import logging
+import os
 import sys
 import threading
 
@@ -31,8 +33,11 @@ def main():
     start = sys.argv[6] if len(sys.argv) > 6 else "-1"
     uamqp = len(sys.argv) > 7 and sys.argv[7] == "uamqp"
     print(json.dumps({"version": __version__}), flush=True)
+    debug = bool(os.environ.get("EH_READ_DEBUG"))  # frame traces (uamqp: on stdout) and DEBUG logging
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
     client = EventHubConsumerClient.from_connection_string(cs, consumer_group="$default", connection_verify=ca,
-                                                     uamqp_transport=uamqp)
+                                                     uamqp_transport=uamqp, logging_enable=debug)
     got = []
     done = threading.Event()
 
