@@ -135,6 +135,11 @@ $(B)/dmpatterns_getstarted_device: $(call obj,device/dmpatterns_getstarted_devic
 $(B)/dmpatterns_getstarted_service: $(call obj,service/dmpatterns_getstarted_service.c) $(LIB_SERVICE) $(LIB_COMMON)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# integration helper: D2C telemetry from our C device library (eventhub_c.test.js)
+PROGS += $(B)/iotd_send_events
+$(B)/iotd_send_events: $(call obj,tests/integration/c/iotd_send_events.c) $(LIB_DEVICE) $(LIB_COMMON)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 # Unit tests: one Criterion binary per tests/unit/test_*.c, linked with every library and the
 # plugin's pure parts (all but bridge.c, whose mosquitto_* calls resolve only inside the broker).
 PLUGIN_PURE_OBJ := $(call obj,$(filter-out mockhub/plugin/bridge.c,$(PLUGIN_SRC)))

@@ -624,6 +624,16 @@ static void on_c2d(mh_amqp_conn *c, pn_delivery_t *d, pn_message_t *msg)
     }
 }
 
+/* Proton coalesces dispositions and writes them after the transfers of the same pass, so a reply sent
+ * right after accepting its request would reach the client first. uamqp-c (python3-uamqp, az CLI) then
+ * fails the operation ("Did not receive send confirmation for pending operation"). Producing the
+ * transport's output now puts the request's DISPOSITION on the wire before the reply's TRANSFER; the
+ * bytes stay in the driver's write buffer until the writer takes (and pads) them. */
+static void flush_disposition(mh_amqp_conn *c)
+{
+    (void)pn_connection_driver_write_buffer(&c->driver);
+}
+
 void mh_amqp_on_delivery(mh_amqp_conn *c, pn_link_t *l, pn_delivery_t *d)
 {
     mh_amqp_link *ctx = pn_link_get_context(l);
@@ -637,10 +647,12 @@ void mh_amqp_on_delivery(mh_amqp_conn *c, pn_link_t *l, pn_delivery_t *d)
         switch (ctx->node) {
         case MH_NODE_CBS:
             settle(d, PN_ACCEPTED, NULL, NULL);
+            flush_disposition(c);
             on_cbs(c, l, msg);
             break;
         case MH_NODE_MANAGEMENT:
             settle(d, PN_ACCEPTED, NULL, NULL);
+            flush_disposition(c);
             on_management(c, l, msg);
             break;
         case MH_NODE_C2D:
