@@ -192,6 +192,20 @@ void mh_hub_kick(mh_hub *hub, const char *device_id, int forget)
         mh_presence_forget(hub->presence, device_id);
 }
 
+mh_err mh_hub_refuse_connects(mh_hub *hub, const char *device_id, unsigned long long count)
+{
+    mh_bus_msg msg = {.kind = MH_BUS_REFUSE, .count = count};
+    if (strlen(device_id) >= sizeof msg.id)
+        return MH_ERR_ARGUMENT_INVALID;
+    strcpy(msg.id, device_id);
+    return bus_send(hub, &msg, 1);
+}
+
+mh_err mh_hub_set_seed(mh_hub *hub, const cJSON *seed)
+{
+    return mh_testctl_set_seed(hub->testctl, seed);
+}
+
 static mh_err send_sync(mh_hub *hub, uint64_t token)
 {
     mh_bus_msg msg = {.kind = MH_BUS_SYNC, .token = token};
@@ -321,6 +335,16 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
         mh_fail(st, err, "cannot prepare the query indexes");
         goto fail;
     }
+    mh_tier tier;
+    err = mh_tier_parse(getenv("MOCKHUB_TIER"), &tier, st);
+    if (err != MH_OK)
+        goto fail;
+    err = mh_testctl_new(hub, &tier, &hub->testctl, st);
+    if (err != MH_OK)
+        goto fail;
+    if (tier.units > 0)
+        fprintf(stderr, "mockhub: quota mode: tier %s with %d unit(s) (MOCKHUB_TIER)\n", tier.name,
+                tier.units);
     err = mh_methods_new(send_method, hub, &hub->methods);
     if (err != MH_OK) {
         mh_fail(st, err, "cannot start the direct-method timer");
@@ -357,12 +381,14 @@ void mh_hub_stop(mh_hub *hub)
     /* Answer the calls in flight first: libmicrohttpd cannot stop with suspended connections. The
      * table itself lives on until the REST server and the link (which still call into it) are gone. */
     mh_methods_shutdown(hub->methods);
+    mh_testctl_shutdown(hub->testctl); /* its held long-polls and delayed requests too */
     /* Likewise upgraded (WebSocket) connections must be closed before libmicrohttpd stops. */
     mh_wsproxy_shutdown(hub->wsproxy);
     mh_http_stop(hub->http);
     mh_wsproxy_free(hub->wsproxy);
     mh_link_stop(hub->link);
     mh_methods_free(hub->methods);
+    mh_testctl_free(hub->testctl);
     mh_presence_free(hub->presence);
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_destroy(&hub->push_locks[i]);

@@ -18,6 +18,7 @@
 #include "methods.h"
 #include "presence.h"
 #include "svcauth.h"
+#include "testctl.h"
 #include "wsproxy.h"
 
 #define MH_PUSH_STRIPES 64
@@ -31,6 +32,7 @@ struct mh_hub {
     mh_presence *presence;
     mh_svcauth_cache *auth_cache;
     mh_wsproxy *wsproxy; /* NULL without MQTT over WebSockets */
+    mh_testctl *testctl; /* MOCK: test control (/mockhub/...) */
     atomic_int link_up;
     atomic_int plugin_ready;
     /* the barrier with the plugin (mh_hub_device_subscribed) */
@@ -69,6 +71,8 @@ mh_err mh_hub_twin_write(mh_hub *hub, const char *device_id, const cJSON *body, 
 /* Drops the device's live connection and forgets its session state (disable, delete). */
 void mh_hub_kick(mh_hub *hub, const char *device_id, int forget);
 size_t mh_hub_connected_count(mh_hub *hub);
+/* MOCK: test control: the plugin refuses the device's next count CONNECTs (0: stops refusing). */
+mh_err mh_hub_refuse_connects(mh_hub *hub, const char *device_id, unsigned long long count) MH_WARN_UNUSED;
 /* Records device activity (lastActivityTime), at most one store write per device and second. */
 void mh_hub_touch(mh_hub *hub, const char *device_id);
 

@@ -201,3 +201,23 @@ int mh_presence_touch(mh_presence *p, const char *id, long long now)
     pthread_mutex_unlock(&p->lock);
     return write;
 }
+
+size_t mh_presence_clear(mh_presence *p, char (**out_ids)[129])
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = 0, want = p->connected;
+    char(*ids)[129] = want ? calloc(want, sizeof *ids) : NULL;
+    for (size_t i = 0; i < BUCKETS; i++) {
+        for (entry *e = p->buckets[i], *nx; e; e = nx) {
+            nx = e->next;
+            if (e->connected && ids != NULL && n < want)
+                memcpy(ids[n++], e->id, sizeof ids[0]);
+            free(e);
+        }
+        p->buckets[i] = NULL;
+    }
+    p->connected = 0;
+    pthread_mutex_unlock(&p->lock);
+    *out_ids = ids;
+    return n;
+}

@@ -495,6 +495,14 @@ static const route routes[] = {
     {"GET", "/statistics/devices", R_READ, r_stats_devices},
     {"GET", "/statistics/service", R_SVC | R_READ, r_stats_service},
     {"GET", "/mockhub/events", R_SVC, r_events}, /* MOCK: mockhub-only, see r_events */
+    /* MOCK: test control (testctl.c); the handlers also require the owner policy's four rights */
+    {"POST", "/mockhub/reset", R_WRITE, mh_testctl_r_reset},
+    {"GET", "/mockhub/wait", R_READ, mh_testctl_r_wait},
+    {"POST", "/mockhub/faults", R_WRITE, mh_testctl_r_faults_add},
+    {"GET", "/mockhub/faults", R_READ, mh_testctl_r_faults_list},
+    {"DELETE", "/mockhub/faults", R_WRITE, mh_testctl_r_faults_clear},
+    {"DELETE", "/mockhub/faults/{id}", R_WRITE, mh_testctl_r_fault_delete},
+    {"POST", "/mockhub/devices/{id}/drop", R_WRITE, mh_testctl_r_drop},
     /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
     {"POST", "/devices", R_ANY, r_not_implemented}, /* bulk registry operations */
     {"*", "/devices/{id}/modules/*", R_ANY, r_not_implemented},
@@ -609,5 +617,9 @@ void mh_routes_handle(void *ctx, const mh_http_request *req, mh_http_reply *repl
     }
     if (found->need != 0) /* IoT Hub routes; /health is ours */
         note_api_version(mh_http_query_arg(req, "api-version"));
+    /* MOCK: test control's quota mode and injected faults may answer or delay the call */
+    if (found->need != 0 &&
+        mh_testctl_intercept(hub->testctl, req->method, found->pattern, req, reply, id, found->fn))
+        return;
     found->fn(hub, req, reply, id);
 }
