@@ -38,7 +38,7 @@ LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
 INC_CORE     := -Icommon -Imockhub/core
 INC_STORE    := $(INC_CORE) -Imockhub/store
 INC_DAEMON   := $(INC_STORE) -Imockhub/daemon
-INC_LAUNCHER := $(INC_DAEMON) -Imockhub/launcher
+INC_LAUNCHER := $(INC_DAEMON) -Imockhub/launcher -Iservice
 INC_PLUGIN   := $(INC_CORE) -Imockhub/store -Imockhub/plugin
 INC_ALL      := $(INC_LAUNCHER) -Imockhub/plugin -Idevice -Iservice
 
@@ -68,7 +68,7 @@ LIB_LAUNCHER := $(B)/lib/libmhlauncher.a
 LIB_DEVICE   := $(B)/lib/libiotdevice.a
 LIB_SERVICE  := $(B)/lib/libiotservice.a
 # link order: users before what they use
-HUB_LIBS     := $(LIB_LAUNCHER) $(LIB_DAEMON) $(LIB_STORE) $(LIB_CORE) $(LIB_COMMON)
+HUB_LIBS     := $(LIB_LAUNCHER) $(LIB_DAEMON) $(LIB_STORE) $(LIB_CORE) $(LIB_SERVICE) $(LIB_COMMON)
 
 # per-layer include paths (pattern-specific; the last matching pattern wins in GNU make 4.3 for the
 # most specific stem, so each folder gets exactly its own)

@@ -13,6 +13,7 @@
 
 #include "broker.h"
 #include "certs.h"
+#include "cli.h"
 #include "config.h"
 #include "errors.h"
 #include "hub.h"
@@ -44,18 +45,27 @@ static void usage(FILE *f)
         "                                  after N events or SECONDS (0: until Ctrl-C)\n"
         "  --help                          this text\n"
         "\n"
+        "az iot hub-style commands (they talk to the running hub's REST API with the owner policy, so a\n"
+        "delete or disable drops live connections; JSON output, -o table; `<command> --help` on each):\n",
+        g_prog);
+    mh_cli_usage(f);
+    fprintf(
+        f,
+        "\n"
         "The device commands write the registry (SQLite in the data dir) directly and work whether or not\n"
         "the hub is running. A device created here can connect at once. Deleting a device here does not\n"
         "drop a live connection of that device: to delete or disable a connected device, use the REST API\n"
-        "(e.g. the service SDK's Registry.delete / Registry.update), which also disconnects it.\n"
+        "(e.g. the service SDK's Registry.delete / Registry.update, or `device-identity delete` above),\n"
+        "which also disconnects it.\n"
         "\n"
         "Environment (defaults in brackets):\n"
         "  MOCKHUB_DATA_DIR    [./data]      database, broker config, ca.pem (the CA to trust), server cert\n"
         "  MOCKHUB_HOSTNAME    [localhost]   the hub's host name (HostName= in connection strings)\n"
         "  MOCKHUB_MQTT_PORT   [8883]        MQTT over TLS for devices\n"
         "  MOCKHUB_HTTPS_PORT  [443]         REST API for service apps, GET /health\n"
-        "  MOCKHUB_OWNER_KEY   [well-known]  iothubowner policy key (base64 of 16-64 bytes)\n",
-        g_prog);
+        "  MOCKHUB_OWNER_KEY   [well-known]  iothubowner policy key (base64 of 16-64 bytes)\n"
+        "  MOCKHUB_TIER        [off]         quota mode: S1, S2 or S3[:units] throttles like that tier\n"
+        "  IOTHUB_SERVICE_CONNECTION_STRING  the hub the az-style commands talk to (default: this one)\n");
 }
 
 static int fail_status(const mh_status *st)
@@ -452,7 +462,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    int known = !strcmp(cmd, "run") || !strcmp(cmd, "device") || !strcmp(cmd, "connection-string") ||
+    int cli = mh_cli_handles(cmd) && !(argc == 2 && !strcmp(cmd, "connection-string"));
+    int known = cli || !strcmp(cmd, "run") || !strcmp(cmd, "device") || !strcmp(cmd, "connection-string") ||
                 !strcmp(cmd, "monitor-events");
     if (!known) {
         fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
@@ -464,6 +475,8 @@ int main(int argc, char **argv)
     if (mh_config_from_env(&cfg, &st) != MH_OK)
         return fail_status(&st);
 
+    if (cli)
+        return mh_cli_main(&cfg, g_prog, argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) {
         if (argc != 2) {
             usage(stderr);
