@@ -16,7 +16,7 @@
 #include "hub_internal.h"
 #include "replies.h"
 #include "reset.h"
-#include "seed.h"
+#include "seeding.h"
 
 #define FAULTS_MAX 64
 #define HELD_MAX 1024         /* waits and delayed requests at once */

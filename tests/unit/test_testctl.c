@@ -6,7 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "reset.h"
-#include "seed.h"
+#include "seeding.h"
 #include "store.h"
 #include "testctl.h"
 

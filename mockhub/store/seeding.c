@@ -1,7 +1,7 @@
-/* seed.c - MOCK: a seed document into the store (see seed.h), through the registry and twin calls
+/* seeding.c - MOCK: a seed document into the store (see seeding.h), through the registry and twin calls
  * the REST API uses, plus a policy insert of its own. The real hub has no seed.
  */
-#include "seed.h"
+#include "seeding.h"
 
 #include <stdio.h>
 #include <string.h>

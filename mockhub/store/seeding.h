@@ -1,8 +1,8 @@
-/* seed.h - MOCK: loads a seed (mockhub run --seed FILE, docs/seed.schema.json) into the store
- * (seed.c): devices with their keys, status, edge flag, tags and desired properties, and shared
+/* seeding.h - MOCK: loads a seed (mockhub run --seed FILE, docs/seed.schema.json) into the store
+ * (seeding.c): devices with their keys, status, edge flag, tags and desired properties, and shared
  * access policies. Same locking and ownership rules as store.h. */
-#ifndef MH_STORE_SEED_H
-#define MH_STORE_SEED_H
+#ifndef MH_STORE_SEEDING_H
+#define MH_STORE_SEEDING_H
 
 #include <cjson/cJSON.h>
 
