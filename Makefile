@@ -112,7 +112,16 @@ $(B)/lib/%.a:
 $(LIB_COMMON):   $(call obj,$(COMMON_SRC))
 $(LIB_CORE):     $(call obj,$(CORE_SRC))
 $(LIB_STORE):    $(call obj,$(STORE_SRC))
-$(LIB_DAEMON):   $(call obj,$(DAEMON_SRC))
+$(LIB_DAEMON):   $(call obj,$(DAEMON_SRC)) $(B)/obj/gen/ui_assets.o
+
+# The web dashboard's files (mockhub/daemon/ui/) embedded in the binary as C arrays.
+UI_FILES := $(sort $(wildcard mockhub/daemon/ui/*.html mockhub/daemon/ui/*.js mockhub/daemon/ui/*.css))
+$(B)/gen/ui_assets.c: $(UI_FILES) scripts/embed_assets.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed_assets.sh $(UI_FILES) > $@.tmp && mv $@.tmp $@
+$(B)/obj/gen/ui_assets.o: $(B)/gen/ui_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(INC_DAEMON) -c $< -o $@
 $(LIB_LAUNCHER): $(call obj,$(LAUNCHER_SRC))
 $(LIB_DEVICE):   $(call obj,$(DEVICE_SRC))
 $(LIB_SERVICE):  $(call obj,$(SERVICE_SRC))

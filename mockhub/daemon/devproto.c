@@ -91,6 +91,7 @@ void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const vo
             return;
         }
         twin_reply(hub, id, 204, t.rid, version, "", 0);
+        mh_activity_add(hub->activity, "twin.reported", id, payload, len); /* MOCK: the dashboard's log */
         return;
     }
     case MH_TOPIC_METHOD_RESPONSE:
@@ -103,6 +104,7 @@ void mh_devproto_handle(mh_hub *hub, const char *id, const char *topic, const vo
         return;
     case MH_TOPIC_TELEMETRY:
         telemetry_store(hub, id, t.props, payload, len);
+        mh_activity_add(hub->activity, "telemetry", id, payload, len); /* MOCK: the dashboard's log */
         mh_hub_touch(hub, id); /* AZURE: lastActivityTime moves with every message */
         return;
     case MH_TOPIC_TWIN_BAD:

@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "activity.h"
 #include "http.h"
 #include "hub.h"
 #include "link.h"
@@ -33,6 +34,7 @@ struct mh_hub {
     mh_svcauth_cache *auth_cache;
     mh_wsproxy *wsproxy; /* NULL without MQTT over WebSockets */
     mh_testctl *testctl; /* MOCK: test control (/mockhub/...) */
+    mh_activity *activity; /* MOCK: recent activity for the dashboard's live log (/ui) */
     atomic_int link_up;
     atomic_int plugin_ready;
     /* the barrier with the plugin (mh_hub_device_subscribed) */

@@ -16,6 +16,7 @@
 #include "replies.h"
 #include "svcauth.h"
 #include "twin.h"
+#include "ui.h"
 
 #define METHOD_PAYLOAD_MAX (128 * 1024) /* AZURE: 128 KB each way */
 
@@ -503,6 +504,10 @@ static const route routes[] = {
     {"DELETE", "/mockhub/faults", R_WRITE, mh_testctl_r_faults_clear},
     {"DELETE", "/mockhub/faults/{id}", R_WRITE, mh_testctl_r_fault_delete},
     {"POST", "/mockhub/devices/{id}/drop", R_WRITE, mh_testctl_r_drop},
+    /* MOCK: the web dashboard (ui.c): a login page, then a session cookie checked by ui.c */
+    {"GET", "/ui", 0, mh_ui_r_get},
+    {"GET", "/ui/*", 0, mh_ui_r_get},
+    {"POST", "/ui/session", 0, mh_ui_r_session},
     /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
     {"POST", "/devices", R_ANY, r_not_implemented}, /* bulk registry operations */
     {"*", "/devices/{id}/modules/*", R_ANY, r_not_implemented},
