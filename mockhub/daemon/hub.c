@@ -107,8 +107,8 @@ static void logged_done(void *ctx, mh_err err, int status, const char *payload, 
     logged_call *lc = ctx;
     char detail[MH_ACTIVITY_DETAIL + 1];
     if (err == MH_OK)
-        snprintf(detail, sizeof detail, "{\"method\":\"%s\",\"status\":%d,\"payload\":%.*s}", lc->method, status,
-                 len > 0 && len < 400 ? (int)len : 4, len > 0 && len < 400 ? payload : "null");
+        snprintf(detail, sizeof detail, "{\"method\":\"%s\",\"status\":%d,\"payload\":%.*s}", lc->method,
+                 status, len > 0 && len < 400 ? (int)len : 4, len > 0 && len < 400 ? payload : "null");
     else
         snprintf(detail, sizeof detail, "{\"method\":\"%s\",\"error\":\"%s\"}", lc->method,
                  mh_err_lookup(err)->name);

@@ -32,8 +32,8 @@ struct mh_hub {
     mh_methods *methods;
     mh_presence *presence;
     mh_svcauth_cache *auth_cache;
-    mh_wsproxy *wsproxy; /* NULL without MQTT over WebSockets */
-    mh_testctl *testctl; /* MOCK: test control (/mockhub/...) */
+    mh_wsproxy *wsproxy;   /* NULL without MQTT over WebSockets */
+    mh_testctl *testctl;   /* MOCK: test control (/mockhub/...) */
     mh_activity *activity; /* MOCK: recent activity for the dashboard's live log (/ui) */
     atomic_int link_up;
     atomic_int plugin_ready;

@@ -40,8 +40,9 @@ static void send_asset(mh_http_reply *reply, const mh_ui_asset *a)
     mh_http_response resp = {.status = 200, .body = body, .content_type = a->content_type};
     mh_http_response_header(&resp, "Cache-Control", "no-store");
     mh_http_response_header(&resp, "X-Content-Type-Options", "nosniff");
-    mh_http_response_header(&resp, "Content-Security-Policy",
-                            "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'");
+    mh_http_response_header(
+        &resp, "Content-Security-Policy",
+        "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'");
     mh_http_reply_send(reply, &resp);
 }
 
@@ -53,8 +54,9 @@ static mh_err policy_lookup(void *store, const char *name, mh_policy *out)
 static int token_ok(mh_hub *hub, const char *token)
 {
     mh_status st = {0};
-    return token != NULL && mh_svcauth_check_cached(hub->auth_cache, token, hub->cfg.hostname, UI_RIGHTS,
-                                                    (long long)time(NULL), policy_lookup, hub->store, &st) == MH_OK;
+    return token != NULL &&
+           mh_svcauth_check_cached(hub->auth_cache, token, hub->cfg.hostname, UI_RIGHTS,
+                                   (long long)time(NULL), policy_lookup, hub->store, &st) == MH_OK;
 }
 
 /* The session's token from the Cookie header, url-decoded into out; 0 when there is none. */
@@ -135,7 +137,8 @@ void mh_ui_r_session(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
     char cookie[TOKEN_MAX * 3 + 128], enc[TOKEN_MAX * 3 + 1];
     if (cJSON_IsNull(t)) {
         mh_http_response resp = {.status = 204};
-        mh_http_response_header(&resp, "Set-Cookie", COOKIE "=; Path=/ui; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+        mh_http_response_header(&resp, "Set-Cookie",
+                                COOKIE "=; Path=/ui; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
         mh_http_reply_send(reply, &resp);
         cJSON_Delete(body);
         return;
