@@ -45,6 +45,8 @@ test('test control needs the owner policy', { timeout: 30000 }, async () => {
     ['GET', '/mockhub/wait?deviceId=x'], ['POST', '/mockhub/devices/x/drop']]) {
     const none = await rest(hub, method, path, { token: null, apiVersion: null, body: method === 'POST' ? {} : undefined });
     assert.equal(none.status, 401, `${path} without a token`);
+    assert.equal(none.headers[MARK], 'test-control', 'even a refusal is marked as mockhub\'s');
+    assert.equal(none.headers['iothub-errorcode'], 'IotHubUnauthorizedAccess');
   }
   const res = await rest(hub, 'POST', '/mockhub/reset', {
     apiVersion: null, body: {}, token: serviceToken(hub, { policy: 'service', key: 'AAAAAAAAAAAAAAAAAAAAAA==' }),
