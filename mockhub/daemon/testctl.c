@@ -35,11 +35,14 @@ enum {
     OP_TWIN_WRITE = 1u << 2,
     OP_METHOD = 1u << 3,
     OP_QUERY = 1u << 4,
-    OP_ALL = (1u << 5) - 1,
-    OP_COUNT = 5
+    OP_ALL = (1u << 5) - 1,   /* "*": every service (REST) operation */
+    OP_DEVICE_TWIN = 1u << 5, /* a device's own twin requests over MQTT (GET, reported PATCH): named only */
+    OP_REST_COUNT = 5,
+    OP_COUNT = 6
 };
 
-static const char *const op_names[OP_COUNT] = {"registry", "twin.read", "twin.write", "method", "query"};
+static const char *const op_names[OP_COUNT] = {"registry", "twin.read", "twin.write",
+                                               "method",   "query",     "device.twin"};
 
 typedef struct fault {
     unsigned long long id;
@@ -52,7 +55,7 @@ typedef struct fault {
     long long hits; /* requests affected so far */
 } fault;
 
-enum held_kind { HELD_WAIT, HELD_DELAY };
+enum held_kind { HELD_WAIT, HELD_DELAY, HELD_SEND };
 enum cond { COND_CONNECTED, COND_DISCONNECTED, COND_METHODS, COND_DESIRED, COND_TWIN };
 
 typedef struct held {
@@ -69,6 +72,9 @@ typedef struct held {
     mh_http_request req; /* pointers stay valid: the connection is suspended until the reply */
     char id[256];
     mh_testctl_route_fn fn;
+    /* SEND: a message to a device, late (the device's twin replies under a latency fault) */
+    char *topic, *payload;
+    size_t plen;
     struct held *next;
 } held;
 
@@ -194,7 +200,7 @@ double mh_tier_rate(const mh_tier *tier, const char *op)
     };
     if (s < 1 || s > 3)
         return 0;
-    for (int i = 0; i < OP_COUNT; i++)
+    for (int i = 0; i < OP_REST_COUNT; i++)
         if (strcmp(op, op_names[i]) == 0)
             return v[s - 1][i];
     return 0;
@@ -259,6 +265,8 @@ static void held_free(held *h)
         return;
     free(h->path);
     cJSON_Delete(h->value);
+    free(h->topic);
+    free(h->payload);
     free(h);
 }
 
@@ -282,7 +290,8 @@ void mh_testctl_shutdown(mh_testctl *t)
     pthread_mutex_unlock(&t->lock);
     while (list != NULL) {
         held *nx = list->next;
-        send_error(list->reply, MH_ERR_UNAVAILABLE, "the hub is shutting down");
+        if (list->kind != HELD_SEND)
+            send_error(list->reply, MH_ERR_UNAVAILABLE, "the hub is shutting down");
         held_free(list);
         list = nx;
     }
@@ -415,7 +424,14 @@ static void *timer_main(void *arg)
         while (list != NULL) {
             held *h = list;
             list = h->next;
-            if (h->kind == HELD_DELAY) {
+            if (h->kind == HELD_SEND) {
+                if (reached(now, h->due)) {
+                    if (mh_hub_to_device(t->hub, h->device, h->topic, h->payload, h->plen, 0) != MH_OK)
+                        fprintf(stderr, "mockhub: could not send a delayed message to %s\n", h->device);
+                    held_free(h);
+                    continue;
+                }
+            } else if (h->kind == HELD_DELAY) {
                 if (reached(now, h->due)) {
                     h->fn(t->hub, &h->req, h->reply, h->id);
                     held_free(h);
@@ -528,6 +544,64 @@ static void fault_remove_at(mh_testctl *t, size_t i)
     t->nfaults--;
 }
 
+/* The faults for op on device (NULL: a call not about one device): the largest latency and the
+ * first error; uses up their counts. Requires the lock. */
+static void match_faults_locked(mh_testctl *t, unsigned op, const char *device, long *latency, mh_err *error,
+                                unsigned long long *fault_id)
+{
+    for (size_t i = 0; i < t->nfaults; i++) {
+        fault *f = &t->faults[i];
+        if (!(f->ops & op) || (f->latency_ms == 0 && f->error == MH_OK) ||
+            (f->device[0] && (device == NULL || strcmp(f->device, device) != 0)))
+            continue;
+        if (f->latency_ms > *latency)
+            *latency = f->latency_ms;
+        if (f->error != MH_OK && *error == MH_OK) {
+            *error = f->error;
+            *fault_id = f->id;
+        }
+        f->hits++;
+        if (f->remaining > 0 && --f->remaining == 0)
+            fault_remove_at(t, i--);
+    }
+}
+
+int mh_testctl_device_twin_fault(mh_testctl *t, const char *device_id, mh_err *out_err, long *out_latency_ms)
+{
+    long latency = 0;
+    mh_err error = MH_OK;
+    unsigned long long fault_id = 0;
+    if (t == NULL)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    match_faults_locked(t, OP_DEVICE_TWIN, device_id, &latency, &error, &fault_id);
+    pthread_mutex_unlock(&t->lock);
+    *out_err = error;
+    *out_latency_ms = latency;
+    return latency > 0 || error != MH_OK;
+}
+
+int mh_testctl_send_later(mh_testctl *t, const char *device_id, const char *topic, const void *payload,
+                          size_t len, long delay_ms)
+{
+    held *h = t ? calloc(1, sizeof *h) : NULL;
+    if (h == NULL)
+        return 0;
+    h->kind = HELD_SEND;
+    h->due = plus_ms(now_mono(), delay_ms);
+    snprintf(h->device, sizeof h->device, "%s", device_id);
+    h->topic = strdup(topic);
+    h->payload = malloc(len + 1);
+    h->plen = len;
+    if (h->payload != NULL && len > 0)
+        memcpy(h->payload, payload, len);
+    if (h->topic == NULL || h->payload == NULL || !hold(t, h)) {
+        held_free(h);
+        return 0;
+    }
+    return 1;
+}
+
 /* An injected error sent after its latency (a held request's handler): id is "<mh_err>:<fault id>". */
 static void late_error(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {
@@ -558,21 +632,8 @@ int mh_testctl_intercept(mh_testctl *t, const char *method, const char *pattern,
     unsigned long long fault_id = 0;
     pthread_mutex_lock(&t->lock);
     int throttled = !quota_take(t, op_index(op));
-    for (size_t i = 0; i < t->nfaults && !throttled; i++) {
-        fault *f = &t->faults[i];
-        if (!(f->ops & op) || (f->latency_ms == 0 && f->error == MH_OK) ||
-            (f->device[0] && (!has_id || strcmp(f->device, id) != 0)))
-            continue;
-        if (f->latency_ms > latency)
-            latency = f->latency_ms;
-        if (f->error != MH_OK && error == MH_OK) {
-            error = f->error;
-            fault_id = f->id;
-        }
-        f->hits++;
-        if (f->remaining > 0 && --f->remaining == 0)
-            fault_remove_at(t, i--);
-    }
+    if (!throttled)
+        match_faults_locked(t, op, has_id ? id : NULL, &latency, &error, &fault_id);
     pthread_mutex_unlock(&t->lock);
     if (throttled) {
         char text[160];
@@ -748,9 +809,9 @@ void mh_testctl_r_faults_add(mh_hub *hub, const mh_http_request *req, mh_http_re
         f.ops = 0;
     }
     if (f.ops == 0) {
-        send_error(
-            reply, MH_ERR_ARGUMENT_INVALID,
-            "operations must be \"*\" or some of registry, twin, twin.read, twin.write, method, query");
+        send_error(reply, MH_ERR_ARGUMENT_INVALID,
+                   "operations must be \"*\" or some of registry, twin, twin.read, twin.write, method, "
+                   "query, device.twin");
         goto done;
     }
     if (!int_member(body, "latencyMs", 0, LATENCY_MAX_MS, 0, &f.latency_ms, reply) ||

@@ -52,6 +52,15 @@ mh_err mh_testctl_set_seed(mh_testctl *t, const cJSON *seed) MH_WARN_UNUSED;
 int mh_testctl_intercept(mh_testctl *t, const char *method, const char *pattern, const mh_http_request *req,
                          mh_http_reply *reply, const char *id, mh_testctl_route_fn fn);
 
+/* For a device's own twin request (GET or reported PATCH over MQTT): 1 when a fault on
+ * "device.twin" matches; *out_err is the error to answer (MH_OK: none) and *out_latency_ms the
+ * delay to add to the reply. */
+int mh_testctl_device_twin_fault(mh_testctl *t, const char *device_id, mh_err *out_err, long *out_latency_ms);
+/* Sends payload on topic to the device after delay_ms (the timer thread). 0 when it could not be
+ * held (the caller sends it now). */
+int mh_testctl_send_later(mh_testctl *t, const char *device_id, const char *topic, const void *payload,
+                          size_t len, long delay_ms);
+
 /* The /mockhub/ test-control routes (routes.c's table). */
 void mh_testctl_r_reset(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id);
 void mh_testctl_r_wait(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id);

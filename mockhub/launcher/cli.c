@@ -89,7 +89,8 @@ static const opt options[] = {
     {"path", NULL, 0, "wait until this twin path (e.g. properties.reported.fw) has a value"},
     {"value", NULL, 0, "... equal to this JSON value"},
     {"operations", "ops", 0,
-     "comma-separated: registry, twin, twin.read, twin.write, method, query (default all)"},
+     "comma-separated: registry, twin, twin.read, twin.write, method, query (default: all of these), "
+     "device.twin"},
     {"latency", NULL, 0, "added latency in milliseconds"},
     {"error", NULL, 0, "IoT Hub error to answer: a name (ThrottlingException, ServerBusy), number or status"},
     {"count", NULL, 0, "affect only the next N requests"},

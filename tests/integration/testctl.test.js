@@ -132,6 +132,30 @@ test('latency is added to the operation and to nothing else', { timeout: 30000 }
   await clearFaults(hub);
 });
 
+test('device.twin faults: the device SDK sees a throttled twin request, and a late reply', { timeout: 60000 }, async () => {
+  const hub = ctx.hub;
+  const { deviceId, connectionString } = await createDevice(hub, uid('dtwin'));
+  const client = await open(hub, connectionString);
+  const add = await ctl(hub, 'POST', '/mockhub/faults', { deviceId, operations: 'device.twin', error: 'ThrottlingException', count: 1 });
+  assert.equal(add.status, 201, add.body);
+  assert.deepEqual(add.json.operations, ['device.twin']);
+  const err = await withTimeout(client.getTwin().then(() => null, (e) => e), 10000, 'getTwin under a fault');
+  assert.ok(err, 'the twin request failed');
+  assert.match(err.message, /^ThrottlingException: injected by mockhub test control/, `${err.name}: ${err.message}`);
+  // used up: the next request works; then a latency fault delays the reply, not the update
+  const twin = await withTimeout(client.getTwin(), 10000, 'getTwin after the fault');
+  await ctl(hub, 'POST', '/mockhub/faults', { deviceId, operations: ['device.twin'], latencyMs: 400, count: 1 });
+  const t0 = Date.now();
+  await withTimeout(new Promise((resolve, reject) => twin.properties.reported.update({ late: 1 }, (e) => (e ? reject(e) : resolve()))), 10000, 'late report');
+  assert.ok(Date.now() - t0 >= 400, `the reply came after ${Date.now() - t0} ms`);
+  const { responseBody } = await registry(hub).getTwin(deviceId);
+  assert.equal(responseBody.properties.reported.late, 1);
+  // "*" means the service operations only: a device-wide fault leaves the device's own requests alone
+  await ctl(hub, 'POST', '/mockhub/faults', { deviceId, error: 429 });
+  await withTimeout(client.getTwin(), 10000, 'device twin under a service-side fault');
+  await clearFaults(hub);
+});
+
 test('wait-for: connected, methods, a twin path with a value, and a timeout (408)', { timeout: 30000 }, async () => {
   const hub = ctx.hub;
   const { deviceId, connectionString } = await createDevice(hub, uid('wait'));
