@@ -140,11 +140,22 @@ static int usage_error(const cli *c, const char *fmt, ...)
 
 /* ---- output ---- */
 
+/* Prints doc as az does: two-space indentation (cJSON indents with tabs; raw tabs appear in its
+ * output only as formatting, since tabs inside strings are escaped). */
 static void print_json(const cJSON *doc)
 {
     char *text = cJSON_Print(doc);
-    if (text)
-        printf("%s\n", text);
+    if (text == NULL)
+        return;
+    int line_start = 1;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\t')
+            fputs(line_start ? "  " : " ", stdout);
+        else
+            putchar(*p);
+        line_start = *p == '\n' || (line_start && *p == '\t');
+    }
+    putchar('\n');
     free(text);
 }
 
