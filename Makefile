@@ -20,7 +20,7 @@ WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototyp
         -Wwrite-strings -Wvla -Wno-overlength-strings
 WERROR ?= -Werror
 OPT ?= -O2 -g
-PKGS := libcjson sqlite3 libmicrohttpd libmosquitto libcurl openssl
+PKGS := libcjson sqlite3 libmicrohttpd libmosquitto libcurl openssl libqpid-proton
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(WERROR) -fPIC -MMD -MP $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
@@ -97,7 +97,7 @@ BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(filter bench/mh_%.c,$(BENCH_SR
 .SECONDARY:
 
 .PHONY: all deps deps-test run test unit integration integration-san bench format format-check clean \
-        compose-check smoke-bench fresh-check container-check
+        compose-check smoke-bench fresh-check container-check fuzz fuzz-smoke
 all: $(PROGS)
 
 $(B)/obj/%.o: %.c
@@ -187,6 +187,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory compose-check
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined unit
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory smoke-bench
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory integration-san
@@ -209,6 +210,55 @@ bench: deps-test all $(BENCH_BINS)
 smoke-bench: all $(BENCH_BINS)
 	@if [ -x bench/run.sh ]; then bench/run.sh --smoke; else echo "no bench yet"; fi
 
+# ---- fuzzing: one libFuzzer target per parser of outside input (fuzz/README.md), built with clang
+# into build-fuzz/ from the library sources compiled again with the fuzz flags (never the gcc
+# objects). `make fuzz` runs each for FUZZ_SECONDS, `make fuzz-smoke` (part of `make test`) for
+# FUZZ_SMOKE_SECONDS, one after the other, each from a working copy of fuzz/corpus/<name>/ under
+# build-fuzz/corpus/; a crash fails the run and leaves its input in build-fuzz/crashes/<name>/.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FB := build-fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -O1 -g $(WARN) $(WERROR) -MMD -MP -fsanitize=fuzzer-no-link $(FUZZ_SAN) \
+              $(PKG_CFLAGS)
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_BINS := $(addprefix $(FB)/fuzz_,$(FUZZ_NAMES))
+fobj = $(patsubst %.c,$(FB)/obj/%.o,$(1))
+FUZZ_LIBS := $(FB)/lib/libmhdaemon.a $(FB)/lib/libmhstore.a $(FB)/lib/libmhcore.a $(FB)/lib/libiotcommon.a
+
+$(FB)/obj/common/%.o:         INC := -Icommon
+$(FB)/obj/mockhub/core/%.o:   INC := $(INC_CORE)
+$(FB)/obj/mockhub/store/%.o:  INC := $(INC_STORE)
+$(FB)/obj/mockhub/daemon/%.o: INC := $(INC_DAEMON)
+$(FB)/obj/fuzz/%.o:           INC := $(INC_DAEMON)
+
+$(FB)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INC) -c $< -o $@
+
+$(FB)/lib/%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FB)/lib/libiotcommon.a: $(call fobj,$(COMMON_SRC))
+$(FB)/lib/libmhcore.a:    $(call fobj,$(CORE_SRC))
+$(FB)/lib/libmhstore.a:   $(call fobj,$(STORE_SRC))
+$(FB)/lib/libmhdaemon.a:  $(call fobj,$(filter-out mockhub/daemon/http.c mockhub/daemon/routes.c,$(DAEMON_SRC))) $(FB)/obj/gen/ui_assets.o
+$(FB)/obj/gen/ui_assets.o: $(B)/gen/ui_assets.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INC_DAEMON) -c $< -o $@
+
+$(FB)/fuzz_%: $(FB)/obj/fuzz/fuzz_%.o $(FUZZ_LIBS)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS_ALL)
+
+fuzz: $(FUZZ_BINS)
+	@fuzz/run.sh $(FB) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-smoke: $(FUZZ_BINS)
+	@fuzz/run.sh $(FB) $(FUZZ_SMOKE_SECONDS) $(FUZZ_NAMES)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
@@ -216,6 +266,7 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san build-san-*
+	rm -rf build build-san build-san-* build-fuzz
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(FB) -name '*.d' 2>/dev/null)

@@ -94,6 +94,7 @@ void mb_result_init(mb_result *r, const char *key, const char *label)
     r->p99_us = -1;
     r->server_cpu = -1;
     r->server_us_per_op = -1;
+    r->daemon_us_per_op = -1;
 }
 
 int mb_proc_parent(int pid)
@@ -172,6 +173,7 @@ void mb_phase_begin(mb_phase *p, int server_pid)
 {
     p->server_pid = server_pid;
     p->srv0 = mb_proc_tree_cpu_s(server_pid);
+    p->own0 = server_pid > 0 ? proc_cpu_s(server_pid) : -1;
     p->cpu0 = mb_cpu_s();
     p->t0 = mb_now_ns();
 }
@@ -188,6 +190,9 @@ double mb_phase_end(const mb_phase *p, mb_result *r, double ops)
         if (ops > 0)
             r->server_us_per_op = (srv - p->srv0) * 1e6 / ops;
     }
+    double own = p->server_pid > 0 ? proc_cpu_s(p->server_pid) : -1;
+    if (p->own0 >= 0 && own >= 0 && ops > 0)
+        r->daemon_us_per_op = (own - p->own0) * 1e6 / ops;
     return wall;
 }
 
@@ -217,6 +222,8 @@ void mb_result_emit(const mb_result *r)
         printf(" server_cpu=%.2f", r->server_cpu);
     if (r->server_us_per_op >= 0)
         printf(" server_us/op=%.1f", r->server_us_per_op);
+    if (r->daemon_us_per_op >= 0)
+        printf(" (daemon %.1f)", r->daemon_us_per_op);
     printf("\n");
     if (r->note)
         printf("  %-16s   note: %s\n", "", r->note);
@@ -249,6 +256,8 @@ void mb_result_emit(const mb_result *r)
         cJSON_AddNumberToObject(o, "server_cpu", r->server_cpu);
     if (r->server_us_per_op >= 0)
         cJSON_AddNumberToObject(o, "server_cpu_us_per_op", r->server_us_per_op);
+    if (r->daemon_us_per_op >= 0)
+        cJSON_AddNumberToObject(o, "daemon_cpu_us_per_op", r->daemon_us_per_op);
     if (r->note)
         cJSON_AddStringToObject(o, "note", r->note);
     char *txt = cJSON_PrintUnformatted(o);

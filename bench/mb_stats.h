@@ -44,6 +44,7 @@ typedef struct mb_result {
     double client_cpu;       /* bench process CPU seconds / wall seconds over the run (load generator cost) */
     double server_cpu;       /* hub + broker CPU seconds / wall seconds over the run; < 0 unknown */
     double server_us_per_op; /* hub + broker CPU microseconds per operation; < 0 unknown */
+    double daemon_us_per_op; /* of which the hub process itself (daemon, not the broker); < 0 unknown */
     const char *note;        /* free text (settings, what bounds it) */
 } mb_result;
 
@@ -60,7 +61,7 @@ int mb_proc_parent(int pid); /* -1 when unknown */
 typedef struct mb_phase {
     int server_pid;
     uint64_t t0;
-    double cpu0, srv0;
+    double cpu0, srv0, own0;
 } mb_phase;
 void mb_phase_begin(mb_phase *p, int server_pid);
 /* Fills r->client_cpu, r->server_cpu and (ops > 0) r->server_us_per_op; returns the wall seconds. */

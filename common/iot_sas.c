@@ -155,6 +155,29 @@ int iot_sas_verify(const iot_sas_token *token, const char *key_b64)
     return CRYPTO_memcmp(mac, token->sig, maclen) == 0;
 }
 
+int iot_sas_verify_raw(const iot_sas_token *token, const char *key_text)
+{
+    char data[SAS_MAX_SIGN];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+    int n;
+
+    if (!token || !key_text || !*key_text)
+        return 0;
+    if (token->se_text[0])
+        n = snprintf(data, sizeof(data), "%s\n%s", token->sr, token->se_text);
+    else
+        n = snprintf(data, sizeof(data), "%s\n%lld", token->sr, token->se);
+    if (n < 0 || (size_t)n >= sizeof(data))
+        return 0;
+    if (!HMAC(EVP_sha256(), key_text, (int)strlen(key_text), (const unsigned char *)data, (size_t)n, mac,
+              &maclen))
+        return 0;
+    if (token->sig_len != maclen)
+        return 0;
+    return CRYPTO_memcmp(mac, token->sig, maclen) == 0;
+}
+
 int iot_sas_covers(const char *sr_decoded, const char *resource)
 {
     const char *sr_slash, *res_slash;

@@ -25,6 +25,9 @@ iot_err iot_sas_parse(const char *token, iot_sas_token *out) IOT_WUR;
  * compare), else 0 (also 0 when the key is not valid base64). Does not look at the clock. */
 int iot_sas_verify(const iot_sas_token *token, const char *key_b64);
 
+/* As iot_sas_verify, but the HMAC key is key_text's bytes as they are, not base64-decoded: how
+ * the Event Hubs SDKs sign (their hmacSha256 takes the key string as UTF-8). */
+int iot_sas_verify_raw(const iot_sas_token *token, const char *key_text);
 /* 1 when decoded sr covers resource: path-segment prefix match ("h/devices/a" covers "h/devices/a" and
  * "h/devices/a/modules/m", not "h/devices/ab"), host part (before the first '/') case-insensitive.
  * A trailing '/' in sr is ignored. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mockhub needs on Debian 12, in three tiers, and says what and why:
 #   scripts/deps.sh run    build and run the hub (`make run`, the Dockerfile; `--runtime` is an alias)
-#   scripts/deps.sh test   also the test tools: Criterion, Node.js + npm and `npm ci` for Microsoft's
-#                          SDKs, docker-compose, network namespaces (`make test`)
+#   scripts/deps.sh test   also the test tools: Criterion, clang + libFuzzer, Node.js + npm and `npm ci`
+#                          for Microsoft's SDKs, docker-compose, network namespaces (`make test`)
 #   scripts/deps.sh ci     also debootstrap, podman, podman-compose and runc (`make fresh-check`,
 #                          `make container-check`)
 # On a machine that has everything it runs one dpkg-query and exits: no apt, no npm, no network.
@@ -38,10 +38,13 @@ declare -A WHY=(
     [libcjson-dev]="JSON"
     [libssl-dev]="SAS signatures and the development CA"
     [libcurl4-openssl-dev]="the C service library's HTTPS client"
+    [libqpid-proton11-dev]="AMQP 1.0 (Proton-C connection driver): C2D from the service SDKs, the Event Hubs-compatible endpoint"
     [mosquitto]="the MQTT broker the hub runs"
     [ca-certificates]="TLS trust store"
     [curl]="health checks (container HEALTHCHECK, scripts)"
     [libcriterion-dev]="unit tests"
+    [clang]="builds the libFuzzer targets (make fuzz; make test runs them briefly)"
+    [libclang-rt-14-dev]="clang's libFuzzer and sanitizer runtimes for the fuzz targets"
     [openssl]="certificates for the bench's broker-only floor"
     [iproute2]="integration tests in private network namespaces (ip)"
     [util-linux]="integration tests in private network namespaces (unshare)"
@@ -55,9 +58,9 @@ declare -A WHY=(
     [runc]="make container-check: the OCI runtime that works here"
 )
 PKGS=(build-essential pkg-config libmosquitto-dev mosquitto-dev libmicrohttpd-dev libsqlite3-dev
-      libcjson-dev libssl-dev libcurl4-openssl-dev mosquitto ca-certificates curl)
+      libcjson-dev libssl-dev libcurl4-openssl-dev libqpid-proton11-dev mosquitto ca-certificates curl)
 if [ "$tier" != run ]; then
-    PKGS+=(libcriterion-dev openssl iproute2 util-linux chromium)
+    PKGS+=(libcriterion-dev clang libclang-rt-14-dev openssl iproute2 util-linux chromium)
     # A Node.js from elsewhere (NodeSource, nvm) is fine: only install Debian's when none is there.
     command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
     command -v npm >/dev/null 2>&1 || PKGS+=(npm)

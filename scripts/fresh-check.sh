@@ -115,8 +115,8 @@ run)
     ! dpkg -s libcriterion-dev >/dev/null 2>&1 || fail "make run installed test tooling (libcriterion-dev)"
     ;;
 offline)
-    # No network at all: make run must not reach for apt or npm; real ports; the reboot flow.
-    ip link set lo up
+    # No network at all (loopback only, brought up by in_chroot with the host's ip): make run must
+    # not reach for apt or npm; real ports; the reboot flow.
     setsid make run >/tmp/make-run2.log 2>&1 &
     pid=$!
     start=$SECONDS
@@ -157,12 +157,13 @@ in_chroot() { # $1 = "net" (host network) or "nonet" (private network namespace)
     [ "$net" = nonet ] && unsh+=(-n)
     "${unsh[@]}" bash -c '
         set -e
-        R=$1; shift
+        R=$1 net=$2; shift 2
+        [ "$net" = net ] || ip link set lo up # the private network namespace: loopback only
         mount -t proc proc "$R/proc"
         mount --rbind /sys "$R/sys"
         mount --rbind /dev "$R/dev"
         mount -t tmpfs tmpfs "$R/tmp"
-        exec chroot "$R" /fresh-steps.sh "$@"' _ "$R" "$@"
+        exec chroot "$R" /fresh-steps.sh "$@"' _ "$R" "$net" "$@"
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }

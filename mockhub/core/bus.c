@@ -42,6 +42,7 @@ static const struct {
     [MH_BUS_RESYNC] = {"$mockhub/resync", SHAPE_EXACT, BODY_NONE},
     [MH_BUS_SYNC] = {"$mockhub/sync", SHAPE_EXACT, BODY_DECIMAL},
     [MH_BUS_REFUSE] = {"$mockhub/refuse/", SHAPE_ID, BODY_DECIMAL},
+    [MH_BUS_WAKE] = {"$mockhub/wake", SHAPE_EXACT, BODY_NONE},
 };
 
 #define FILTER_METHODS "$iothub/methods/POST/#"
@@ -164,9 +165,12 @@ done:
 }
 
 /* Copies the id s[0..n) into m->id; 0 when empty, too long or holding '/'. */
+/* The same rule as id_ok (encoding): no '/', and no MQTT wildcard ('+', '#'; such devices are
+ * refused at CONNECT, so no such id is ever on the bus). */
 static int take_id(const char *s, size_t n, mh_bus_msg *m)
 {
-    if (n == 0 || n > MH_BUS_ID_MAX || memchr(s, '/', n) != NULL)
+    if (n == 0 || n > MH_BUS_ID_MAX || memchr(s, '/', n) != NULL || memchr(s, '+', n) != NULL ||
+        memchr(s, '#', n) != NULL)
         return 0;
     memcpy(m->id, s, n);
     m->id[n] = '\0';
@@ -329,6 +333,7 @@ static int fields_ok(const mh_bus_msg *msg)
     case MH_BUS_REFUSE:
         return id_ok(msg->id) && msg->count <= MH_BUS_NUM_MAX;
     case MH_BUS_RESYNC:
+    case MH_BUS_WAKE:
         return 1;
     default:
         return 0;

@@ -30,6 +30,7 @@ typedef enum mh_bus_kind {
     MH_BUS_RESYNC,          /* daemon -> plugin  $mockhub/resync                   empty */
     MH_BUS_SYNC,            /* daemon -> plugin  $mockhub/sync                     N as decimal text */
     MH_BUS_REFUSE, /* daemon -> plugin  $mockhub/refuse/{id}              N as decimal text (MOCK: test control) */
+    MH_BUS_WAKE, /* daemon -> plugin  $mockhub/wake                     empty: only ends the broker's sleep */
     MH_BUS_KIND_COUNT
 } mh_bus_kind;
 

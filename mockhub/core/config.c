@@ -128,6 +128,33 @@ mh_err mh_config_from_env(mh_config *out_cfg, mh_status *st)
     if (c.mqtt_port == c.https_port)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
                        "MOCKHUB_MQTT_PORT and MOCKHUB_HTTPS_PORT are both %d; they must differ", c.mqtt_port);
+    if ((rc = read_port("MOCKHUB_AMQP_PORT", 5671, &c.amqp_port, st)) != MH_OK)
+        return rc;
+    if ((rc = read_port("MOCKHUB_AMQP_PLAIN_PORT", 5672, &c.amqp_plain_port, st)) != MH_OK)
+        return rc;
+    {
+        int ports[4] = {c.mqtt_port, c.https_port, c.amqp_port, c.amqp_plain_port};
+        for (int i = 0; i < 4; i++)
+            for (int j = i + 1; j < 4; j++)
+                if (ports[i] == ports[j])
+                    return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                                   "two of MOCKHUB_MQTT_PORT, MOCKHUB_HTTPS_PORT, MOCKHUB_AMQP_PORT and "
+                                   "MOCKHUB_AMQP_PLAIN_PORT are both %d; they must differ",
+                                   ports[i]);
+    }
+    {
+        const char *parts = getenv("MOCKHUB_PARTITIONS");
+        c.partitions = 4;
+        if (parts != NULL && *parts != '\0') {
+            char *end = NULL;
+            long n = strtol(parts, &end, 10);
+            if (*end != '\0' || n < 1 || n > 32)
+                return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                               "MOCKHUB_PARTITIONS='%s' is not a partition count (a number from 1 to 32)",
+                               parts);
+            c.partitions = (int)n;
+        }
+    }
 
     const char *key = getenv("MOCKHUB_OWNER_KEY");
     if (key == NULL || *key == '\0')

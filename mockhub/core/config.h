@@ -1,7 +1,8 @@
 /* config.h - the hub's configuration, read once from the environment at start.
  *
  * The names are a contract other tools and tests rely on (issue #2): MOCKHUB_DATA_DIR,
- * MOCKHUB_HOSTNAME, MOCKHUB_MQTT_PORT, MOCKHUB_HTTPS_PORT, MOCKHUB_OWNER_KEY.
+ * MOCKHUB_HOSTNAME, MOCKHUB_MQTT_PORT, MOCKHUB_HTTPS_PORT, MOCKHUB_OWNER_KEY, MOCKHUB_AMQP_PORT,
+ * MOCKHUB_AMQP_PLAIN_PORT, MOCKHUB_PARTITIONS.
  */
 #ifndef MH_CONFIG_H
 #define MH_CONFIG_H
@@ -19,6 +20,9 @@ typedef struct mh_config {
     int mqtt_port;       /* MOCKHUB_MQTT_PORT, default 8883 */
     int https_port;      /* MOCKHUB_HTTPS_PORT, default 443 */
     char owner_key[128]; /* MOCKHUB_OWNER_KEY, default MH_DEV_OWNER_KEY */
+    int amqp_port;       /* MOCKHUB_AMQP_PORT, default 5671 (AMQP over TLS) */
+    int amqp_plain_port; /* MOCKHUB_AMQP_PLAIN_PORT, default 5672 (plain AMQP, loopback only) */
+    int partitions;      /* MOCKHUB_PARTITIONS, default 4 (Event Hubs-compatible endpoint, 1..32) */
     /* derived paths inside data_dir */
     char db_path[1100];     /* mockhub.db */
     char ca_cert[1100];     /* ca.pem */

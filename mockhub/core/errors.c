@@ -35,6 +35,7 @@ static const mh_err_info err_table[MH_ERR__COUNT] = {
     [MH_ERR_GATEWAY_TIMEOUT] = {504, "GatewayTimeout", 504101},
     [MH_ERR_QUERY] = {400, "BadRequest", 400000},
     [MH_ERR_SERVER_BUSY] = {503, "ServerBusy", 503005},
+    [MH_ERR_QUEUE_FULL] = {403, "DeviceMaximumQueueDepthExceeded", 403004},
 };
 
 const mh_err_info *mh_err_lookup(mh_err code)

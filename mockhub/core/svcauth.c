@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "htab.h"
 #include "iot_sas.h"
@@ -37,6 +38,45 @@ static mh_err verify(const char *authorization, const char *hostname, long long 
     *out_rights = pol.rights;
     *out_se = tok.se;
     snprintf(out_name, 64, "%.63s", tok.skn);
+    return MH_OK;
+}
+
+/* 1 when sr (decoded) names hostname: "host[/...]", "scheme://host[:port][/...]" (host compared
+ * case-insensitively). */
+static int sr_names_host(const char *sr, const char *hostname)
+{
+    const char *s = strstr(sr, "://");
+    s = s ? s + 3 : sr;
+    size_t hl = strlen(hostname);
+    if (strncasecmp(s, hostname, hl) != 0)
+        return 0;
+    return s[hl] == '\0' || s[hl] == '/' || s[hl] == ':';
+}
+
+mh_err mh_svcauth_check_amqp(const char *token, const char *hostname, long long now,
+                             mh_policy_lookup_fn lookup, void *ctx, unsigned *out_rights, long long *out_se,
+                             mh_status *st)
+{
+    iot_sas_token tok;
+    mh_policy pol;
+    if (token == NULL || iot_sas_parse(token, &tok) != IOT_OK)
+        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: malformed SharedAccessSignature");
+    if (tok.skn[0] == '\0')
+        return mh_fail(st, MH_ERR_UNAUTHORIZED,
+                       "Unauthorized: the token names no shared access policy (skn)");
+    if (!sr_names_host(tok.sr_decoded, hostname))
+        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: token audience '%s' is not this hub '%s'",
+                       tok.sr_decoded, hostname);
+    if (tok.se <= now)
+        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: the SAS token has expired");
+    if (lookup(ctx, tok.skn, &pol) != MH_OK)
+        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: unknown shared access policy '%s'", tok.skn);
+    if (!iot_sas_verify(&tok, pol.primary_key) && !iot_sas_verify(&tok, pol.secondary_key) &&
+        !iot_sas_verify_raw(&tok, pol.primary_key) && !iot_sas_verify_raw(&tok, pol.secondary_key))
+        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: signature does not match policy '%s'",
+                       tok.skn);
+    *out_rights = pol.rights;
+    *out_se = tok.se;
     return MH_OK;
 }
 

@@ -17,6 +17,15 @@ typedef mh_err (*mh_policy_lookup_fn)(void *ctx, const char *name, mh_policy *ou
 mh_err mh_svcauth_check(const char *authorization, const char *hostname, unsigned need, long long now,
                         mh_policy_lookup_fn lookup, void *ctx, mh_status *st) MH_WARN_UNUSED;
 
+/* A token presented over AMQP (CBS put-token, SASL PLAIN password): like mh_svcauth_check without
+ * the rights test, but sr may carry a scheme, a port and a path ("sb://host:5672/hub/$management",
+ * the Event Hubs audiences) as long as its host is hostname, and the signature may use the policy
+ * key base64-decoded (IoT Hub SDKs) or as raw text bytes (Event Hubs SDKs; amqp-protocol.md 2.4).
+ * *out_rights: the policy's rights, *out_se: the expiry. Errors: Unauthorized with a reason. */
+mh_err mh_svcauth_check_amqp(const char *token, const char *hostname, long long now,
+                             mh_policy_lookup_fn lookup, void *ctx, unsigned *out_rights, long long *out_se,
+                             mh_status *st) MH_WARN_UNUSED;
+
 /* A cache of tokens already verified, so a client that reuses its token (every SDK does, for up
  * to an hour) costs one hash lookup instead of a policy lookup and an HMAC per call. Policies do
  * not change while the hub runs (their keys are set at start), so entries only expire with their

@@ -318,7 +318,15 @@ static mh_err merge_into(cJSON *doc, cJSON *meta, const cJSON *patch, const char
     {
         const char *key = p->string;
         cJSON *existing = cJSON_GetObjectItemCaseSensitive(doc, key);
+        const cJSON *later = p->next;
 
+        /* A member named twice counts once, by its last value, as in dup_without_nulls: merging
+         * both would make the result depend on whether the member existed (fuzz_twin found a
+         * patch that gave another document when applied a second time). */
+        while (later && strcmp(later->string, key) != 0)
+            later = later->next;
+        if (later)
+            continue;
         if (cJSON_IsNull(p)) {
             cJSON_DeleteItemFromObjectCaseSensitive(doc, key);
             if (meta)

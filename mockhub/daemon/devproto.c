@@ -62,6 +62,8 @@ static void telemetry_store(mh_hub *hub, const char *id, const char *bag, const 
     text = obj ? cJSON_PrintUnformatted(obj) : NULL;
     if (!text || mh_store_telemetry_add(hub->store, id, text, payload, len, NULL) != MH_OK)
         fprintf(stderr, "mockhub: could not store a telemetry message from %s (%zu bytes)\n", id, len);
+    else
+        mh_amqp_wake(hub->amqp); /* Event Hubs receivers may read it */
     free(text);
     cJSON_Delete(obj);
     free(props);

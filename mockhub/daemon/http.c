@@ -389,8 +389,7 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     return (size_t)(w - s);
 }
 
-/* Binds ourselves so a failure has an errno we can explain; MHD then serves this socket. */
-static int bind_listener(int port, mh_status *st)
+int mh_http_bind_any(int port)
 {
     int one = 1, zero = 0;
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -398,26 +397,39 @@ static int bind_listener(int port, mh_status *st)
         struct sockaddr_in6 a6 = {
             .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Mapped IPv4 too: a holder of the port on either family conflicts. */
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
         if (bind(fd, (struct sockaddr *)&a6, sizeof a6) == 0)
-            goto listen_now;
+            return fd;
         int e = errno;
         close(fd);
-        fd = -1;
         if (e != EADDRNOTAVAIL && e != EAFNOSUPPORT) {
             errno = e;
-            goto fail;
+            return -1;
         }
     }
+    /* No IPv6 on this host: the IPv4 wildcard. */
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        goto fail;
+        return -1;
     struct sockaddr_in a4 = {
         .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY)};
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&a4, sizeof a4) != 0)
+    if (bind(fd, (struct sockaddr *)&a4, sizeof a4) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* Binds ourselves so a failure has an errno we can explain; MHD then serves this socket. */
+static int bind_listener(int port, mh_status *st)
+{
+    int fd = mh_http_bind_any(port);
+    if (fd < 0)
         goto fail;
-listen_now:
     if (listen(fd, 1024) != 0)
         goto fail;
     return fd;

@@ -88,4 +88,8 @@ void mh_http_set_upgrade(mh_http *http, const mh_http_upgrade_hook *hook);
  * any thread. */
 void mh_http_upgraded_close(mh_http_upgraded *up);
 
+/* Binds (without listening) a TCP socket on every interface, IPv6 with mapped IPv4 where the host
+ * has IPv6, else IPv4: the way the HTTPS server binds. The fd, or -1 with errno set. */
+int mh_http_bind_any(int port);
+
 #endif

@@ -246,6 +246,15 @@ mh_err mh_hub_set_seed(mh_hub *hub, const cJSON *seed)
     return mh_testctl_set_seed(hub->testctl, seed);
 }
 
+/* The websocket relay's waker: any message on the link ends the broker's sleep (wsproxy.c). */
+static void wake_broker(void *ctx)
+{
+    mh_hub *hub = ctx;
+    mh_bus_msg msg = {.kind = MH_BUS_WAKE};
+    if (hub->link_up)
+        (void)bus_send(hub, &msg, 0);
+}
+
 static mh_err send_sync(mh_hub *hub, uint64_t token)
 {
     mh_bus_msg msg = {.kind = MH_BUS_SYNC, .token = token};
@@ -300,6 +309,8 @@ static void ev_connected(void *ctx, const mh_bus_msg *msg)
         mh_store_session_subs_get(hub->store, msg->id, &stored) != MH_OK)
         fprintf(stderr, "mockhub: could not read the session of %s\n", msg->id);
     apply(hub, msg->id, mh_presence_connected(hub->presence, msg->id, msg->gen, msg->clean, stored));
+    if (mh_presence_subs(hub->presence, msg->id) & MH_SUB_C2D) /* a kept session: its queue */
+        mh_hub_c2d_deliver(hub, msg->id);
 }
 
 static void ev_disconnected(void *ctx, const mh_bus_msg *msg)
@@ -312,6 +323,8 @@ static void ev_subscribed(void *ctx, const mh_bus_msg *msg)
 {
     mh_hub *hub = ctx;
     apply(hub, msg->id, mh_presence_subscribed(hub->presence, msg->id, msg->gen, msg->sub));
+    if (msg->sub & MH_SUB_C2D)
+        mh_hub_c2d_deliver(hub, msg->id);
 }
 
 static void ev_unsubscribed(void *ctx, const mh_bus_msg *msg)
@@ -366,6 +379,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     pthread_condattr_destroy(&ca);
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_init(&hub->push_locks[i], NULL);
+    pthread_mutex_init(&hub->fb_lock, NULL);
     hub->presence = mh_presence_new();
     if (hub->presence == NULL) {
         err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
@@ -400,12 +414,14 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     if (err != MH_OK)
         goto fail;
     if (broker_ws_port > 0 &&
-        (err = mh_wsproxy_new(broker_ws_port, broker_socket, hub_secret, &hub->wsproxy, st)) != MH_OK)
+        (err = mh_wsproxy_new(broker_ws_port, wake_broker, hub, &hub->wsproxy, st)) != MH_OK)
         goto fail;
     mh_http *http = NULL;
     err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle, hub,
                         &http, st);
     if (err != MH_OK)
+        goto fail;
+    if (cfg->amqp_port > 0 && (err = mh_amqp_start(hub, &hub->amqp, st)) != MH_OK)
         goto fail;
     hub->http = http;           /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
     if (hub->wsproxy != NULL) { /* MQTT over WebSockets shares the HTTPS port, as on the real hub */
@@ -431,6 +447,8 @@ void mh_hub_stop(mh_hub *hub)
     mh_activity_shutdown(hub->activity);
     /* Likewise upgraded (WebSocket) connections must be closed before libmicrohttpd stops. */
     mh_wsproxy_shutdown(hub->wsproxy);
+    mh_amqp_stop(hub->amqp);
+    hub->amqp = NULL;
     mh_http_stop(hub->http);
     mh_wsproxy_free(hub->wsproxy);
     mh_link_stop(hub->link);
@@ -440,6 +458,8 @@ void mh_hub_stop(mh_hub *hub)
     mh_presence_free(hub->presence);
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_destroy(&hub->push_locks[i]);
+    pthread_mutex_destroy(&hub->fb_lock);
+    cJSON_Delete(hub->fb_pending);
     pthread_cond_destroy(&hub->sync_cond);
     pthread_mutex_destroy(&hub->sync_lock);
     mh_svcauth_cache_free(hub->auth_cache);

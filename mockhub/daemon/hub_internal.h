@@ -13,6 +13,8 @@
 #include <cjson/cJSON.h>
 
 #include "activity.h"
+#include "amqp.h"
+#include "c2d.h"
 #include "http.h"
 #include "hub.h"
 #include "link.h"
@@ -43,7 +45,13 @@ struct mh_hub {
     uint64_t sync_sent, sync_done;
     /* a twin update and its push happen under the device's stripe, so pushes go in $version order */
     pthread_mutex_t push_locks[MH_PUSH_STRIPES];
+    /* AMQP (amqp.c) and C2D feedback records waiting for a feedback receiver (hub_c2d.c) */
+    mh_amqp *amqp; /* NULL without AMQP */
+    pthread_mutex_t fb_lock;
+    cJSON *fb_pending; /* array of feedback records, at most MH_FEEDBACK_MAX */
 };
+
+#define MH_FEEDBACK_MAX 10000 /* cap: records kept for a feedback receiver (the oldest dropped) */
 
 /* REST entry point (routes.c), the libmicrohttpd handler. */
 void mh_routes_handle(void *hub, const mh_http_request *req, mh_http_reply *reply);
@@ -77,5 +85,20 @@ size_t mh_hub_connected_count(mh_hub *hub);
 mh_err mh_hub_refuse_connects(mh_hub *hub, const char *device_id, unsigned long long count) MH_WARN_UNUSED;
 /* Records device activity (lastActivityTime), at most one store write per device and second. */
 void mh_hub_touch(mh_hub *hub, const char *device_id);
+
+/* ---- cloud-to-device messages (hub_c2d.c) ---- */
+
+/* Validates and enqueues m (its strings and body are copied) and delivers it at once when the
+ * device is connected and subscribed. Errors: DeviceNotFound, QueueFull, TooLarge,
+ * ArgumentInvalid, store errors; st says why. */
+mh_err mh_hub_c2d_send(mh_hub *hub, mh_c2d_msg *m, mh_status *st) MH_WARN_UNUSED;
+/* Sends device_id's pending messages when it is connected with MH_SUB_C2D. Any thread. */
+void mh_hub_c2d_deliver(mh_hub *hub, const char *device_id);
+/* Empties device_id's queue (DELETE /devices/{id}/commands); *out_n: messages purged. */
+mh_err mh_hub_c2d_purge(mh_hub *hub, const char *device_id, int *out_n) MH_WARN_UNUSED;
+/* Drops expired messages (feedback Expired); called about once a second. */
+void mh_hub_c2d_sweep(mh_hub *hub);
+/* The next batch of at most max feedback records as JSON array text (heap), NULL when none. */
+char *mh_hub_feedback_take(mh_hub *hub, int max);
 
 #endif

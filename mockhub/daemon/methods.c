@@ -14,7 +14,10 @@
 #include <string.h>
 #include <time.h>
 
-#define BUCKETS 4096
+#include "htab.h"
+
+/* MOCK: calls in flight at once (the real hub's own limit is not documented). */
+#define MAX_CALLS 1000000
 
 enum call_state { CALL_WAIT_CONNECT, CALL_WAIT_RESPONSE };
 
@@ -32,7 +35,7 @@ typedef struct call {
     struct timespec deadline;
     mh_method_done_fn done;
     void *done_ctx;
-    struct call *next_in_bucket;
+    int linked;               /* in the table: nobody has ended it yet */
     struct call *prev, *next; /* all calls, for timeouts and device_online */
 } call;
 
@@ -45,11 +48,27 @@ struct mh_methods {
     uint64_t next_rid;
     size_t count;
     struct timespec timer_next; /* when the timer wakes next (it sleeps at most a second) */
-    call *buckets[BUCKETS];
+    mh_htab *by_rid;            /* rid -> call (the key is the call's rid) */
     call *head;
     mh_methods_send_fn send;
     void *send_ctx;
 };
+
+static size_t hash_rid(const void *key)
+{
+    uint64_t x = *(const uint64_t *)key; /* splitmix64 finaliser: rids are sequential */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return (size_t)x;
+}
+
+static int eq_rid(const void *a, const void *b)
+{
+    return *(const uint64_t *)a == *(const uint64_t *)b;
+}
 
 static struct timespec now_mono(void)
 {
@@ -70,26 +89,25 @@ static int before(struct timespec a, struct timespec b)
 }
 
 /* Both helpers require the lock. */
-static void link_call(mh_methods *m, call *c)
+static mh_err link_call(mh_methods *m, call *c)
 {
-    size_t b = c->rid % BUCKETS;
-    c->next_in_bucket = m->buckets[b];
-    m->buckets[b] = c;
+    mh_err err = mh_htab_put(m->by_rid, &c->rid, c);
+    if (err != MH_OK)
+        return err;
+    c->linked = 1;
     c->prev = NULL;
     c->next = m->head;
     if (m->head)
         m->head->prev = c;
     m->head = c;
     m->count++;
+    return MH_OK;
 }
 
 static void unlink_call(mh_methods *m, call *c)
 {
-    call **pp = &m->buckets[c->rid % BUCKETS];
-    while (*pp && *pp != c)
-        pp = &(*pp)->next_in_bucket;
-    if (*pp)
-        *pp = c->next_in_bucket;
+    mh_htab_remove(m->by_rid, &c->rid);
+    c->linked = 0;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -148,9 +166,7 @@ static void send_request(mh_methods *m, call *c)
 {
     if (m->send(m->send_ctx, c->device_id, c->topic, c->payload, c->payload_len) != MH_OK) {
         pthread_mutex_lock(&m->lock);
-        call *found = m->buckets[c->rid % BUCKETS]; /* still linked: nobody ended it */
-        while (found && found != c)
-            found = found->next_in_bucket;
+        call *found = c->linked ? c : NULL; /* still linked: nobody ended it */
         if (found)
             unlink_call(m, c); /* the table's reference passes to finish_error */
         pthread_mutex_unlock(&m->lock);
@@ -204,7 +220,12 @@ static void start_call(mh_methods *m, const char *device_id, const char *method_
     c->state = online ? CALL_WAIT_RESPONSE : CALL_WAIT_CONNECT;
     c->deadline = plus_seconds(now, wait_s);
     c->refs = online ? 2 : 1;
-    link_call(m, c);
+    if (link_call(m, c) != MH_OK) {
+        pthread_mutex_unlock(&m->lock);
+        call_free(c);
+        done(done_ctx, MH_ERR_THROTTLED, 0, NULL, 0, "too many direct-method calls in flight");
+        return;
+    }
     timer_by(m, c->deadline);
     pthread_mutex_unlock(&m->lock);
 
@@ -251,10 +272,7 @@ void mh_methods_probed(mh_methods *m, uint64_t token, int (*online)(void *ctx, c
         int now_online = online(ctx, c->device_id);
         pthread_mutex_lock(&m->lock);
         /* the call may have ended meanwhile (timer, shutdown): only a linked one is acted on */
-        call *found = m->buckets[c->rid % BUCKETS];
-        while (found && found != c)
-            found = found->next_in_bucket;
-        if (found == NULL || c->state != CALL_WAIT_CONNECT) {
+        if (!c->linked || c->state != CALL_WAIT_CONNECT) {
             pthread_mutex_unlock(&m->lock);
             continue;
         }
@@ -305,9 +323,7 @@ int mh_methods_response(mh_methods *m, const char *device_id, const char *rid_te
     if (end == rid_text || *end != '\0')
         return 0;
     pthread_mutex_lock(&m->lock);
-    call *c = m->buckets[rid % BUCKETS];
-    while (c && c->rid != rid)
-        c = c->next_in_bucket;
+    call *c = mh_htab_get(m->by_rid, &rid);
     if (c == NULL || c->state != CALL_WAIT_RESPONSE || strcmp(c->device_id, device_id) != 0) {
         pthread_mutex_unlock(&m->lock);
         return 0;
@@ -377,12 +393,18 @@ mh_err mh_methods_new(mh_methods_send_fn send, void *ctx, mh_methods **out_metho
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->wake, &ca);
     pthread_condattr_destroy(&ca);
+    if (mh_htab_new(MAX_CALLS, hash_rid, eq_rid, &m->by_rid) != MH_OK) {
+        pthread_cond_destroy(&m->wake);
+        free(m);
+        return MH_ERR_NOMEM;
+    }
     pthread_mutex_init(&m->lock, NULL);
     m->send = send;
     m->send_ctx = ctx;
     if (pthread_create(&m->timer, NULL, timer_main, m) != 0) {
         pthread_cond_destroy(&m->wake);
         pthread_mutex_destroy(&m->lock);
+        mh_htab_free(m->by_rid);
         free(m);
         return MH_ERR_INTERNAL;
     }
@@ -438,5 +460,6 @@ void mh_methods_free(mh_methods *m)
     mh_methods_shutdown(m);
     pthread_cond_destroy(&m->wake);
     pthread_mutex_destroy(&m->lock);
+    mh_htab_free(m->by_rid);
     free(m);
 }

@@ -1,5 +1,5 @@
-/* presence.c - device connections and subscriptions (see presence.h): one table under one mutex,
- * the rules of generations, clean and kept sessions in one place.
+/* presence.c - device connections and subscriptions (see presence.h): one table (core/htab) under
+ * one mutex, the rules of generations, clean and kept sessions in one place.
  */
 #include "presence.h"
 
@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUCKETS 8192
+#include "htab.h"
+
+/* MOCK: a bound on devices the daemon tracks at once (far above what one machine connects). */
+#define MAX_DEVICES 4000000
 
 typedef struct entry {
     char id[129];
@@ -18,48 +21,44 @@ typedef struct entry {
     long long touched;  /* second of the last activity written for this device */
     int clean;          /* the current connection's session ends with it */
     int session_loaded; /* subs were read from the store since this daemon started */
-    struct entry *next;
 } entry;
 
 struct mh_presence {
     pthread_mutex_t lock;
     size_t connected;
-    entry *buckets[BUCKETS];
+    mh_htab *by_id; /* id -> entry (the key is the entry's id) */
 };
 
 static const mh_presence_change nothing = {-1, -1, 0};
 
-static size_t hash_id(const char *s)
-{
-    size_t h = 5381;
-    while (*s)
-        h = h * 33 + (unsigned char)*s++;
-    return h % BUCKETS;
-}
-
-/* Requires the lock. create: add an entry when missing (NULL only when out of memory). */
+/* Requires the lock. create: add an entry when missing (NULL only when out of memory or full). */
 static entry *find(mh_presence *p, const char *id, int create)
 {
-    entry **head = &p->buckets[hash_id(id)];
-    for (entry *e = *head; e; e = e->next)
-        if (strcmp(e->id, id) == 0)
-            return e;
-    if (!create || strlen(id) >= sizeof((entry *)0)->id)
-        return NULL;
-    entry *e = calloc(1, sizeof *e);
+    entry *e = mh_htab_get(p->by_id, id);
+    if (e != NULL || !create || strlen(id) >= sizeof e->id)
+        return e;
+    e = calloc(1, sizeof *e);
     if (e == NULL)
         return NULL;
     strcpy(e->id, id);
-    e->next = *head;
-    *head = e;
+    if (mh_htab_put(p->by_id, e->id, e) != MH_OK) {
+        fprintf(stderr, "mockhub: cannot track device %s (out of memory or %d devices)\n", id, MAX_DEVICES);
+        free(e);
+        return NULL;
+    }
     return e;
 }
 
 mh_presence *mh_presence_new(void)
 {
     mh_presence *p = calloc(1, sizeof *p);
-    if (p != NULL)
-        pthread_mutex_init(&p->lock, NULL);
+    if (p == NULL)
+        return NULL;
+    if (mh_htab_new(MAX_DEVICES, NULL, NULL, &p->by_id) != MH_OK) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->lock, NULL);
     return p;
 }
 
@@ -67,12 +66,11 @@ void mh_presence_free(mh_presence *p)
 {
     if (p == NULL)
         return;
-    for (size_t i = 0; i < BUCKETS; i++) {
-        for (entry *e = p->buckets[i], *nx; e; e = nx) {
-            nx = e->next;
-            free(e);
-        }
-    }
+    size_t cursor = 0;
+    void *value = NULL;
+    while (mh_htab_next(p->by_id, &cursor, NULL, &value))
+        free(value);
+    mh_htab_free(p->by_id);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }
@@ -178,17 +176,11 @@ size_t mh_presence_connected_count(mh_presence *p)
 void mh_presence_forget(mh_presence *p, const char *id)
 {
     pthread_mutex_lock(&p->lock);
-    for (entry **pp = &p->buckets[hash_id(id)]; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->id, id) == 0) {
-            entry *e = *pp;
-            if (e->connected)
-                p->connected--;
-            *pp = e->next;
-            free(e);
-            break;
-        }
-    }
+    entry *e = mh_htab_remove(p->by_id, id);
+    if (e != NULL && e->connected)
+        p->connected--;
     pthread_mutex_unlock(&p->lock);
+    free(e);
 }
 
 int mh_presence_touch(mh_presence *p, const char *id, long long now)
@@ -204,20 +196,27 @@ int mh_presence_touch(mh_presence *p, const char *id, long long now)
 
 size_t mh_presence_clear(mh_presence *p, char (**out_ids)[129])
 {
+    mh_htab *fresh = NULL, *old = NULL;
+    *out_ids = NULL;
+    if (mh_htab_new(MAX_DEVICES, NULL, NULL, &fresh) != MH_OK)
+        return 0;
     pthread_mutex_lock(&p->lock);
-    size_t n = 0, want = p->connected;
-    char(*ids)[129] = want ? calloc(want, sizeof *ids) : NULL;
-    for (size_t i = 0; i < BUCKETS; i++) {
-        for (entry *e = p->buckets[i], *nx; e; e = nx) {
-            nx = e->next;
-            if (e->connected && ids != NULL && n < want)
-                memcpy(ids[n++], e->id, sizeof ids[0]);
-            free(e);
-        }
-        p->buckets[i] = NULL;
-    }
+    old = p->by_id;
+    p->by_id = fresh;
+    size_t want = p->connected;
     p->connected = 0;
     pthread_mutex_unlock(&p->lock);
+    /* the old table is ours alone now: collect the connected ids, free every entry */
+    size_t n = 0, cursor = 0;
+    void *value = NULL;
+    char(*ids)[129] = want ? calloc(want, sizeof *ids) : NULL;
+    while (mh_htab_next(old, &cursor, NULL, &value)) {
+        entry *e = value;
+        if (e->connected && ids != NULL && n < want)
+            memcpy(ids[n++], e->id, sizeof ids[0]);
+        free(e);
+    }
+    mh_htab_free(old);
     *out_ids = ids;
     return n;
 }

@@ -30,9 +30,6 @@
 #define MAX_EVENTS 128
 #define PUMP_ROUNDS 8     /* read/write rounds per direction per wakeup, for fairness */
 #define WAKER_PERIOD_MS 5 /* see "the waker" below */
-#define WAKER_RETRY_MS 1000
-#define WAKER_CLIENT_ID "$mockhub-wsproxy"
-#define WAKER_USER "$mockhub" /* the hub's user (docs/INTERNALS.md); the plugin grants it without state */
 
 enum { C2B = 0, B2C = 1 }; /* client -> broker, broker -> client */
 
@@ -79,16 +76,14 @@ struct mh_wsproxy {
     pair *live;     /* in epoll; the relay thread's (shutdown's once it stopped) */
     size_t count;
     /* the waker (relay thread only) */
-    char *waker_path;
-    char *waker_secret;
-    int waker_fd;
+    mh_wsproxy_wake_fn waker; /* NULL: no waker */
+    void *waker_ctx;
     int timer_fd;
     int timer_armed;
-    long waker_last_try;
 };
 
 /* epoll tags of the relay's own descriptors (pairs use their end structs, the wake eventfd NULL) */
-static char tag_timer, tag_waker;
+static char tag_timer;
 
 /* ---------------------------------------------------------------- handshake reply parsing */
 
@@ -527,117 +522,23 @@ static void service(mh_wsproxy *px, pair *p)
  * publishes (mosquitto_broker_publish_copy: every hub -> device message) is queued at the start of the
  * next turn, which then sleeps in epoll_wait for up to 100 ms before that write happens. Measured: a
  * direct-method round trip took ~150 ms over WebSockets against ~3 ms over MQTT/TLS. So while websocket
- * devices are connected the relay sends a PINGREQ every WAKER_PERIOD_MS on its own MQTT connection to the
- * broker's internal listener (as the hub user, which the plugin grants without state or events): each one
- * ends the broker's sleep, so a queued websockets write waits at most about that long. */
-
-static int put_str(unsigned char *out, size_t cap, size_t *off, const char *s)
-{
-    size_t n = strlen(s);
-    if (n > 65535 || *off + 2 + n > cap)
-        return 0;
-    out[(*off)++] = (unsigned char)(n >> 8);
-    out[(*off)++] = (unsigned char)(n & 255);
-    memcpy(out + *off, s, n);
-    *off += n;
-    return 1;
-}
-
-/* Connects and sends CONNECT (MQTT 3.1.1, clean session, no keepalive); the CONNACK and PINGRESPs are
- * read and dropped by waker_drain. On failure the waker stays off until WAKER_RETRY_MS passed. */
-static void waker_connect(mh_wsproxy *px)
-{
-    long now = now_ms();
-    if (px->waker_path == NULL || px->waker_fd >= 0 || now - px->waker_last_try < WAKER_RETRY_MS)
-        return;
-    px->waker_last_try = now;
-    unsigned char body[512], pkt[520];
-    size_t blen = 0;
-    static const unsigned char vh[] = {0,   4, 'M',  'Q', 'T',
-                                       'T', 4, 0xC2, 0,   0}; /* user+password+clean, keepalive 0 */
-    memcpy(body, vh, sizeof vh);
-    blen = sizeof vh;
-    if (!put_str(body, sizeof body, &blen, WAKER_CLIENT_ID) ||
-        !put_str(body, sizeof body, &blen, WAKER_USER) ||
-        !put_str(body, sizeof body, &blen, px->waker_secret))
-        return;
-    size_t plen = 0;
-    pkt[plen++] = 0x10;
-    size_t rem = blen;
-    do { /* remaining length, MQTT varint */
-        unsigned char b = rem % 128;
-        rem /= 128;
-        pkt[plen++] = (unsigned char)(b | (rem ? 128 : 0));
-    } while (rem);
-    memcpy(pkt + plen, body, blen);
-    plen += blen;
-
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(px->waker_path) >= sizeof sa.sun_path)
-        return;
-    strcpy(sa.sun_path, px->waker_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_waker};
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        send(fd, pkt, plen, MSG_NOSIGNAL) != (ssize_t)plen ||
-        epoll_ctl(px->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        fprintf(stderr,
-                "mockhub: websocket relay: cannot reach the broker on %s (%s); websocket devices may see "
-                "replies up to 100 ms late\n",
-                px->waker_path, strerror(errno));
-        close(fd);
-        return;
-    }
-    px->waker_fd = fd;
-}
-
-static void waker_close(mh_wsproxy *px)
-{
-    if (px->waker_fd >= 0) {
-        epoll_ctl(px->ep, EPOLL_CTL_DEL, px->waker_fd, NULL);
-        close(px->waker_fd);
-        px->waker_fd = -1;
-    }
-}
-
-static void waker_drain(mh_wsproxy *px)
-{
-    char junk[256];
-    for (;;) {
-        ssize_t n = recv(px->waker_fd, junk, sizeof junk, 0);
-        if (n > 0)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        waker_close(px); /* the broker closed it (refused, or stopping): retried later */
-        return;
-    }
-}
+ * devices are connected the relay calls the waker every WAKER_PERIOD_MS: the hub sends a tiny
+ * `$mockhub/wake` message on its own broker link (core/bus.c), whose arrival ends the broker's sleep,
+ * so a queued websockets write waits at most about that long. */
 
 static void waker_tick(mh_wsproxy *px)
 {
     uint64_t expirations;
     ssize_t ignored = read(px->timer_fd, &expirations, sizeof expirations);
     (void)ignored;
-    if (px->live == NULL)
-        return;
-    waker_connect(px);
-    if (px->waker_fd >= 0) {
-        static const unsigned char pingreq[2] = {0xC0, 0};
-        if (send(px->waker_fd, pingreq, sizeof pingreq, MSG_NOSIGNAL) < 0 && errno != EAGAIN &&
-            errno != EWOULDBLOCK)
-            waker_close(px);
-    }
+    if (px->live != NULL && px->waker != NULL)
+        px->waker(px->waker_ctx);
 }
 
 /* Runs the timer while websocket connections exist. */
 static void waker_arm(mh_wsproxy *px)
 {
-    int want = px->live != NULL && px->waker_path != NULL;
+    int want = px->live != NULL && px->waker != NULL;
     if (px->timer_fd < 0 || want == px->timer_armed)
         return;
     long ns = want ? WAKER_PERIOD_MS * 1000000L : 0;
@@ -694,11 +595,6 @@ static void *relay_main(void *arg)
             }
             if (evs[i].data.ptr == &tag_timer) {
                 waker_tick(px);
-                continue;
-            }
-            if (evs[i].data.ptr == &tag_waker) {
-                if (px->waker_fd >= 0)
-                    waker_drain(px);
                 continue;
             }
             end *e = evs[i].data.ptr;
@@ -774,8 +670,8 @@ fail:
 
 /* ---------------------------------------------------------------- lifecycle */
 
-mh_err mh_wsproxy_new(int broker_port, const char *broker_socket, const char *hub_secret,
-                      mh_wsproxy **out_proxy, mh_status *st)
+mh_err mh_wsproxy_new(int broker_port, mh_wsproxy_wake_fn waker, void *waker_ctx, mh_wsproxy **out_proxy,
+                      mh_status *st)
 {
     if (broker_port < 1 || broker_port > 65535)
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "websockets port %d out of range", broker_port);
@@ -783,20 +679,12 @@ mh_err mh_wsproxy_new(int broker_port, const char *broker_socket, const char *hu
     if (p == NULL)
         return mh_fail(st, MH_ERR_NOMEM, "out of memory");
     p->broker_port = broker_port;
-    p->waker_fd = -1;
-    p->waker_last_try = -WAKER_RETRY_MS;
+    p->waker = waker;
+    p->waker_ctx = waker_ctx;
     p->ep = epoll_create1(EPOLL_CLOEXEC);
     p->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     p->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     pthread_mutex_init(&p->lock, NULL);
-    if (broker_socket != NULL && hub_secret != NULL) {
-        p->waker_path = strdup(broker_socket);
-        p->waker_secret = strdup(hub_secret);
-        if (p->waker_path == NULL || p->waker_secret == NULL) {
-            mh_fail(st, MH_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-    }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     struct epoll_event tev = {.events = EPOLLIN, .data.ptr = &tag_timer};
     if (p->ep < 0 || p->wake < 0 || p->timer_fd < 0 || epoll_ctl(p->ep, EPOLL_CTL_ADD, p->wake, &ev) != 0 ||
@@ -863,16 +751,12 @@ void mh_wsproxy_free(mh_wsproxy *p)
     if (p == NULL)
         return;
     mh_wsproxy_shutdown(p);
-    if (p->waker_fd >= 0)
-        close(p->waker_fd);
     if (p->timer_fd >= 0)
         close(p->timer_fd);
     if (p->ep >= 0)
         close(p->ep);
     if (p->wake >= 0)
         close(p->wake);
-    free(p->waker_path);
-    free(p->waker_secret);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }

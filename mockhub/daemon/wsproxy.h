@@ -21,13 +21,15 @@
 
 typedef struct mh_wsproxy mh_wsproxy;
 
+/* Wakes the broker's main loop (called on the relay thread every few ms while websocket devices are
+ * connected; see wsproxy.c, "waker"). */
+typedef void (*mh_wsproxy_wake_fn)(void *ctx);
+
 /* Starts the relay thread. broker_port is the broker's plain websockets listener on 127.0.0.1.
- * broker_socket and hub_secret (copied; both NULL to go without) name the broker's internal MQTT listener
- * and the hub's password there: while websocket devices are connected the relay keeps the broker's main
- * loop awake through it (see wsproxy.c, "waker"). Errors: MH_ERR_ARGUMENT_INVALID (port), MH_ERR_NOMEM,
- * MH_ERR_INTERNAL (epoll/thread). */
-mh_err mh_wsproxy_new(int broker_port, const char *broker_socket, const char *hub_secret,
-                      mh_wsproxy **out_proxy, mh_status *st) MH_WARN_UNUSED;
+ * waker (NULL to go without) keeps the broker's main loop awake while websocket devices are
+ * connected. Errors: MH_ERR_ARGUMENT_INVALID (port), MH_ERR_NOMEM, MH_ERR_INTERNAL (epoll/thread). */
+mh_err mh_wsproxy_new(int broker_port, mh_wsproxy_wake_fn waker, void *waker_ctx, mh_wsproxy **out_proxy,
+                      mh_status *st) MH_WARN_UNUSED;
 
 /* Fills *out_hook with the upgrade hook to pass to mh_http_set_upgrade; it stays valid until
  * mh_wsproxy_free. */

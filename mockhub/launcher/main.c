@@ -14,6 +14,7 @@
 #include "broker.h"
 #include "certs.h"
 #include "cli.h"
+#include "amqp_addr.h"
 #include "config.h"
 #include "errors.h"
 #include "hub.h"
@@ -45,6 +46,7 @@ static void usage(FILE *f)
         "  device delete <id>              remove a device and its twin\n"
         "  device connection-string <id>   print the device's connection string\n"
         "  connection-string               print the service (iothubowner) connection string\n"
+        "  connection-string --eventhub    print the Event Hubs-compatible connection string (telemetry)\n"
         "  monitor-events [--device ID] [--timeout SECONDS] [--count N] [--from-start]\n"
         "                                  print device-to-cloud messages as JSON lines as they arrive\n"
         "                                  (after the newest one stored, or all with --from-start); stops\n"
@@ -228,6 +230,15 @@ done:
     return rc;
 }
 
+/* The Event Hubs-compatible connection string (iothubowner; the entity is the hub's name). */
+static void print_eventhub_cs(const mh_config *cfg)
+{
+    char entity[64];
+    mh_eh_entity_name(cfg->hostname, entity, sizeof entity);
+    printf("Endpoint=sb://%s/;SharedAccessKeyName=iothubowner;SharedAccessKey=%s;EntityPath=%s",
+           cfg->hostname, cfg->owner_key, entity);
+}
+
 static void print_banner(const mh_config *cfg, unsigned cert_actions, long ready_ms)
 {
     printf("\n"
@@ -246,6 +257,14 @@ static void print_banner(const mh_config *cfg, unsigned cert_actions, long ready
            "  Service:  HTTPS          https://%s:%d  (health: /health)\n",
            (cert_actions & MH_CERTS_CA_CREATED) ? "; NEW: created just now" : "", cfg->ca_cert, cfg->ca_cert,
            cfg->hostname, cfg->mqtt_port, cfg->hostname, cfg->https_port);
+    printf("  Service:  AMQP over TLS  amqps://%s:%d  (C2D send and feedback, Event Hubs readers)\n"
+           "            plain AMQP     %s:%d on loopback (Event Hubs UseDevelopmentEmulator=true)\n"
+           "  Telemetry (Event Hubs-compatible endpoint, %d partitions):\n    ",
+           cfg->hostname, cfg->amqp_port, cfg->hostname, cfg->amqp_plain_port, cfg->partitions);
+    print_eventhub_cs(cfg);
+    printf(
+        "\n    (add ;UseDevelopmentEmulator=true for plain AMQP on %d; Event Hubs SDKs dial 5671 for TLS)\n",
+        cfg->amqp_plain_port);
     if (cfg->https_port != 443)
         printf("    Note: Microsoft's service SDKs always dial port 443; port %d serves our own clients and "
                "curl.\n",
@@ -541,6 +560,11 @@ int main(int argc, char **argv)
         return cmd_run(&cfg, &t0, seed_path);
     }
     if (!strcmp(cmd, "connection-string")) {
+        if (argc == 3 && !strcmp(argv[2], "--eventhub")) {
+            print_eventhub_cs(&cfg);
+            printf("\n");
+            return 0;
+        }
         if (argc != 2) {
             usage(stderr);
             return 2;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "broker.h"
 
 /* What to do about a data dir we cannot use; appended to every data dir error. */
@@ -118,32 +119,15 @@ mh_err mh_preflight_port_explain(int port, const char *what, const char *var, in
                    port, strerror(err), var);
 }
 
-/* 0 when port can be bound now, else the errno. */
+/* 0 when port can be bound now, else the errno: bound as the daemon binds it (the broker binds
+ * the same wildcard). */
 static int probe_bind(int port)
 {
-    int one = 1, zero = 0, e = 0;
-    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-        struct sockaddr_in6 a6 = {
-            .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = in6addr_any};
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* Mapped IPv4 too: a holder of the port on either family conflicts. */
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-        e = bind(fd, (struct sockaddr *)&a6, sizeof a6) == 0 ? 0 : errno;
-        close(fd);
-        if (e != EADDRNOTAVAIL && e != EAFNOSUPPORT)
-            return e;
-    }
-    /* No IPv6 on this host: the IPv4 wildcard is what the daemon and the broker bind. */
-    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = mh_http_bind_any(port);
     if (fd < 0)
         return errno;
-    struct sockaddr_in a4 = {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY)};
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    e = bind(fd, (struct sockaddr *)&a4, sizeof a4) == 0 ? 0 : errno;
     close(fd);
-    return e;
+    return 0;
 }
 
 mh_err mh_preflight_port(int port, const char *what, const char *var, mh_status *st)
@@ -167,6 +151,9 @@ mh_err mh_preflight_run(const mh_config *cfg, mh_status *st)
     if ((rc = mh_preflight_data_dir(cfg->data_dir, st)) != MH_OK)
         return rc;
     if ((rc = mh_preflight_port(cfg->https_port, "HTTPS", "MOCKHUB_HTTPS_PORT", st)) != MH_OK)
+        return rc;
+    if ((rc = mh_preflight_port(cfg->amqp_port, "AMQP", "MOCKHUB_AMQP_PORT", st)) != MH_OK ||
+        (rc = mh_preflight_port(cfg->amqp_plain_port, "plain AMQP", "MOCKHUB_AMQP_PLAIN_PORT", st)) != MH_OK)
         return rc;
     return mh_preflight_port(cfg->mqtt_port, "MQTT", "MOCKHUB_MQTT_PORT", st);
 }

@@ -280,6 +280,14 @@ static void hub_resync(void *ctx, const mh_bus_msg *m)
 /* The sync barrier: synced goes out through the same queue as every event, after all the events
  * emitted before it, so once the daemon reads synced it has read them all (e.g. the subscribed
  * event of a device that already holds its SUBACK). */
+/* The daemon's waker: its arrival has already ended the broker's sleep (websockets writes only
+ * happen once per turn of the main loop; see daemon/wsproxy.c). Nothing else to do. */
+static void hub_wake(void *ctx, const mh_bus_msg *m)
+{
+    (void)ctx;
+    (void)m;
+}
+
 static void hub_sync(void *ctx, const mh_bus_msg *m)
 {
     mh_bus_msg synced = {.kind = MH_BUS_EV_SYNCED, .token = m->token};
@@ -319,7 +327,7 @@ static void hub_refuse(void *ctx, const mh_bus_msg *m)
 
 static const mh_bus_handler from_hub[MH_BUS_KIND_COUNT] = {
     [MH_BUS_TO] = hub_to,     [MH_BUS_KICK] = hub_kick,     [MH_BUS_RESYNC] = hub_resync,
-    [MH_BUS_SYNC] = hub_sync, [MH_BUS_REFUSE] = hub_refuse,
+    [MH_BUS_SYNC] = hub_sync, [MH_BUS_REFUSE] = hub_refuse, [MH_BUS_WAKE] = hub_wake,
 };
 
 /* A publish from the daemon: handled bus messages and malformed ones are dropped after use, other

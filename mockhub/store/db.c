@@ -49,7 +49,16 @@ static const char schema_sql[] =
     " WHERE connection_state <> 'Disconnected';"
     /* device-to-cloud messages, newest MH_TELEMETRY_KEEP kept (props: flat JSON object, raw keys) */
     "CREATE TABLE IF NOT EXISTS telemetry(seq INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,"
-    " enqueued TEXT NOT NULL, props TEXT NOT NULL, body BLOB NOT NULL);";
+    " enqueued TEXT NOT NULL, props TEXT NOT NULL, body BLOB NOT NULL);"
+    /* cloud-to-device queues (c2d.c): pending messages per device, kept across restarts */
+    "CREATE TABLE IF NOT EXISTS c2d(id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,"
+    " generation_id TEXT NOT NULL, message_id TEXT NOT NULL, correlation_id TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, content_type TEXT NOT NULL, content_encoding TEXT NOT NULL,"
+    " ack INTEGER NOT NULL, enqueued INTEGER NOT NULL, expiry INTEGER NOT NULL,"
+    " deliveries INTEGER NOT NULL DEFAULT 0, props TEXT NOT NULL, body BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS c2d_device ON c2d(device_id, id);"
+    "CREATE TRIGGER IF NOT EXISTS c2d_gc AFTER DELETE ON devices"
+    " BEGIN DELETE FROM c2d WHERE device_id = old.id; END;";
 
 static const char *const stmt_sql[MH_STMT__COUNT] = {
     [MH_STMT_DEVICE_AUTH] = MH_KEYS_AUTH_SQL,

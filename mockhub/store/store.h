@@ -20,7 +20,9 @@
 #include "errors.h"
 #include "identity.h"
 
+#include "c2d_queue.h"
 #include "devices.h"
+#include "eventlog.h"
 #include "policies.h"
 #include "sessions.h"
 #include "telemetry.h"

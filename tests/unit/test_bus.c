@@ -31,6 +31,7 @@ static const struct wire wires[] = {
     {"$mockhub/resync", "", MH_BUS_RESYNC},
     {"$mockhub/sync", "42", MH_BUS_SYNC},
     {"$mockhub/refuse/dev1", "3", MH_BUS_REFUSE},
+    {"$mockhub/wake", "", MH_BUS_WAKE},
 };
 
 static mh_bus_msg decode_ok(const char *topic, const char *payload)
@@ -435,4 +436,13 @@ Test(bus, mh_bus_decode_refuse_malformed_fails)
     char *topic = NULL, *payload = NULL;
     size_t len = 0;
     cr_assert_eq(mh_bus_encode(&m, &topic, &payload, &len), MH_ERR_ARGUMENT_INVALID, "count over 2^53");
+}
+
+/* Found by fuzz_bus: an id the encoder refuses must not decode either (a wildcard in a device id). */
+Test(bus, mh_bus_decode_wildcard_id_fails)
+{
+    mh_bus_msg m;
+    const char *topics[] = {"$mockhub/to/unsubsc###ribed/dev1", "$mockhub/kick/a+b", "$mockhub/from/#/x"};
+    for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
+        cr_assert_eq(mh_bus_decode(topics[i], "", 0, &m), MH_ERR_ARGUMENT_INVALID, "%s", topics[i]);
 }

@@ -130,6 +130,18 @@ Test(query_lexer, mh_q_lex_embedded_nul_fails)
     cr_expect_str_eq(st.text, "Syntax error at position 2: unexpected NUL character");
 }
 
+/* Found by fuzz/fuzz_query (a leak under ASan): a NUL inside [[...]] failed after the name was
+ * copied but before the token was counted, so the copy was never freed. */
+Test(query_lexer, mh_q_lex_nul_in_escaped_name_fails)
+{
+    static const char q[] = "SELECT * FROM devices WHERE tags.[[my\0key]] = 1";
+    mh_qtoks t = {NULL, 0};
+    mh_status st = {0};
+    cr_expect_eq(mh_q_lex(q, sizeof q - 1, &t, &st), MH_ERR_QUERY);
+    cr_expect_str_eq(st.text, "Syntax error at position 34: unexpected NUL character");
+    cr_expect_null(t.v);
+}
+
 Test(query_lexer, mh_q_lex_over_8192_characters_fails)
 {
     static char q[8194];

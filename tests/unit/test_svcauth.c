@@ -213,3 +213,45 @@ Test(svcauth, check_cached_full_drops_expired_first_succeeds)
     cr_assert(cached(c, NOW + 900000, later));
     mh_svcauth_cache_free(c);
 }
+
+/* core-amqp's form (amqp-protocol.md 2.4): sr = encodeURIComponent of the sb:// audience, HMAC keyed
+ * with the key string's bytes, not base64-decoded. */
+#define EH_TOKEN                                                                                             \
+    "SharedAccessSignature "                                                                                 \
+    "sr=sb%3A%2F%2Flocalhost%3A5672%2Flocalhost%2F%24management&sig="                                        \
+    "0P1NK7VhscyO8LIWPsrkeAUyfjwp74ljk2O1spdujPY%3D&se=1795683600&skn=iothubowner"
+
+Test(svcauth, mh_svcauth_check_amqp_event_hubs_raw_key_succeeds)
+{
+    unsigned rights = 0;
+    long long se = 0;
+    mh_status st = {0};
+    cr_assert_eq(mh_svcauth_check_amqp(EH_TOKEN, "localhost", NOW, lookup, NULL, &rights, &se, &st), MH_OK,
+                 "%s", st.text);
+    cr_assert(rights & MH_RIGHT_SERVICE_CONNECT);
+    cr_assert_eq(se, 1795683600LL);
+}
+
+Test(svcauth, mh_svcauth_check_amqp_iothub_token_succeeds)
+{
+    char t[1024];
+    unsigned rights = 0;
+    long long se = 0;
+    token("localhost", OWNER_KEY, "iothubowner", NOW + 3600, t);
+    cr_assert_eq(mh_svcauth_check_amqp(t, "localhost", NOW, lookup, NULL, &rights, &se, NULL), MH_OK);
+}
+
+Test(svcauth, mh_svcauth_check_amqp_other_host_or_expired_fails)
+{
+    unsigned rights = 0;
+    long long se = 0;
+    mh_status st = {0};
+    cr_assert_eq(mh_svcauth_check_amqp(EH_TOKEN, "otherhub", NOW, lookup, NULL, &rights, &se, &st),
+                 MH_ERR_UNAUTHORIZED);
+    cr_assert_eq(mh_svcauth_check_amqp(EH_TOKEN, "localhost", 1795683600LL, lookup, NULL, &rights, &se, &st),
+                 MH_ERR_UNAUTHORIZED);
+    char t[1024];
+    token("localhost", REGREAD_KEY, "iothubowner", NOW + 3600, t); /* wrong key for the policy */
+    cr_assert_eq(mh_svcauth_check_amqp(t, "localhost", NOW, lookup, NULL, &rights, &se, &st),
+                 MH_ERR_UNAUTHORIZED);
+}

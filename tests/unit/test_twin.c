@@ -259,6 +259,25 @@ Test(twin, mh_twin_merge_duplicate_keys_last_wins_succeeds)
     cJSON_Delete(clear);
 }
 
+/* Found by fuzz/fuzz_twin: into a member the document already has, both copies of a duplicate
+ * were merged ({"o":{"x":1,"y":1,"z":1}}), so the same patch gave another document the second
+ * time. The last copy wins there too, and applying the patch again changes nothing. */
+Test(twin, mh_twin_merge_duplicate_keys_into_existing_last_wins_succeeds)
+{
+    cJSON *doc = J("{\"o\":{\"x\":1}}"), *meta = mh_twin_meta_new(doc, T1, 1);
+    cJSON *patch = J("{\"o\":{\"y\":1},\"o\":{\"z\":1},\"n\":{\"a\":{\"b\":1},\"a\":{\"c\":1}}}");
+
+    cr_assert_eq(mh_twin_merge(doc, meta, patch, T2, 2), MH_OK);
+    assert_json(doc, "{\"o\":{\"x\":1,\"z\":1},\"n\":{\"a\":{\"c\":1}}}");
+    cr_assert_eq(mh_twin_merge(doc, meta, patch, T2, 2), MH_OK);
+    assert_json(doc, "{\"o\":{\"x\":1,\"z\":1},\"n\":{\"a\":{\"c\":1}}}");
+    cr_assert_not_null(cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "o"), "z"));
+    cr_assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "o"), "y"));
+    cJSON_Delete(doc);
+    cJSON_Delete(meta);
+    cJSON_Delete(patch);
+}
+
 Test(twin, mh_twin_merge_desired_metadata_succeeds)
 {
     cJSON *doc = J("{}"), *meta = J("{\"$lastUpdated\":\"" T1 "\"}"), *patch = J("{\"username\":\"x\"}");

@@ -422,6 +422,8 @@ mh_err mh_q_lex(const char *s, size_t len, mh_qtoks *out, mh_status *st)
                 goto cleanup;
             }
             if (strlen(t->text) != (size_t)(end - (s + i + 2))) {
+                free(t->text); /* not counted in toks.n yet, so cleanup would not free it */
+                t->text = NULL;
                 err = lex_fail(st, i, "unexpected NUL character", NULL);
                 goto cleanup;
             }

@@ -309,7 +309,7 @@ function registry(hub, cs) {
   return iothub().Registry.fromConnectionString(cs || hub.serviceConnectionString);
 }
 
-/** azure-iothub Client (service) for the hub; only invokeDeviceMethod is usable (no AMQP). */
+/** azure-iothub Client (service) for the hub: invokeDeviceMethod over HTTPS, send/getFeedbackReceiver over AMQP. */
 function serviceClient(hub, cs) {
   return iothub().Client.fromConnectionString(cs || hub.serviceConnectionString);
 }
