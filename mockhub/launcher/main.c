@@ -534,7 +534,9 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    int cli = mh_cli_handles(cmd) && !(argc == 2 && !strcmp(cmd, "connection-string"));
+    /* `connection-string` alone or with --eventhub is the older command; `connection-string show` the az one */
+    int cli = mh_cli_handles(cmd) &&
+              (strcmp(cmd, "connection-string") != 0 || (argc > 2 && !strcmp(argv[2], "show")));
     int known = cli || !strcmp(cmd, "run") || !strcmp(cmd, "device") || !strcmp(cmd, "connection-string") ||
                 !strcmp(cmd, "monitor-events");
     if (!known) {
