@@ -12,7 +12,7 @@ ONLY=""
 for a in "$@"; do
     case $a in
     --smoke) MODE=smoke ;;
-    --only=*) ONLY=${a#--only=} ;; # comma list of steps: startup,floor,method,twin,conn,query
+    --only=*) ONLY=${a#--only=} ;; # comma list of steps: startup,floor,method,twin,conn,query,amqp
     --keep) export MB_KEEP=1 ;;
     *) echo "usage: bench/run.sh [--smoke] [--only=step,...] [--keep]" >&2; exit 2 ;;
     esac
@@ -40,7 +40,9 @@ NOFILE=$(ulimit -n)
 if [[ $MODE == smoke ]]; then
     FLOOR_SEQ=100 FLOOR_SECS=0.3 METHOD_DEVICES=10 METHOD_SEQ=50 METHOD_SECS=0.3
     TWIN_DEVICES=4 TWIN_SECS=0.3 DESIRED_N=20 CONN_DEVICES=40 QUERY_TWINS=300 QUERY_RUNS=3 STARTUP_RUNS=1
+    AMQP_SEQ=10 AMQP_MSGS=64 AMQP_EVENTS=100
 else
+    AMQP_SEQ=300 AMQP_MSGS=3000 AMQP_EVENTS=10000
     FLOOR_SEQ=5000 FLOOR_SECS=5 METHOD_DEVICES=1000 METHOD_SEQ=3000 METHOD_SECS=5
     TWIN_DEVICES=64 TWIN_SECS=5 DESIRED_N=1000 CONN_DEVICES=10000 QUERY_TWINS=100000 QUERY_RUNS=20 STARTUP_RUNS=5
 fi
@@ -133,7 +135,7 @@ CONF
 fi
 
 # ---- 2-5: the hub ----
-if want method || want twin || want conn || want query; then
+if want method || want twin || want conn || want query || want amqp; then
     if [[ ! -x $MOCKHUB ]]; then
         echo "== hub: $MOCKHUB is not built"
         FAILED+=("hub (not built)")
@@ -181,6 +183,18 @@ if want method || want twin || want conn || want query; then
                 REPORTERS=0
                 want conn && REPORTERS=$CONN_DEVICES
                 step query mh_query "${HUB[@]}" --twins=$QUERY_TWINS --runs=$QUERY_RUNS --reporters=$REPORTERS || logs_tail
+                hub_alive
+            fi
+            # C2D and the Event Hubs endpoint, driven by Microsoft's Node SDKs (no C AMQP client here)
+            if want amqp && hub_alive; then
+                echo "== amqp"
+                if NODE_PATH=$ROOT/tests/integration/node_modules NODE_EXTRA_CA_CERTS=$WORK/hub/ca.pem \
+                    MB_SERVICE_CS=$("$MOCKHUB" connection-string) \
+                    MB_EVENTHUB_CS=$("$MOCKHUB" connection-string --eventhub) \
+                    node bench/mh_amqp.js --seq=$AMQP_SEQ --msgs=$AMQP_MSGS --events=$AMQP_EVENTS; then :; else
+                    FAILED+=("amqp (exit $?)")
+                    logs_tail
+                fi
                 hub_alive
             fi
         fi

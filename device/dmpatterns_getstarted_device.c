@@ -99,6 +99,24 @@ static void on_reported(void *ctx, iotd_err err, int status, long long version, 
     fflush(stdout);
 }
 
+/* Cloud-to-device messages (the service's Client.send / send_c2d_message): printed as they arrive. */
+static void on_c2d(void *ctx, const iotd_c2d_message *msg, const void *body, size_t len)
+{
+    (void)ctx;
+    printf("C2D message received: %.*s\n", len > 4096 ? 4096 : (int)len, (const char *)body);
+    if (msg->message_id[0])
+        printf("  messageId: %s\n", msg->message_id);
+    if (msg->correlation_id[0])
+        printf("  correlationId: %s\n", msg->correlation_id);
+    if (msg->content_type[0])
+        printf("  contentType: %s\n", msg->content_type);
+    if (msg->content_encoding[0])
+        printf("  contentEncoding: %s\n", msg->content_encoding);
+    for (size_t i = 0; i < msg->prop_count; i++)
+        printf("  property %s: %s\n", msg->props[i].key, msg->props[i].value);
+    fflush(stdout);
+}
+
 static void on_connection(void *ctx, iotd_conn_event ev, const char *why)
 {
     (void)ctx;
@@ -238,8 +256,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (iotd_client_on_method(app.client, "rebootDevice", on_reboot, &app) != IOTD_OK ||
-        iotd_client_on_method(app.client, NULL, on_unknown, &app) != IOTD_OK) {
-        fprintf(stderr, "error: cannot register method handlers\n");
+        iotd_client_on_method(app.client, NULL, on_unknown, &app) != IOTD_OK ||
+        iotd_client_on_c2d(app.client, on_c2d, &app) != IOTD_OK) {
+        fprintf(stderr, "error: cannot register method and message handlers\n");
         iotd_client_free(app.client);
         return EXIT_USAGE;
     }

@@ -68,6 +68,8 @@ struct iotd_client {
     struct method_reg default_method;
     iotd_desired_cb desired_cb;
     void *desired_ctx;
+    iotd_c2d_cb c2d_cb;
+    void *c2d_ctx;
     struct pending pend[MAX_PENDING];
     unsigned long long rid_counter;
     char last_error[1024];
@@ -155,6 +157,17 @@ static void connection_ended(iotd_client *c, const char *why)
     schedule_retry(c, why);
 }
 
+/* devices/{id}/messages/devicebound/# at QoS 1: the hub delivers C2D at QoS 1 and completes a
+ * message on its PUBACK. */
+static iotd_err subscribe_c2d(iotd_client *c)
+{
+    char filter[300];
+    int n = snprintf(filter, sizeof(filter), "devices/%s/messages/devicebound/#", c->cs.device_id);
+    if (n < 0 || (size_t)n >= sizeof(filter))
+        return IOTD_E_NOSPACE;
+    return iotd_transport_subscribe(c->tr, filter, 1);
+}
+
 static iotd_err subscribe_all(iotd_client *c)
 {
     iotd_err err = iotd_transport_subscribe(c->tr, TOPIC_TWIN_RES_SUB, 0);
@@ -167,6 +180,8 @@ static iotd_err subscribe_all(iotd_client *c)
         err = iotd_transport_subscribe(c->tr, TOPIC_METHODS_SUB, 0);
     if (err == IOTD_OK && c->desired_cb)
         err = iotd_transport_subscribe(c->tr, TOPIC_DESIRED_SUB, 0);
+    if (err == IOTD_OK && c->c2d_cb)
+        err = subscribe_c2d(c);
     return err;
 }
 
@@ -279,6 +294,22 @@ static void handle_desired(iotd_client *c, const char *topic, const char *payloa
     c->desired_cb(c->desired_ctx, version, payload, len);
 }
 
+static void handle_c2d(iotd_client *c, const char *topic, const char *payload, size_t len)
+{
+    iotd_c2d_message *msg;
+
+    if (!c->c2d_cb)
+        return;
+    msg = malloc(sizeof(*msg));
+    if (msg == NULL)
+        return;
+    if (iotd_proto_parse_c2d(topic, msg) == IOTD_OK)
+        c->c2d_cb(c->c2d_ctx, msg, payload, len);
+    else
+        fprintf(stderr, "iotd: cannot decode the C2D topic %.200s\n", topic);
+    free(msg);
+}
+
 /* Dispatch table: topic prefix -> handler. */
 static const struct {
     const char *prefix;
@@ -300,6 +331,8 @@ static void on_message(void *ctx, const char *topic, const char *payload, size_t
             return;
         }
     }
+    if (iotd_proto_is_c2d_topic(topic))
+        handle_c2d(c, topic, payload, len);
 }
 
 static iotd_err make_password(iotd_client *c, char *why, size_t whylen)
@@ -509,6 +542,17 @@ iotd_err iotd_client_on_desired(iotd_client *c, iotd_desired_cb cb, void *ctx)
     c->desired_cb = cb;
     c->desired_ctx = ctx;
     if (c->st == ST_CONNECTED && iotd_transport_subscribe(c->tr, TOPIC_DESIRED_SUB, 0) != IOTD_OK)
+        return IOTD_E_TRANSPORT;
+    return IOTD_OK;
+}
+
+iotd_err iotd_client_on_c2d(iotd_client *c, iotd_c2d_cb cb, void *ctx)
+{
+    if (!c || !cb || c->cs.module_id[0])
+        return IOTD_E_INVALID;
+    c->c2d_cb = cb;
+    c->c2d_ctx = ctx;
+    if (c->st == ST_CONNECTED && subscribe_c2d(c) != IOTD_OK)
         return IOTD_E_TRANSPORT;
     return IOTD_OK;
 }

@@ -49,6 +49,10 @@ typedef void (*iotd_twin_cb)(void *ctx, iotd_err err, int status, long long vers
 /* Desired-properties patch: version from the topic (-1 when absent), body the JSON patch with $version. */
 typedef void (*iotd_desired_cb)(void *ctx, long long version, const char *body, size_t len);
 
+/* Cloud-to-device message: msg (its strings) and body are borrowed for the call; body is len bytes
+ * (NUL-terminated for convenience). The message is acknowledged (PUBACK) when the callback returns. */
+typedef void (*iotd_c2d_cb)(void *ctx, const iotd_c2d_message *msg, const void *body, size_t len);
+
 /* Parses the device connection string and prepares a client (no network yet). On error why says
  * what is wrong with the string or options (IOTD_E_CONFIG). opt may be NULL. */
 iotd_err iotd_client_new(const char *connection_string, const iotd_options *opt, iotd_client **out, char *why,
@@ -62,6 +66,9 @@ iotd_err iotd_client_on_method(iotd_client *c, const char *name, iotd_method_cb 
 /* Answers a deferred method call. json may be NULL (sent as "null"). */
 iotd_err iotd_client_method_respond(iotd_client *c, const char *rid, int status, const char *json) IOTD_WUR;
 iotd_err iotd_client_on_desired(iotd_client *c, iotd_desired_cb cb, void *ctx) IOTD_WUR;
+/* Registers the C2D callback; subscribes devices/{id}/messages/devicebound/# at QoS 1 now or at the
+ * next connect (the hub then delivers queued messages). Not for module identities (IOTD_E_INVALID). */
+iotd_err iotd_client_on_c2d(iotd_client *c, iotd_c2d_cb cb, void *ctx) IOTD_WUR;
 
 /* Twin requests (need a connection: IOTD_E_NOT_CONNECTED otherwise; IOTD_E_BUSY when too many pending). */
 iotd_err iotd_client_twin_get(iotd_client *c, iotd_twin_cb cb, void *ctx) IOTD_WUR;

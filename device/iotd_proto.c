@@ -367,3 +367,109 @@ const char *iotd_proto_connack_str(int rc)
         return "refused: unknown CONNACK code";
     }
 }
+
+/* ---- cloud-to-device messages (iothub-protocol.md 4.2) */
+
+#define C2D_INFIX "/messages/devicebound/"
+
+int iotd_proto_is_c2d_topic(const char *topic)
+{
+    const char *infix;
+    if (topic == NULL || strncmp(topic, "devices/", 8) != 0)
+        return 0;
+    infix = strstr(topic + 8, C2D_INFIX);
+    /* the device id may not contain '/': the infix follows it directly */
+    return infix != NULL && infix > topic + 8 && memchr(topic + 8, '/', (size_t)(infix - topic - 8)) == NULL;
+}
+
+/* URL-decodes in[0..len) into the store at *pos; returns the string or NULL (no room, bad escape). */
+static const char *c2d_store(iotd_c2d_message *m, size_t *pos, const char *in, size_t len, iotd_err *err)
+{
+    size_t n = 0;
+    char *at = m->store + *pos;
+    if (iot_url_decode(in, len, at, sizeof(m->store) - *pos, &n) != IOT_OK) {
+        /* decoding needs at most len + 1 bytes: a shorter room means no space, else a bad escape */
+        *err = sizeof(m->store) - *pos <= len ? IOTD_E_NOSPACE : IOTD_E_INVALID;
+        return NULL;
+    }
+    *pos += n + 1;
+    return at;
+}
+
+iotd_err iotd_proto_parse_c2d(const char *topic, iotd_c2d_message *out)
+{
+    iotd_c2d_message *r; /* built apart so that out is written only on success */
+    const char *bag, *p;
+    size_t pos = 0;
+    iotd_err err = IOTD_OK;
+
+    if (!iotd_proto_is_c2d_topic(topic) || out == NULL)
+        return IOTD_E_INVALID;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return IOTD_E_NOMEM;
+    r->store[pos++] = '\0'; /* "" for the absent ones */
+    r->message_id = r->correlation_id = r->user_id = r->to = r->content_type = r->content_encoding =
+        r->expiry_utc = r->ack = r->store;
+    bag = strstr(topic + 8, C2D_INFIX) + strlen(C2D_INFIX);
+    for (p = bag; *p != '\0';) {
+        size_t plen = strcspn(p, "&");
+        const char *eq = memchr(p, '=', plen);
+        size_t klen = eq ? (size_t)(eq - p) : plen;
+        const char *key, *value;
+        if (plen == 0) {
+            p++;
+            continue;
+        }
+        key = c2d_store(r, &pos, p, klen, &err);
+        value = key ? c2d_store(r, &pos, eq ? eq + 1 : "", eq ? plen - klen - 1 : 0, &err) : NULL;
+        if (value == NULL)
+            goto done;
+        if (strcmp(key, "$.mid") == 0)
+            r->message_id = value;
+        else if (strcmp(key, "$.cid") == 0)
+            r->correlation_id = value;
+        else if (strcmp(key, "$.uid") == 0)
+            r->user_id = value;
+        else if (strcmp(key, "$.to") == 0)
+            r->to = value;
+        else if (strcmp(key, "$.ct") == 0)
+            r->content_type = value;
+        else if (strcmp(key, "$.ce") == 0)
+            r->content_encoding = value;
+        else if (strcmp(key, "$.exp") == 0)
+            r->expiry_utc = value;
+        else if (strcmp(key, "iothub-ack") == 0)
+            r->ack = value;
+        else {
+            if (r->prop_count == IOTD_C2D_MAX_PROPS) {
+                err = IOTD_E_NOSPACE;
+                goto done;
+            }
+            r->props[r->prop_count].key = key;
+            r->props[r->prop_count].value = value;
+            r->prop_count++;
+        }
+        p += plen;
+    }
+    /* the strings point into r->store: move them to out's store */
+    memcpy(out->store, r->store, sizeof(r->store));
+#define REBASE(f) out->f = out->store + (r->f - r->store)
+    REBASE(message_id);
+    REBASE(correlation_id);
+    REBASE(user_id);
+    REBASE(to);
+    REBASE(content_type);
+    REBASE(content_encoding);
+    REBASE(expiry_utc);
+    REBASE(ack);
+#undef REBASE
+    out->prop_count = r->prop_count;
+    for (size_t i = 0; i < r->prop_count; i++) {
+        out->props[i].key = out->store + (r->props[i].key - r->store);
+        out->props[i].value = out->store + (r->props[i].value - r->store);
+    }
+done:
+    free(r);
+    return err;
+}

@@ -29,6 +29,33 @@ typedef struct iotd_message_props {
     size_t user_count;
 } iotd_message_props;
 
+/* A cloud-to-device message as the hub delivers it on devices/{id}/messages/devicebound/{property bag}:
+ * system properties ("" when absent) and application properties, decoded. Every string points into
+ * store: the struct must not be copied. */
+#define IOTD_C2D_MAX_PROPS 32
+#define IOTD_C2D_STORE 4096
+typedef struct iotd_c2d_message {
+    const char *message_id;                  /* $.mid */
+    const char *correlation_id;              /* $.cid */
+    const char *user_id;                     /* $.uid */
+    const char *to;                          /* $.to, "/devices/{id}/messages/devicebound" */
+    const char *content_type;                /* $.ct */
+    const char *content_encoding;            /* $.ce */
+    const char *expiry_utc;                  /* $.exp, ISO-8601 */
+    const char *ack;                         /* iothub-ack: none, positive, negative or full */
+    iotd_property props[IOTD_C2D_MAX_PROPS]; /* application properties, in topic order */
+    size_t prop_count;
+    char store[IOTD_C2D_STORE];
+} iotd_c2d_message;
+
+/* 1 when topic is a C2D delivery (devices/{id}/messages/devicebound/...). */
+int iotd_proto_is_c2d_topic(const char *topic);
+/* Decodes the property bag of a C2D topic into *out (written only on success). Keys and values are
+ * URL-decoded ($ may come as %24); a key without '=' has the value "". Errors: IOTD_E_INVALID (not a
+ * C2D topic, bad %-escape), IOTD_E_NOSPACE (more than IOTD_C2D_MAX_PROPS properties or
+ * IOTD_C2D_STORE bytes). */
+iotd_err iotd_proto_parse_c2d(const char *topic, iotd_c2d_message *out) IOTD_WUR;
+
 /* "{device}" or "{device}/{module}" (module may be NULL or ""). */
 iotd_err iotd_proto_client_id(const char *device_id, const char *module_id, char *out, size_t outsz) IOTD_WUR;
 

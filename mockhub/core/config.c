@@ -156,6 +156,18 @@ mh_err mh_config_from_env(mh_config *out_cfg, mh_status *st)
         }
     }
 
+    const char *idle = getenv("MOCKHUB_HTTP_IDLE_TIMEOUT");
+    c.http_idle_timeout_s = 600;
+    if (idle != NULL && *idle != '\0') {
+        char *end = NULL;
+        errno = 0;
+        long n = strtol(idle, &end, 10);
+        if (errno != 0 || end == idle || *end != '\0' || n < 1 || n > 3600)
+            return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                           "MOCKHUB_HTTP_IDLE_TIMEOUT='%s' is not a number of seconds from 1 to 3600", idle);
+        c.http_idle_timeout_s = (int)n;
+    }
+
     const char *key = getenv("MOCKHUB_OWNER_KEY");
     if (key == NULL || *key == '\0')
         key = MH_DEV_OWNER_KEY;

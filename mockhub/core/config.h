@@ -23,6 +23,9 @@ typedef struct mh_config {
     int amqp_port;       /* MOCKHUB_AMQP_PORT, default 5671 (AMQP over TLS) */
     int amqp_plain_port; /* MOCKHUB_AMQP_PLAIN_PORT, default 5672 (plain AMQP, loopback only) */
     int partitions;      /* MOCKHUB_PARTITIONS, default 4 (Event Hubs-compatible endpoint, 1..32) */
+    /* MOCKHUB_HTTP_IDLE_TIMEOUT (seconds, 1-3600), default 600: an HTTPS connection that sends
+     * nothing for this long (a stalled TLS handshake or request, an idle keep-alive) is closed */
+    int http_idle_timeout_s;
     /* derived paths inside data_dir */
     char db_path[1100];     /* mockhub.db */
     char ca_cert[1100];     /* ca.pem */

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <proton/sasl.h>
 #include <proton/sasl_plugin.h>
@@ -27,12 +29,15 @@
 
 #include "amqp_internal.h"
 #include "amqp_pad.h"
+#include "http.h"
+#include "wsframe.h"
 
 #define MAX_CONNS 1024            /* cap: connections accepted at once */
 #define OUT_MAX (4 * 1024 * 1024) /* cap: padded bytes waiting for a slow client */
 #define MAX_FRAME 65536           /* our max-frame-size: larger frames close the connection */
 #define AUTH_DEADLINE_MS 60000    /* MOCK: a connection that never authenticates is closed after 60 s */
 #define LISTENERS 4
+#define WS_CHUNK 65536 /* most AMQP bytes per WebSocket frame we send */
 
 typedef struct sock {
     mh_amqp_conn c; /* first: the nodes see only this */
@@ -40,8 +45,23 @@ typedef struct sock {
     SSL *ssl;
     int handshaking;
     int dead;
-    mh_amqp_buf out; /* padded bytes for the socket */
+    mh_amqp_buf out; /* padded bytes for the socket (WebSocket: for framing) */
+    /* AMQP over WebSockets (NULL up: a TCP connection of our own) */
+    mh_http_upgraded *up; /* the HTTPS server's upgraded stream: ended through it, never close()d */
+    mh_ws_decoder wsd;
+    mh_amqp_buf wsin;  /* unwrapped AMQP bytes Proton has not taken yet */
+    mh_amqp_buf wsout; /* WebSocket frames for the socket */
+    int ws_close_sent;
 } sock;
+
+/* A WebSocket stream handed over by the HTTPS server's thread, waiting for the loop. */
+typedef struct adopted {
+    struct adopted *next;
+    int fd;
+    mh_http_upgraded *up;
+    size_t len;
+    unsigned char bytes[]; /* what followed the upgrade request */
+} adopted;
 
 struct mh_amqp {
     mh_hub *hub;
@@ -55,6 +75,8 @@ struct mh_amqp {
     _Atomic int stop;
     sock *socks[MAX_CONNS];
     int next_id;
+    pthread_mutex_t adopt_lock; /* guards adopts */
+    adopted *adopts;
 };
 
 long long mh_amqp_now_ms(void)
@@ -190,20 +212,30 @@ static void sock_free(mh_amqp *a, int slot)
     pn_connection_driver_destroy(&s->c.driver);
     if (s->ssl)
         SSL_free(s->ssl);
-    close(s->fd);
+    if (s->up != NULL)
+        mh_http_upgraded_close(s->up);
+    else
+        close(s->fd);
     mh_amqp_buf_cleanup(&s->out);
+    mh_amqp_buf_cleanup(&s->wsin);
+    mh_amqp_buf_cleanup(&s->wsout);
     free(s);
     a->socks[slot] = NULL;
 }
 
 static void sock_interest(mh_amqp *a, sock *s, int slot)
 {
-    struct epoll_event ev = {.events = EPOLLIN | (s->out.len > 0 || s->handshaking ? EPOLLOUT : 0),
+    struct epoll_event ev = {.events = EPOLLIN |
+                                       (s->out.len > 0 || s->wsout.len > 0 || s->handshaking ? EPOLLOUT : 0),
                              .data.u64 = (uint64_t)slot + 16};
     epoll_ctl(a->epfd, EPOLL_CTL_MOD, s->fd, &ev);
 }
 
-static mh_err sock_add(mh_amqp *a, int fd, int tls)
+static int ws_feed(sock *s, unsigned char *in, size_t len);
+static void sock_process(sock *s);
+
+/* Adds a connection: tls for 5671, up for a WebSocket stream (pending: its first raw bytes). */
+static mh_err sock_add(mh_amqp *a, int fd, int tls, mh_http_upgraded *up, unsigned char *pending, size_t len)
 {
     int slot = -1;
     for (int i = 0; i < MAX_CONNS; i++)
@@ -213,17 +245,27 @@ static mh_err sock_add(mh_amqp *a, int fd, int tls)
         }
     if (slot < 0) {
         fprintf(stderr, "mockhub: amqp: %d connections open, refusing another\n", MAX_CONNS);
-        close(fd);
+        if (up != NULL)
+            mh_http_upgraded_close(up);
+        else
+            close(fd);
         return MH_ERR_THROTTLED;
     }
     sock *s = calloc(1, sizeof *s);
     if (s == NULL || pn_connection_driver_init(&s->c.driver, NULL, NULL) != 0) {
         free(s);
-        close(fd);
+        if (up != NULL)
+            mh_http_upgraded_close(up);
+        else
+            close(fd);
         return MH_ERR_NOMEM;
     }
     s->fd = fd;
+    s->up = up;
+    s->wsd.require_mask = 1;
     s->out.max = OUT_MAX;
+    s->wsin.max = OUT_MAX;
+    s->wsout.max = OUT_MAX + 2 * WS_CHUNK;
     s->c.amqp = a;
     s->c.hub = a->hub;
     s->c.id = ++a->next_id;
@@ -253,7 +295,118 @@ static mh_err sock_add(mh_amqp *a, int fd, int tls)
     a->socks[slot] = s;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u64 = (uint64_t)slot + 16};
     epoll_ctl(a->epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (up != NULL && len > 0 && !ws_feed(s, pending, len))
+        s->dead = 1; /* the first epoll event closes it */
     return MH_OK;
+}
+
+/* ---- AMQP over WebSockets: Proton sees the bytes inside the binary frames (RFC 6455) ---- */
+
+/* Appends one unmasked frame to wsout; 0 when it does not fit. */
+static int ws_frame(sock *s, int opcode, const void *data, size_t len)
+{
+    unsigned char h[10];
+    size_t hl = mh_ws_header_format(h, opcode, len);
+    return mh_amqp_buf_append(&s->wsout, h, hl) == MH_OK &&
+           (len == 0 || mh_amqp_buf_append(&s->wsout, data, len) == MH_OK);
+}
+
+/* Queues our close frame once (code: RFC 6455 7.4.1). */
+static void ws_close(sock *s, unsigned code)
+{
+    if (s->ws_close_sent)
+        return;
+    unsigned char c[2] = {(unsigned char)(code >> 8), (unsigned char)code};
+    s->ws_close_sent = ws_frame(s, MH_WS_OP_CLOSE, c, 2);
+}
+
+/* Moves unwrapped bytes into Proton as far as it takes them. */
+static void ws_drain_in(sock *s)
+{
+    while (s->wsin.len > 0) {
+        pn_rwbytes_t rb = pn_connection_driver_read_buffer(&s->c.driver);
+        if (rb.size == 0)
+            return;
+        size_t n = rb.size < s->wsin.len ? rb.size : s->wsin.len;
+        memcpy(rb.start, s->wsin.data, n);
+        pn_connection_driver_read_done(&s->c.driver, n);
+        mh_amqp_buf_consume(&s->wsin, n);
+        sock_process(s);
+    }
+}
+
+/* Decodes raw WebSocket bytes: data for Proton, pongs for pings, a close answered. 0 when the stream
+ * must end (a close, a protocol error: our close frame is queued). */
+static int ws_feed(sock *s, unsigned char *in, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t used = 0;
+        mh_ws_event ev;
+        mh_err err = mh_ws_decode(&s->wsd, in + off, len - off, &used, &ev);
+        if (err != MH_OK) {
+            fprintf(stderr, "mockhub: amqp #%d: bad WebSocket frame, closing\n", s->c.id);
+            ws_close(s, err == MH_ERR_ARGUMENT_INVALID ? 1003 : 1002);
+            return 0;
+        }
+        off += used;
+        if (ev.kind == MH_WS_DATA) {
+            if (mh_amqp_buf_append(&s->wsin, ev.data, ev.len) != MH_OK) {
+                ws_close(s, 1009);
+                return 0;
+            }
+        } else if (ev.kind == MH_WS_PING) {
+            if (!ws_frame(s, MH_WS_OP_PONG, ev.data, ev.len))
+                return 0;
+        } else if (ev.kind == MH_WS_CLOSE) {
+            ws_close(s, ev.len >= 2 ? (unsigned)ev.data[0] << 8 | ev.data[1] : 1000);
+            pn_connection_driver_read_close(&s->c.driver);
+            return 0;
+        }
+    }
+    ws_drain_in(s);
+    return 1;
+}
+
+/* Reads the WebSocket stream; 0 when it ended. */
+static int ws_read(sock *s)
+{
+    unsigned char raw[16384];
+    for (int round = 0; round < 64; round++) {
+        ws_drain_in(s);
+        if (s->wsin.len > 0)
+            return 1; /* Proton is full: read more once it took these */
+        ssize_t n = recv(s->fd, raw, sizeof raw, 0);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        if (n == 0) {
+            pn_connection_driver_read_close(&s->c.driver);
+            return 0;
+        }
+        if (!ws_feed(s, raw, (size_t)n))
+            return 0;
+    }
+    return 1;
+}
+
+/* Frames what Proton wrote and sends the frames; 0 when the stream broke. */
+static int ws_flush(sock *s)
+{
+    while (s->out.len > 0 && s->wsout.len < 2 * WS_CHUNK) {
+        size_t n = s->out.len < WS_CHUNK ? s->out.len : WS_CHUNK;
+        if (!ws_frame(s, MH_WS_OP_BINARY, s->out.data, n))
+            return 0;
+        mh_amqp_buf_consume(&s->out, n);
+    }
+    while (s->wsout.len > 0) {
+        ssize_t n = send(s->fd, s->wsout.data, s->wsout.len, MSG_NOSIGNAL);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+        mh_amqp_buf_consume(&s->wsout, (size_t)n);
+        if (s->wsout.len == 0 && s->out.len > 0)
+            return ws_flush(s);
+    }
+    return 1;
 }
 
 /* Runs Proton's events, then moves its output (padded) into s->out. */
@@ -353,6 +506,8 @@ static void sock_process(sock *s)
 /* Writes s->out to the socket; 0 when the connection broke. */
 static int sock_flush(sock *s)
 {
+    if (s->up != NULL)
+        return ws_flush(s);
     while (s->out.len > 0) {
         ssize_t n;
         if (s->ssl) {
@@ -377,6 +532,8 @@ static int sock_flush(sock *s)
 /* Reads what the socket has into the driver; 0 when the connection ended. */
 static int sock_read(sock *s)
 {
+    if (s->up != NULL)
+        return ws_read(s);
     if (s->handshaking) {
         int r = SSL_do_handshake(s->ssl);
         if (r != 1) {
@@ -424,10 +581,14 @@ static int sock_read(sock *s)
 static void sock_settle(mh_amqp *a, int slot)
 {
     sock *s = a->socks[slot];
+    if (s->up != NULL && !s->dead)
+        ws_drain_in(s);
     sock_process(s);
+    if (s->up != NULL && pn_connection_driver_finished(&s->c.driver) && s->out.len == 0)
+        ws_close(s, 1000);
     if (!sock_flush(s))
         s->dead = 1;
-    if (s->dead || (pn_connection_driver_finished(&s->c.driver) && s->out.len == 0)) {
+    if (s->dead || (pn_connection_driver_finished(&s->c.driver) && s->out.len == 0 && s->wsout.len == 0)) {
         if (s->ssl && !s->dead)
             SSL_shutdown(s->ssl);
         sock_free(a, slot);
@@ -479,8 +640,24 @@ static void accept_all(mh_amqp *a, int li)
             return;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (sock_add(a, fd, a->ltls[li]) != MH_OK)
+        if (sock_add(a, fd, a->ltls[li], NULL, NULL, 0) != MH_OK)
             continue;
+    }
+}
+
+/* The WebSocket streams other threads handed over become connections (loop thread). */
+static void take_adopted(mh_amqp *a)
+{
+    pthread_mutex_lock(&a->adopt_lock);
+    adopted *ad = a->adopts;
+    a->adopts = NULL;
+    pthread_mutex_unlock(&a->adopt_lock);
+    while (ad != NULL) {
+        adopted *nx = ad->next;
+        if (sock_add(a, ad->fd, 0, ad->up, ad->bytes, ad->len) != MH_OK)
+            fprintf(stderr, "mockhub: amqp: cannot take a WebSocket connection\n");
+        free(ad);
+        ad = nx;
     }
 }
 
@@ -501,6 +678,7 @@ static void *loop(void *arg)
                 if (read(a->wakefd, &v, sizeof v) < 0)
                     (void)0;
                 woken = 1;
+                take_adopted(a);
             } else {
                 int slot = (int)(k - 16);
                 sock *s = a->socks[slot];
@@ -543,13 +721,41 @@ void mh_amqp_wake(mh_amqp *a)
         (void)0;
 }
 
-mh_err mh_amqp_adopt_websocket(mh_amqp *a, int fd, const void *pending, size_t len)
+mh_err mh_amqp_adopt_websocket(mh_amqp *a, int fd, const void *pending, size_t len, mh_http_upgraded *up)
 {
-    (void)a;
-    (void)pending;
-    (void)len;
-    close(fd);
-    return MH_ERR_NOT_IMPLEMENTED;
+    adopted *ad = len <= OUT_MAX ? malloc(sizeof *ad + len) : NULL;
+    if (ad == NULL) {
+        mh_http_upgraded_close(up);
+        return MH_ERR_NOMEM;
+    }
+    ad->fd = fd;
+    ad->up = up;
+    ad->len = len;
+    if (len > 0)
+        memcpy(ad->bytes, pending, len);
+    pthread_mutex_lock(&a->adopt_lock);
+    ad->next = a->adopts;
+    a->adopts = ad;
+    pthread_mutex_unlock(&a->adopt_lock);
+    mh_amqp_wake(a);
+    return MH_OK;
+}
+
+mh_err mh_amqp_ws_accept(const char *key, char *out, size_t out_size)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char in[24 + sizeof guid], md[SHA_DIGEST_LENGTH];
+    unsigned char b64[32];
+    if (key == NULL || strlen(key) != 24 ||
+        strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != 24 ||
+        out_size < 29)
+        return MH_ERR_ARGUMENT_INVALID;
+    memcpy(in, key, 24);
+    memcpy(in + 24, guid, sizeof guid - 1);
+    SHA1(in, 24 + sizeof guid - 1, md);
+    EVP_EncodeBlock(b64, md, SHA_DIGEST_LENGTH); /* 28 characters and a NUL */
+    memcpy(out, b64, 29);
+    return MH_OK;
 }
 
 static int listen_on(mh_amqp *a, int family, const char *addr, int port, int tls, mh_status *st)
@@ -595,6 +801,7 @@ mh_err mh_amqp_start(mh_hub *hub, mh_amqp **out, mh_status *st)
         return mh_fail(st, MH_ERR_NOMEM, "out of memory");
     a->hub = hub;
     a->wakefd = -1;
+    pthread_mutex_init(&a->adopt_lock, NULL);
     a->epfd = epoll_create1(EPOLL_CLOEXEC);
     a->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (a->epfd < 0 || a->wakefd < 0) {
@@ -640,6 +847,13 @@ void mh_amqp_stop(mh_amqp *a)
     for (int i = 0; i < MAX_CONNS; i++)
         if (a->socks[i] != NULL)
             sock_free(a, i);
+    while (a->adopts != NULL) { /* handed over after the thread stopped */
+        adopted *ad = a->adopts;
+        a->adopts = ad->next;
+        mh_http_upgraded_close(ad->up);
+        free(ad);
+    }
+    pthread_mutex_destroy(&a->adopt_lock);
     for (int i = 0; i < a->nl; i++)
         close(a->lfd[i]);
     if (a->tls)

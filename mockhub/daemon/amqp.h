@@ -19,8 +19,15 @@ mh_err mh_amqp_start(mh_hub *hub, mh_amqp **out, mh_status *st) MH_WARN_UNUSED;
 void mh_amqp_stop(mh_amqp *a);
 /* Something to send may be waiting (new telemetry, feedback): the thread looks soon. Any thread. */
 void mh_amqp_wake(mh_amqp *a);
-/* Takes over fd, an accepted plaintext stream that carries AMQP in WebSocket binary frames (the
- * 101 already sent); pending: bytes already read after the upgrade request. Closes fd on failure. */
-mh_err mh_amqp_adopt_websocket(mh_amqp *a, int fd, const void *pending, size_t len) MH_WARN_UNUSED;
+typedef struct mh_http_upgraded mh_http_upgraded;
+
+/* Takes over an upgraded HTTPS stream (fd, non-blocking plaintext, the 101 already sent) that carries
+ * AMQP in WebSocket binary frames; pending: bytes already read after the upgrade request (copied).
+ * The stream is ended with mh_http_upgraded_close(up), also on failure (NoMem). Any thread. */
+mh_err mh_amqp_adopt_websocket(mh_amqp *a, int fd, const void *pending, size_t len,
+                               mh_http_upgraded *up) MH_WARN_UNUSED;
+/* The Sec-WebSocket-Accept value for a Sec-WebSocket-Key (RFC 6455 4.2.2) into out (29 bytes with
+ * the NUL). ArgumentInvalid for a key that is not 24 base64 characters. */
+mh_err mh_amqp_ws_accept(const char *key, char *out, size_t out_size) MH_WARN_UNUSED;
 
 #endif

@@ -454,7 +454,8 @@ fail:;
 }
 
 mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size_t body_cap,
-                     mh_http_handler handler, void *ctx, mh_http **out_http, mh_status *st)
+                     unsigned idle_timeout_s, mh_http_handler handler, void *ctx, mh_http **out_http,
+                     mh_status *st)
 {
     mh_http *http = calloc(1, sizeof *http);
     if (http == NULL)
@@ -475,13 +476,13 @@ mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size
         goto fail;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
-    http->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_access, http, MHD_OPTION_LISTEN_SOCKET,
-                                    (MHD_socket)http->listen_fd, MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem,
-                                    MHD_OPTION_HTTPS_MEM_KEY, http->key_pem, MHD_OPTION_THREAD_POOL_SIZE,
-                                    (unsigned)MH_HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
-                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_NOTIFY_COMPLETED,
-                                    on_completed, http, MHD_OPTION_NOTIFY_CONNECTION, on_connection, http,
-                                    MHD_OPTION_UNESCAPE_CALLBACK, unescape, http, MHD_OPTION_END);
+    http->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, http, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)http->listen_fd,
+        MHD_OPTION_HTTPS_MEM_CERT, http->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, http->key_pem,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MH_HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)20000,
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, http,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, http, MHD_OPTION_UNESCAPE_CALLBACK, unescape, http,
+        MHD_OPTION_END);
     if (http->daemon == NULL) {
         mh_fail(st, MH_ERR_UNAVAILABLE, "libmicrohttpd failed to start on port %d (TLS files %s, %s)", port,
                 cert_file, key_file);

@@ -51,10 +51,13 @@ void mh_http_reply_send(mh_http_reply *reply, mh_http_response *resp);
 void mh_http_response_header(mh_http_response *resp, const char *name, const char *value);
 
 /* Listens on port (IPv6 dual stack, or IPv4 when there is no IPv6) with TLS from the PEM files.
- * body_cap: larger bodies are discarded and flagged. Errors carry a text that says what to do
+ * body_cap: larger bodies are discarded and flagged. idle_timeout_s: a connection that sends nothing
+ * for this long (a stalled TLS handshake or request, an idle keep-alive) is closed; suspended ones
+ * (direct methods waiting for the device) are not. Errors carry a text that says what to do
  * (EACCES on a port below 1024, EADDRINUSE). */
 mh_err mh_http_start(int port, const char *cert_file, const char *key_file, size_t body_cap,
-                     mh_http_handler handler, void *ctx, mh_http **out_http, mh_status *st) MH_WARN_UNUSED;
+                     unsigned idle_timeout_s, mh_http_handler handler, void *ctx, mh_http **out_http,
+                     mh_status *st) MH_WARN_UNUSED;
 void mh_http_stop(mh_http *http); /* NULL is a no-op */
 
 /* ---- protocol upgrade (WebSockets): the request/reply model above stays as it is; a hook sees

@@ -298,6 +298,8 @@ static void apply(mh_hub *hub, const char *id, mh_presence_change ch)
         fprintf(stderr, "mockhub: could not record the subscriptions of %s\n", id);
     if (ch.methods_online)
         mh_methods_device_online(hub->methods, id);
+    if (ch.state == 0) /* calls it was answering will never get their response */
+        (void)mh_methods_device_gone(hub->methods, id);
 }
 
 static void ev_connected(void *ctx, const mh_bus_msg *msg)
@@ -349,12 +351,56 @@ static void on_link_message(void *ctx, const char *topic, const void *payload, s
         fprintf(stderr, "mockhub: dropped a malformed message from the plugin on %.200s\n", topic);
 }
 
+/* The link is lost when the broker dies (the launcher restarts it) and on shutdown: every device
+ * connection went with it, or at least every event about it. Presence starts over (the plugin
+ * re-announces what is live after the reconnect, ev/ready), the store says Disconnected, calls sent
+ * to devices end at once and calls probing the plugin are decided on what is known now. */
+static void on_link_lost(mh_hub *hub)
+{
+    size_t was = mh_presence_reset(hub->presence);
+    if (mh_store_reset_connections(hub->store) != MH_OK)
+        fprintf(stderr, "mockhub: could not record the devices as disconnected\n");
+    size_t failed = mh_methods_device_gone(hub->methods, NULL);
+    pthread_mutex_lock(&hub->sync_lock);
+    uint64_t token = hub->sync_sent;
+    pthread_mutex_unlock(&hub->sync_lock);
+    mh_methods_probed(hub->methods, token, takes_methods, hub);
+    if (was > 0 || failed > 0)
+        fprintf(stderr,
+                "mockhub: broker link lost: %zu device(s) now disconnected, %zu method call(s) failed\n", was,
+                failed);
+}
+
 static void on_link_state(void *ctx, int up)
 {
     mh_hub *hub = ctx;
-    hub->link_up = up;
-    if (!up)
+    int was_up = atomic_exchange(&hub->link_up, up);
+    if (!up) {
         hub->plugin_ready = 0;
+        if (was_up)
+            on_link_lost(hub);
+    }
+}
+
+void mh_hub_note_broker(mh_hub *hub, unsigned restarts, long backoff_ms, const char *last_exit)
+{
+    if (hub == NULL)
+        return;
+    pthread_mutex_lock(&hub->broker_lock);
+    hub->broker_restarts = restarts;
+    hub->broker_backoff_ms = backoff_ms;
+    snprintf(hub->broker_last_exit, sizeof hub->broker_last_exit, "%s", last_exit ? last_exit : "");
+    pthread_mutex_unlock(&hub->broker_lock);
+}
+
+void mh_hub_broker_info(mh_hub *hub, unsigned *out_restarts, long *out_backoff_ms, char *last_exit,
+                        size_t last_exit_size)
+{
+    pthread_mutex_lock(&hub->broker_lock);
+    *out_restarts = hub->broker_restarts;
+    *out_backoff_ms = hub->broker_backoff_ms;
+    snprintf(last_exit, last_exit_size, "%s", hub->broker_last_exit);
+    pthread_mutex_unlock(&hub->broker_lock);
 }
 
 int mh_hub_ready(const mh_hub *hub)
@@ -372,6 +418,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     hub->cfg = *cfg;
     hub->store = store;
     pthread_mutex_init(&hub->sync_lock, NULL);
+    pthread_mutex_init(&hub->broker_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -417,8 +464,8 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
         (err = mh_wsproxy_new(broker_ws_port, wake_broker, hub, &hub->wsproxy, st)) != MH_OK)
         goto fail;
     mh_http *http = NULL;
-    err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP, mh_routes_handle, hub,
-                        &http, st);
+    err = mh_http_start(cfg->https_port, cfg->server_cert, cfg->server_key, BODY_CAP,
+                        (unsigned)cfg->http_idle_timeout_s, mh_routes_handle, hub, &http, st);
     if (err != MH_OK)
         goto fail;
     if (cfg->amqp_port > 0 && (err = mh_amqp_start(hub, &hub->amqp, st)) != MH_OK)
@@ -426,6 +473,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     hub->http = http;           /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
     if (hub->wsproxy != NULL) { /* MQTT over WebSockets shares the HTTPS port, as on the real hub */
         mh_http_upgrade_hook hook;
+        mh_wsproxy_set_amqp(hub->wsproxy, hub->amqp); /* AMQPWSB10 on the same path */
         mh_wsproxy_hook(hub->wsproxy, &hook);
         mh_http_set_upgrade(hub->http, &hook);
     }
@@ -462,6 +510,7 @@ void mh_hub_stop(mh_hub *hub)
     cJSON_Delete(hub->fb_pending);
     pthread_cond_destroy(&hub->sync_cond);
     pthread_mutex_destroy(&hub->sync_lock);
+    pthread_mutex_destroy(&hub->broker_lock);
     mh_svcauth_cache_free(hub->auth_cache);
     free(hub);
 }

@@ -29,6 +29,10 @@ int mh_hub_ready(const mh_hub *hub);
 /* MOCK: the seed (already applied to the store) that test control's reset goes back to; copied. */
 mh_err mh_hub_set_seed(mh_hub *hub, const cJSON *seed) MH_WARN_UNUSED;
 
+/* The launcher's supervision of the broker, shown by /health: restarts so far, the back-off before
+ * the next start (ms; 0 when none is pending) and how the broker last exited (copied; NULL = ""). */
+void mh_hub_note_broker(mh_hub *hub, unsigned restarts, long backoff_ms, const char *last_exit);
+
 void mh_hub_stop(mh_hub *hub); /* NULL is a no-op; fails pending method calls with 503 first */
 
 #endif

@@ -43,6 +43,11 @@ struct mh_hub {
     pthread_mutex_t sync_lock;
     pthread_cond_t sync_cond;
     uint64_t sync_sent, sync_done;
+    /* the launcher's supervision of the broker (mh_hub_note_broker), for /health */
+    pthread_mutex_t broker_lock;
+    unsigned broker_restarts;
+    long broker_backoff_ms;
+    char broker_last_exit[256];
     /* a twin update and its push happen under the device's stripe, so pushes go in $version order */
     pthread_mutex_t push_locks[MH_PUSH_STRIPES];
     /* AMQP (amqp.c) and C2D feedback records waiting for a feedback receiver (hub_c2d.c) */
@@ -83,6 +88,9 @@ void mh_hub_kick(mh_hub *hub, const char *device_id, int forget);
 size_t mh_hub_connected_count(mh_hub *hub);
 /* MOCK: test control: the plugin refuses the device's next count CONNECTs (0: stops refusing). */
 mh_err mh_hub_refuse_connects(mh_hub *hub, const char *device_id, unsigned long long count) MH_WARN_UNUSED;
+/* What mh_hub_note_broker recorded (for /health); last_exit gets "" when the broker never exited. */
+void mh_hub_broker_info(mh_hub *hub, unsigned *out_restarts, long *out_backoff_ms, char *last_exit,
+                        size_t last_exit_size);
 /* Records device activity (lastActivityTime), at most one store write per device and second. */
 void mh_hub_touch(mh_hub *hub, const char *device_id);
 

@@ -315,6 +315,30 @@ void mh_methods_device_online(mh_methods *m, const char *device_id)
     }
 }
 
+size_t mh_methods_device_gone(mh_methods *m, const char *device_id)
+{
+    size_t ended = 0;
+    for (;;) { /* one at a time: done() runs outside the lock */
+        pthread_mutex_lock(&m->lock);
+        call *c = m->head;
+        while (c && !(c->state == CALL_WAIT_RESPONSE &&
+                      (device_id == NULL || strcmp(c->device_id, device_id) == 0)))
+            c = c->next;
+        if (c != NULL)
+            unlink_call(m, c);
+        pthread_mutex_unlock(&m->lock);
+        if (c == NULL)
+            return ended;
+        /* MOCK: what the real hub answers when the device drops mid-call is not documented (the
+         * SDKs accept 404103 or 504101); mockhub ends the call at once with 404103 DeviceNotOnline
+         * instead of keeping the caller until its response timeout. */
+        finish_error(m, c, MH_ERR_DEVICE_NOT_ONLINE,
+                     "The device disconnected before it answered the direct method call. To learn more, see "
+                     "https://aka.ms/iothub404103");
+        ended++;
+    }
+}
+
 int mh_methods_response(mh_methods *m, const char *device_id, const char *rid_text, int status,
                         const char *payload, size_t len)
 {

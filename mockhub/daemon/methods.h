@@ -64,6 +64,12 @@ void mh_methods_probed(mh_methods *methods, uint64_t token, int (*online)(void *
 /* The device became reachable for methods: sends the calls waiting for it. */
 void mh_methods_device_online(mh_methods *methods, const char *device_id);
 
+/* The device's connection ended (device_id), or every device's did (NULL: the link to the transport
+ * was lost, e.g. the broker died): calls already sent to it, waiting for its response, end at once
+ * with MH_ERR_DEVICE_NOT_ONLINE (404103) instead of waiting for their response timeout; calls waiting
+ * for the device to connect go on waiting. Returns how many calls ended. */
+size_t mh_methods_device_gone(mh_methods *methods, const char *device_id);
+
 /* A device answered on $iothub/methods/res/<status>/?$rid=<rid>. Answers from another device than
  * the one called, or for unknown/finished rids, are dropped (returns 0); 1 when matched. */
 int mh_methods_response(mh_methods *methods, const char *device_id, const char *rid, int status,

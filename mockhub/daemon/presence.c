@@ -156,6 +156,23 @@ mh_presence_change mh_presence_unsubscribed(mh_presence *p, const char *id, uint
     return ch;
 }
 
+size_t mh_presence_reset(mh_presence *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t was = p->connected;
+    size_t cursor = 0;
+    void *value = NULL;
+    while (mh_htab_next(p->by_id, &cursor, NULL, &value)) {
+        entry *e = value;
+        if (e->connected && e->clean)
+            e->subs = 0;
+        e->connected = 0;
+    }
+    p->connected = 0;
+    pthread_mutex_unlock(&p->lock);
+    return was;
+}
+
 unsigned mh_presence_subs(mh_presence *p, const char *id)
 {
     pthread_mutex_lock(&p->lock);

@@ -44,6 +44,12 @@ mh_presence_change mh_presence_disconnected(mh_presence *p, const char *id, uint
 mh_presence_change mh_presence_subscribed(mh_presence *p, const char *id, uint64_t gen, unsigned bit);
 mh_presence_change mh_presence_unsubscribed(mh_presence *p, const char *id, uint64_t gen, unsigned bit);
 
+/* The transport lost every connection at once (the broker died or the link to it was lost): every
+ * device is disconnected; kept (clean-session-0) sessions keep their subscriptions for when the
+ * device comes back, clean ones lose them. Returns how many devices were connected. The caller
+ * records "Disconnected" for all of them (mh_store_reset_connections). */
+size_t mh_presence_reset(mh_presence *p);
+
 /* Subscriptions (MH_SUB_*) of a connected device; 0 when not connected. */
 unsigned mh_presence_subs(mh_presence *p, const char *id);
 size_t mh_presence_connected_count(mh_presence *p);

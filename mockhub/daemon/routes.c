@@ -104,6 +104,17 @@ static void r_health(mh_hub *hub, const mh_http_request *req, mh_http_reply *rep
     cJSON_AddBoolToObject(doc, "broker", hub->link_up);
     cJSON_AddBoolToObject(doc, "plugin", hub->plugin_ready);
     cJSON_AddNumberToObject(doc, "connectedDevices", (double)mh_hub_connected_count(hub));
+    unsigned restarts = 0;
+    long backoff_ms = 0;
+    char last_exit[256];
+    mh_hub_broker_info(hub, &restarts, &backoff_ms, last_exit, sizeof last_exit);
+    cJSON_AddNumberToObject(doc, "brokerRestarts", (double)restarts);
+    if (backoff_ms > 0)
+        cJSON_AddNumberToObject(doc, "brokerBackoffMs", (double)backoff_ms);
+    if (last_exit[0] != '\0')
+        cJSON_AddStringToObject(doc, "brokerLastExit", last_exit);
+    if (!ready && restarts > 0)
+        cJSON_ReplaceItemInObjectCaseSensitive(doc, "status", cJSON_CreateString("recovering"));
     mh_reply_json(reply, ready ? 200 : 503, doc, NULL);
 }
 

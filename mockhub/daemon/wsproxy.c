@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "amqp.h"
 #include "replies.h"
 
 #define BUF_SIZE 16384 /* per direction and connection */
@@ -59,6 +60,7 @@ struct pair {
 
 /* What on_request hands to on_upgraded: the broker socket after its 101, and any bytes after the head. */
 typedef struct pending {
+    int amqp; /* AMQPWSB10: the stream goes to the AMQP listener (fd unused) */
     int fd;
     char *extra;
     size_t extra_len;
@@ -80,6 +82,7 @@ struct mh_wsproxy {
     void *waker_ctx;
     int timer_fd;
     int timer_armed;
+    mh_amqp *amqp; /* AMQP over WebSockets goes there; NULL: refused */
 };
 
 /* epoll tags of the relay's own descriptors (pairs use their end structs, the wake eventfd NULL) */
@@ -320,13 +323,64 @@ done:
     return err;
 }
 
-/* The hook's on_request: ours is GET /$iothub/websocket with Upgrade: websocket. */
+/* 1 when the comma-separated Sec-WebSocket-Protocol list offers proto. */
+static int offers(const char *list, const char *proto)
+{
+    size_t n = strlen(proto);
+    for (const char *q = list; q != NULL && *q != '\0';) {
+        q += strspn(q, " \t,");
+        size_t t = strcspn(q, " \t,");
+        if (t == n && strncasecmp(q, proto, n) == 0)
+            return 1;
+        q += t;
+    }
+    return 0;
+}
+
+/* AMQP over WebSockets (subprotocol AMQPWSB10): we answer the handshake ourselves and the AMQP
+ * listener takes the stream (mh_amqp_adopt_websocket). */
+static int amqp_request(mh_wsproxy *p, const mh_http_request *req, mh_http_response *resp, void **out_conn)
+{
+    char accept[32];
+    const char *version = mh_http_header(req, "Sec-WebSocket-Version");
+    if (p->amqp == NULL) {
+        mh_reply_error_response(resp, MH_ERR_ARGUMENT_INVALID, "AMQP is turned off on this hub");
+        return 1;
+    }
+    if (version == NULL || strcmp(version, "13") != 0 ||
+        mh_amqp_ws_accept(mh_http_header(req, "Sec-WebSocket-Key"), accept, sizeof accept) != MH_OK) {
+        mh_reply_error_response(
+            resp, MH_ERR_ARGUMENT_INVALID,
+            "the WebSocket handshake needs Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key");
+        return 1;
+    }
+    pending *pd = calloc(1, sizeof *pd);
+    if (pd == NULL) {
+        mh_reply_error_response(resp, MH_ERR_NOMEM, "out of memory");
+        return 1;
+    }
+    pd->amqp = 1;
+    pd->fd = -1;
+    resp->status = 101;
+    mh_http_response_header(resp, "Upgrade", "websocket");
+    mh_http_response_header(resp, "Sec-WebSocket-Accept", accept);
+    mh_http_response_header(resp, "Sec-WebSocket-Protocol", MH_WSPROXY_AMQP_PROTOCOL);
+    *out_conn = pd;
+    return 1;
+}
+
+/* The hook's on_request: ours is GET /$iothub/websocket with Upgrade: websocket (and, for AMQP only,
+ * the Event Hubs path /$servicebus/websocket). */
 static int on_request(void *ctx, const mh_http_request *req, mh_http_response *resp, void **out_conn)
 {
     mh_wsproxy *p = ctx;
     const char *upgrade = mh_http_header(req, "Upgrade");
-    if (strcmp(req->path, MH_WSPROXY_PATH) != 0 || upgrade == NULL ||
-        strcasestr(upgrade, "websocket") == NULL)
+    int iothub = strcmp(req->path, MH_WSPROXY_PATH) == 0;
+    int servicebus = strcmp(req->path, MH_WSPROXY_SERVICEBUS_PATH) == 0;
+    if ((!iothub && !servicebus) || upgrade == NULL || strcasestr(upgrade, "websocket") == NULL)
+        return 0;
+    int amqp = offers(mh_http_header(req, "Sec-WebSocket-Protocol"), MH_WSPROXY_AMQP_PROTOCOL);
+    if (!amqp && servicebus)
         return 0;
     if (strcmp(req->method, "GET") != 0) {
         mh_reply_error_response(resp, MH_ERR_METHOD_NOT_ALLOWED, "a WebSocket upgrade must use GET");
@@ -339,6 +393,8 @@ static int on_request(void *ctx, const mh_http_request *req, mh_http_response *r
         mh_reply_error_response(resp, MH_ERR_UNAVAILABLE, "the hub is stopping");
         return 1;
     }
+    if (amqp)
+        return amqp_request(p, req, resp, out_conn);
     mh_status st = {MH_OK, ""};
     char *head = NULL;
     int fd = -1;
@@ -635,6 +691,17 @@ static void on_upgraded(void *ctx, void *conn, int fd, const char *extra, size_t
 {
     mh_wsproxy *px = ctx;
     pending *pd = conn;
+    if (pd != NULL && pd->amqp) {
+        pthread_mutex_lock(&px->lock);
+        int closing = px->closing;
+        pthread_mutex_unlock(&px->lock);
+        pending_free(pd);
+        if (closing || !set_nonblocking(fd))
+            mh_http_upgraded_close(up);
+        else if (mh_amqp_adopt_websocket(px->amqp, fd, extra, extra_len, up) != MH_OK)
+            fprintf(stderr, "mockhub: AMQP over WebSockets: out of memory, closing\n");
+        return;
+    }
     pair *p = calloc(1, sizeof *p);
     if (p == NULL || !buf_init(&p->d[C2B], extra, extra_len) ||
         !buf_init(&p->d[B2C], pd ? pd->extra : NULL, pd ? pd->extra_len : 0) || pd == NULL ||
@@ -759,6 +826,11 @@ void mh_wsproxy_free(mh_wsproxy *p)
         close(p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+void mh_wsproxy_set_amqp(mh_wsproxy *p, mh_amqp *amqp)
+{
+    p->amqp = amqp;
 }
 
 size_t mh_wsproxy_count(mh_wsproxy *p)

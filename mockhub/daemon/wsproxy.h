@@ -16,6 +16,10 @@
 
 /* The URL path the SDKs dial (any query string is accepted). */
 #define MH_WSPROXY_PATH "/$iothub/websocket"
+/* AMQP over WebSockets: the subprotocol that sends a stream to the AMQP listener instead of the
+ * broker, and the Event Hubs path the Event Hubs SDKs dial (AMQP only). */
+#define MH_WSPROXY_AMQP_PROTOCOL "AMQPWSB10"
+#define MH_WSPROXY_SERVICEBUS_PATH "/$servicebus/websocket"
 /* Largest response head we accept from the broker's handshake. */
 #define MH_WSPROXY_HEAD_MAX 8192
 
@@ -42,6 +46,11 @@ void mh_wsproxy_shutdown(mh_wsproxy *p);
 
 /* Shuts down (if not yet) and frees. NULL is a no-op. Call after mh_http_stop. */
 void mh_wsproxy_free(mh_wsproxy *p);
+
+typedef struct mh_amqp mh_amqp;
+/* Sends AMQPWSB10 upgrades to amqp (borrowed, outlives the hook's use; NULL: they get 400). Call
+ * before installing the hook. */
+void mh_wsproxy_set_amqp(mh_wsproxy *p, mh_amqp *amqp);
 
 /* Number of spliced connections alive now. */
 size_t mh_wsproxy_count(mh_wsproxy *p);

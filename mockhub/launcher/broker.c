@@ -37,6 +37,7 @@ struct mh_broker {
     pid_t pid; /* 0 once reaped */
     int status;
     char conf_path[1100];
+    char exe[4096]; /* the mosquitto binary, kept for restarts */
     char socket_path[MH_BROKER_SOCK_MAX + 1];
     int ws_port;
     int log_fd; /* read end of the broker's stdout+stderr */
@@ -583,53 +584,18 @@ static void pass_bind_capability(void)
         (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE, 0, 0);
 }
 
-mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout_ms, mh_broker **out_broker,
-                       mh_status *st)
+/* Forks and execs the broker on b->conf_path and waits until it opens its listeners. On failure the
+ * child is killed and reaped, its log thread joined, and *st explains; b stays usable for a retry. */
+static mh_err spawn(mh_broker *b, const mh_config *cfg, int timeout_ms, mh_status *st)
 {
-    mh_broker *b = NULL;
-    char *text = NULL;
     int pipefd[2] = {-1, -1};
     mh_err rc = MH_OK;
-    char exe[4096], plugin[4096];
 
-    if ((rc = mh_broker_find_mosquitto(exe, sizeof exe, st)) != MH_OK ||
-        (rc = mh_broker_plugin_path(plugin, sizeof plugin, st)) != MH_OK)
-        return rc;
-    b = calloc(1, sizeof *b);
-    if (b == NULL)
-        return mh_fail(st, MH_ERR_NOMEM, "out of memory");
-    b->log_fd = -1;
-    pthread_mutex_init(&b->lock, NULL);
-    if ((rc = mh_broker_socket_path(cfg, b->socket_path, sizeof b->socket_path, st)) != MH_OK)
-        goto fail;
-
-    /* A dead socket is a leftover from a crash that would make bind() fail. */
-    if ((rc = mh_broker_check_not_running(cfg, st)) != MH_OK)
-        goto fail;
-    unlink(b->socket_path);
-    if ((rc = pick_ws_port(&b->ws_port, st)) != MH_OK)
-        goto fail;
-
-    struct passwd *pw = getpwuid(geteuid());
-    char uid_name[32];
-    snprintf(uid_name, sizeof uid_name, "%u", (unsigned)geteuid());
-    mh_broker_params p = {pw && pw->pw_name ? pw->pw_name : uid_name, plugin, b->socket_path, hub_secret,
-                          b->ws_port};
-    if ((rc = mh_broker_conf_format(cfg, &p, &text, st)) != MH_OK)
-        goto fail;
-    if (snprintf(b->conf_path, sizeof b->conf_path, "%s/mosquitto.conf", cfg->data_dir) >=
-        (int)sizeof b->conf_path) {
-        rc = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "data dir path too long");
-        goto fail;
-    }
-    /* 0600: it holds the hub secret. */
-    if ((rc = write_file(b->conf_path, text, 0600, st)) != MH_OK)
-        goto fail;
-
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        rc = mh_fail(st, MH_ERR_INTERNAL, "pipe: %s", strerror(errno));
-        goto fail;
-    }
+    pthread_mutex_lock(&b->lock);
+    b->running = 0;
+    pthread_mutex_unlock(&b->lock);
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return mh_fail(st, MH_ERR_INTERNAL, "pipe: %s", strerror(errno));
     fflush(NULL);
     pid_t parent = getpid();
     pid_t pid = fork();
@@ -654,7 +620,7 @@ mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout
         }
         close_range(3, ~0u, 0);
         pass_bind_capability();
-        execl(exe, "mosquitto", "-c", b->conf_path, (char *)NULL);
+        execl(b->exe, "mosquitto", "-c", b->conf_path, (char *)NULL);
         static const char msg[] = "cannot execute mosquitto\n";
         ssize_t ignored = write(2, msg, sizeof msg - 1);
         (void)ignored;
@@ -689,8 +655,6 @@ mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout
         }
         sleep_ms(5);
     }
-    free(text);
-    *out_broker = b;
     return MH_OK;
 
 fail:
@@ -698,9 +662,81 @@ fail:
         close(pipefd[0]);
     if (pipefd[1] >= 0)
         close(pipefd[1]);
+    if (b->pid > 0) {
+        kill(b->pid, SIGKILL);
+        reap(b, 1);
+    }
+    join_log(b);
+    return rc;
+}
+
+mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout_ms, mh_broker **out_broker,
+                       mh_status *st)
+{
+    mh_broker *b = NULL;
+    char *text = NULL;
+    mh_err rc = MH_OK;
+    char plugin[4096];
+
+    b = calloc(1, sizeof *b);
+    if (b == NULL)
+        return mh_fail(st, MH_ERR_NOMEM, "out of memory");
+    b->log_fd = -1;
+    pthread_mutex_init(&b->lock, NULL);
+    if ((rc = mh_broker_find_mosquitto(b->exe, sizeof b->exe, st)) != MH_OK ||
+        (rc = mh_broker_plugin_path(plugin, sizeof plugin, st)) != MH_OK)
+        goto fail;
+    if ((rc = mh_broker_socket_path(cfg, b->socket_path, sizeof b->socket_path, st)) != MH_OK)
+        goto fail;
+
+    /* A dead socket is a leftover from a crash that would make bind() fail. */
+    if ((rc = mh_broker_check_not_running(cfg, st)) != MH_OK)
+        goto fail;
+    unlink(b->socket_path);
+    if ((rc = pick_ws_port(&b->ws_port, st)) != MH_OK)
+        goto fail;
+
+    struct passwd *pw = getpwuid(geteuid());
+    char uid_name[32];
+    snprintf(uid_name, sizeof uid_name, "%u", (unsigned)geteuid());
+    mh_broker_params p = {pw && pw->pw_name ? pw->pw_name : uid_name, plugin, b->socket_path, hub_secret,
+                          b->ws_port};
+    if ((rc = mh_broker_conf_format(cfg, &p, &text, st)) != MH_OK)
+        goto fail;
+    if (snprintf(b->conf_path, sizeof b->conf_path, "%s/mosquitto.conf", cfg->data_dir) >=
+        (int)sizeof b->conf_path) {
+        rc = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "data dir path too long");
+        goto fail;
+    }
+    /* 0600: it holds the hub secret. */
+    if ((rc = write_file(b->conf_path, text, 0600, st)) != MH_OK)
+        goto fail;
+    if ((rc = spawn(b, cfg, timeout_ms, st)) != MH_OK)
+        goto fail;
+    free(text);
+    *out_broker = b;
+    return MH_OK;
+
+fail:
     free(text);
     mh_broker_stop(b);
     return rc;
+}
+
+mh_err mh_broker_restart(mh_broker *b, const mh_config *cfg, int timeout_ms, mh_status *st)
+{
+    if (b->pid > 0)
+        return mh_fail(st, MH_ERR_INTERNAL, "the broker is still running (pid %d)", (int)b->pid);
+    join_log(b);
+    /* The dead broker's socket file would make bind() fail; nobody else may serve this data dir. */
+    if (socket_accepts(b->socket_path))
+        return mh_fail(st, MH_ERR_UNAVAILABLE, "another broker answers on %s", b->socket_path);
+    unlink(b->socket_path);
+    /* The same file: same ports, plugin, secret and persistence (mosquitto.db) as the first start. */
+    if (access(b->conf_path, R_OK) != 0)
+        return mh_fail(st, MH_ERR_UNAVAILABLE, "cannot read the broker configuration %s: %s", b->conf_path,
+                       strerror(errno));
+    return spawn(b, cfg, timeout_ms, st);
 }
 
 const char *mh_broker_socket(const mh_broker *b)

@@ -65,6 +65,11 @@ mh_err mh_broker_make_secret(char out[MH_BROKER_SECRET_SIZE], mh_status *st) MH_
 mh_err mh_broker_start(const mh_config *cfg, const char *hub_secret, int timeout_ms, mh_broker **out_broker,
                        mh_status *st) MH_WARN_UNUSED;
 
+/* Starts the broker again after it exited (mh_broker_exited returned 1): the same mosquitto.conf, so
+ * the same ports, plugin secret and persistence file; returns once it accepts connections, like
+ * mh_broker_start. On failure b stays valid (not running) and may be restarted again later. */
+mh_err mh_broker_restart(mh_broker *b, const mh_config *cfg, int timeout_ms, mh_status *st) MH_WARN_UNUSED;
+
 /* The internal socket path (valid while the broker object lives). */
 const char *mh_broker_socket(const mh_broker *b);
 /* The port of the broker's internal plain-websockets listener (MQTT over WebSockets, spliced from

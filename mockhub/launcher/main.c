@@ -1,5 +1,5 @@
-/* main.c - the `mockhub` command: `mockhub run` starts the broker and the daemon and stops both on
- * Ctrl-C; the device subcommands edit the registry directly in SQLite, whether or not the hub runs.
+/* main.c - the `mockhub` command: `mockhub run` starts the broker and the daemon, restarts the broker
+ * when it dies (backing off when it keeps dying) and stops both on Ctrl-C; the device subcommands edit the registry directly in SQLite, whether or not the hub runs.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,6 +25,9 @@
 
 #define BROKER_START_MS 15000
 #define HUB_READY_MS 15000
+#define BROKER_STABLE_MS 10000 /* a broker that ran this long before exiting was not crash-looping */
+#define BROKER_BACKOFF_FIRST_MS 500
+#define BROKER_BACKOFF_MAX_MS 30000
 
 static const char *g_prog = "mockhub";
 
@@ -282,6 +285,95 @@ static void print_banner(const mh_config *cfg, unsigned cert_actions, long ready
     fflush(stdout);
 }
 
+static long mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* The wait before restarting a broker that has now exited `quick` times in a row within
+ * BROKER_STABLE_MS of its start: the first restart is immediate, then 0.5 s doubling to 30 s. */
+static long broker_backoff_ms(unsigned quick)
+{
+    if (quick <= 1)
+        return 0;
+    long ms = BROKER_BACKOFF_FIRST_MS;
+    for (unsigned i = 2; i < quick && ms < BROKER_BACKOFF_MAX_MS; i++)
+        ms *= 2;
+    return ms < BROKER_BACKOFF_MAX_MS ? ms : BROKER_BACKOFF_MAX_MS;
+}
+
+/* Runs until SIGINT/SIGTERM/SIGHUP (returns 0). A broker that exits is started again with the same
+ * configuration and persistence (the daemon's link reconnects by itself and resynchronises); one that
+ * keeps dying backs off, reported on stderr and in /health. */
+static int supervise(const mh_config *cfg, mh_broker *broker, mh_hub *hub, const sigset_t *set)
+{
+    unsigned restarts = 0, quick = 0;
+    long started_at = mono_ms(), restart_at = -1; /* -1: the broker runs */
+    char why[2048] = "";
+    for (;;) {
+        int sig = 0;
+        if (restart_at >= 0) {
+            long wait = restart_at - mono_ms();
+            if (wait > 0) {
+                struct timespec ts = {wait / 1000, (wait % 1000) * 1000000L};
+                sig = sigtimedwait(set, NULL, &ts);
+                if (sig < 0 && errno != EAGAIN && errno != EINTR)
+                    continue;
+            } else {
+                sig = -1;
+            }
+            if (sig < 0) { /* time to start it again */
+                mh_status st = {MH_OK, ""};
+                restarts++;
+                started_at = mono_ms();
+                if (mh_broker_restart(broker, cfg, BROKER_START_MS, &st) == MH_OK) {
+                    fprintf(stderr, "%s: the broker is running again (restart %u, pid %d)\n", g_prog,
+                            restarts, (int)mh_broker_pid(broker));
+                    restart_at = -1;
+                    mh_hub_note_broker(hub, restarts, 0, why);
+                } else {
+                    quick++;
+                    long backoff = broker_backoff_ms(quick);
+                    if (backoff == 0)
+                        backoff = BROKER_BACKOFF_FIRST_MS;
+                    snprintf(why, sizeof why, "%s", st.text);
+                    fprintf(stderr, "%s: the broker did not start again (%s); next try in %ld ms\n", g_prog,
+                            st.text, backoff);
+                    restart_at = mono_ms() + backoff;
+                    mh_hub_note_broker(hub, restarts, backoff, why);
+                }
+                continue;
+            }
+        } else if (sigwait(set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGCHLD) {
+            if (restart_at < 0 && mh_broker_exited(broker, why, sizeof why)) {
+                quick = mono_ms() - started_at < BROKER_STABLE_MS ? quick + 1 : 1;
+                long backoff = broker_backoff_ms(quick);
+                if (backoff > 0)
+                    fprintf(
+                        stderr,
+                        "%s: the broker exited unexpectedly (%s); it exited %u times in a row within %d ms "
+                        "of starting: crash loop, restarting it in %ld ms\n",
+                        g_prog, why, quick, BROKER_STABLE_MS, backoff);
+                else
+                    fprintf(stderr, "%s: the broker exited unexpectedly (%s); restarting it\n", g_prog, why);
+                restart_at = mono_ms() + backoff;
+                mh_hub_note_broker(hub, restarts, backoff, why);
+            }
+            continue;
+        }
+        printf("\nmockhub: %s received, stopping\n", sig == SIGINT    ? "SIGINT"
+                                                     : sig == SIGTERM ? "SIGTERM"
+                                                                      : "SIGHUP");
+        fflush(stdout);
+        return 0;
+    }
+}
+
 /* Reads and checks the seed file before anything starts. 0 (and *out NULL) without a seed. */
 static int load_seed(const char *path, cJSON **out)
 {
@@ -398,25 +490,7 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0, const char *
         printf("  Seed: %s (%d device(s) created now, %d in all)\n\n", seed_path, seeded,
                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(seed, "devices")));
 
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
-            continue;
-        if (sig == SIGCHLD) {
-            if (mh_broker_exited(broker, why, sizeof why)) {
-                fprintf(stderr, "%s: the broker exited unexpectedly (%s); stopping\n", g_prog, why);
-                rc = 1;
-                break;
-            }
-            continue;
-        }
-        printf("\nmockhub: %s received, stopping\n", sig == SIGINT    ? "SIGINT"
-                                                     : sig == SIGTERM ? "SIGTERM"
-                                                                      : "SIGHUP");
-        fflush(stdout);
-        rc = 0;
-        break;
-    }
+    rc = supervise(cfg, broker, hub, &set);
 done:
     mh_hub_stop(hub);
     mh_broker_stop(broker);

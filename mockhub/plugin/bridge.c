@@ -24,6 +24,7 @@
 #include "topic.h"
 
 #define HUB_USER "$mockhub"
+#define HUB_CLIENT_ID "$mockhub-hub" /* the daemon's link (daemon/link.c) */
 #define EVENT_QOS 1
 #define REFUSALS_MAX 256 /* devices with pending CONNECT refusals (test control) */
 
@@ -46,6 +47,7 @@ static struct {
         unsigned long long left;
     } refusals[REFUSALS_MAX];
     time_t last_sweep; /* last SAS expiry sweep (seconds) */
+    int hub_linked;    /* the daemon's link asked for a resync and is still connected */
 } g;
 
 /* ---- helpers ---- */
@@ -169,6 +171,14 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
                              mosquitto_client_address(ed->client));
         return MOSQ_ERR_AUTH;
     }
+    /* Until the daemon is linked (at start, and after a restart of this broker while the daemon's
+     * link has not reconnected yet) a device's events and requests would reach nobody: it is
+     * told to come back later, as the real hub does while unavailable, and its SDK retries. */
+    if (!g.hub_linked) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: CONNACK 3 for %s: the hub is not linked yet",
+                             mosquitto_client_address(ed->client));
+        return refuse_unavailable(ed->client);
+    }
     switch (mh_devauth_check(g.hostname, id, ed->username, ed->password, (long long)time(NULL), lookup_device,
                              NULL, &r)) {
     case MH_DEVAUTH_OK:
@@ -273,6 +283,7 @@ static void hub_resync(void *ctx, const mh_bus_msg *m)
 
     (void)ctx;
     (void)m;
+    g.hub_linked = 1;
     mh_conns_foreach(on_resync_one, NULL);
     to_hub(&ready, EVENT_QOS);
 }
@@ -386,6 +397,11 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 
     (void)event;
     (void)userdata;
+    if (!c && is_hub(ed->client)) {
+        const char *cid = mosquitto_client_id(ed->client);
+        if (cid && strcmp(cid, HUB_CLIENT_ID) == 0)
+            g.hub_linked = 0;
+    }
     if (!c)
         return MOSQ_ERR_SUCCESS; /* hub, failed auth, or a resumed session's old context */
     m.gen = c->gen;

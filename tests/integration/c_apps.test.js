@@ -202,3 +202,37 @@ test('the service app reports device-not-found, device-not-online and method tim
   assert.match(mute.output(), /time(d)? ?out|did not answer/i);
   assert.doesNotMatch(mute.output(), /not online/i);
 });
+
+test('the Node service SDK\'s Client.send over AMQP reaches our device app (C2D with properties)', { timeout: 60000 }, async () => {
+  const hub = ctx.hub;
+  const { deviceId, connectionString } = await createDevice(hub, uid('capp-c2d'));
+  const { Message } = require('azure-iot-common');
+  const client = serviceClient(hub);
+  await withTimeout(client.open(), 15000, 'service Client.open over AMQP');
+  try {
+    // queued while the app is not running, delivered when it subscribes
+    const early = new Message('queued before the app started');
+    early.messageId = 'c2d-early';
+    await withTimeout(client.send(deviceId, early), 15000, 'send (offline)');
+    const dev = startDeviceApp(hub, connectionString);
+    await deviceAppReady(hub, deviceId, dev);
+    await dev.waitOutput(/C2D message received: queued before the app started/, 10000);
+    const m = new Message('hello C device');
+    m.messageId = 'c2d-1';
+    m.correlationId = 'corr-1';
+    m.contentType = 'text/plain';
+    m.contentEncoding = 'utf-8';
+    m.properties.add('color', 'blue');
+    m.properties.add('with/slash', 'a b/c');
+    await withTimeout(client.send(deviceId, m), 15000, 'send');
+    await dev.waitOutput(/property with\/slash: a b\/c/, 10000);
+    const out = dev.output();
+    assert.match(out, /C2D message received: hello C device\n  messageId: c2d-1\n  correlationId: corr-1\n  contentType: text\/plain\n  contentEncoding: utf-8\n  property color: blue\n/);
+    // completed by the app's PUBACK: nothing left in the queue
+    await waitFor(async () => (await registry(hub).get(deviceId)).responseBody.cloudToDeviceMessageCount === 0,
+      { timeout: 10000, what: 'the queue to empty' });
+    await dev.stop('SIGINT');
+  } finally {
+    await client.close();
+  }
+});

@@ -16,6 +16,7 @@ static void clear_env(void)
     unsetenv("MOCKHUB_MQTT_PORT");
     unsetenv("MOCKHUB_HTTPS_PORT");
     unsetenv("MOCKHUB_OWNER_KEY");
+    unsetenv("MOCKHUB_HTTP_IDLE_TIMEOUT");
 }
 
 TestSuite(config, .init = clear_env);
@@ -149,4 +150,27 @@ Test(config, mh_dev_owner_key_is_valid_succeeds)
     mh_config c;
     mh_status st = {MH_OK, ""};
     cr_assert_eq(mh_config_from_env(&c, &st), MH_OK, "%s", st.text);
+}
+
+Test(config, mh_config_from_env_http_idle_timeout_succeeds)
+{
+    mh_config c;
+    mh_status st = {MH_OK, ""};
+    cr_assert_eq(mh_config_from_env(&c, &st), MH_OK, "%s", st.text);
+    cr_assert_eq(c.http_idle_timeout_s, 600);
+    setenv("MOCKHUB_HTTP_IDLE_TIMEOUT", "5", 1);
+    cr_assert_eq(mh_config_from_env(&c, &st), MH_OK, "%s", st.text);
+    cr_assert_eq(c.http_idle_timeout_s, 5);
+}
+
+Test(config, mh_config_from_env_http_idle_timeout_fails)
+{
+    const char *bad[] = {"0", "3601", "-1", "5s", "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mh_config c;
+        mh_status st = {MH_OK, ""};
+        setenv("MOCKHUB_HTTP_IDLE_TIMEOUT", bad[i], 1);
+        cr_assert_eq(mh_config_from_env(&c, &st), MH_ERR_ARGUMENT_INVALID, "%s accepted", bad[i]);
+        cr_assert(strstr(st.text, "MOCKHUB_HTTP_IDLE_TIMEOUT") != NULL, "%s", st.text);
+    }
 }

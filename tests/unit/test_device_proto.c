@@ -1,6 +1,7 @@
 /* Unit tests for device/iotd_proto: topics, username, property bags (vectors printed by Microsoft's Node
  * SDK, azure-iot-device-mqtt 1.16.4 `Mqtt.prototype._getEventTopicFromMessage`), reply parsing, backoff. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "iotd_proto.h"
@@ -264,4 +265,71 @@ Test(device_proto, iotd_proto_connack_fatal_succeeds)
     cr_assert_eq(iotd_proto_connack_fatal(3), 0); /* disabled device / server unavailable: retried */
     cr_assert_eq(iotd_proto_connack_fatal(0), 0);
     cr_assert(strstr(iotd_proto_connack_str(3), "disabled") != NULL);
+}
+
+/* ---- C2D property bags (iothub-protocol.md 4.2; the first vector is a real hub's capture) */
+
+Test(device_proto, iotd_proto_parse_c2d_real_capture_succeeds)
+{
+    static iotd_c2d_message m;
+    const char *t =
+        "devices/mqtt-dev-01/messages/devicebound/%24.mid=d411e727-42&%24.to=%2Fdevices%2Fmqtt-dev-01"
+        "%2Fmessages%2Fdevicebound&%24.ce=utf-8&iothub-ack=none";
+    cr_assert_eq(iotd_proto_parse_c2d(t, &m), IOTD_OK);
+    cr_assert_str_eq(m.message_id, "d411e727-42");
+    cr_assert_str_eq(m.to, "/devices/mqtt-dev-01/messages/devicebound");
+    cr_assert_str_eq(m.content_encoding, "utf-8");
+    cr_assert_str_eq(m.ack, "none");
+    cr_assert_str_eq(m.correlation_id, "");
+    cr_assert_str_eq(m.content_type, "");
+    cr_assert_eq(m.prop_count, 0);
+}
+
+Test(device_proto, iotd_proto_parse_c2d_all_properties_succeeds)
+{
+    static iotd_c2d_message m;
+    const char *t =
+        "devices/d1/messages/devicebound/$.mid=m1&$.cid=c%201&$.uid=u&$.ct=application%2Fjson"
+        "&$.exp=2026-12-03T20%3A00%3A00.000Z&iothub-ack=full&color=blue&with%2Fslash=a%2Fb&flag&empty=";
+    cr_assert_eq(iotd_proto_parse_c2d(t, &m), IOTD_OK);
+    cr_assert_str_eq(m.message_id, "m1");
+    cr_assert_str_eq(m.correlation_id, "c 1");
+    cr_assert_str_eq(m.user_id, "u");
+    cr_assert_str_eq(m.content_type, "application/json");
+    cr_assert_str_eq(m.expiry_utc, "2026-12-03T20:00:00.000Z");
+    cr_assert_str_eq(m.ack, "full");
+    cr_assert_eq(m.prop_count, 4);
+    cr_assert_str_eq(m.props[0].key, "color");
+    cr_assert_str_eq(m.props[0].value, "blue");
+    cr_assert_str_eq(m.props[1].key, "with/slash");
+    cr_assert_str_eq(m.props[1].value, "a/b");
+    cr_assert_str_eq(m.props[2].key, "flag");
+    cr_assert_str_eq(m.props[2].value, "");
+    cr_assert_str_eq(m.props[3].key, "empty");
+    cr_assert_str_eq(m.props[3].value, "");
+}
+
+Test(device_proto, iotd_proto_parse_c2d_empty_bag_succeeds)
+{
+    static iotd_c2d_message m;
+    cr_assert_eq(iotd_proto_parse_c2d("devices/d1/messages/devicebound/", &m), IOTD_OK);
+    cr_assert_eq(m.prop_count, 0);
+    cr_assert_str_eq(m.message_id, "");
+}
+
+Test(device_proto, iotd_proto_parse_c2d_bad_input_fails)
+{
+    static iotd_c2d_message m;
+    static char many[4096];
+    m.prop_count = 99; /* untouched on failure */
+    cr_assert_eq(iotd_proto_parse_c2d("devices/d1/messages/events/a=b", &m), IOTD_E_INVALID);
+    cr_assert_eq(iotd_proto_parse_c2d("$iothub/twin/res/200/?$rid=1", &m), IOTD_E_INVALID);
+    cr_assert_eq(iotd_proto_parse_c2d("devices/d1/messages/devicebound/a=%zz", &m), IOTD_E_INVALID);
+    size_t n = (size_t)snprintf(many, sizeof many, "devices/d1/messages/devicebound/");
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(many + n, sizeof many - n, "k%d=v&", i);
+    cr_assert_eq(iotd_proto_parse_c2d(many, &m), IOTD_E_NOSPACE);
+    cr_assert_eq(m.prop_count, 99);
+    cr_assert(iotd_proto_is_c2d_topic("devices/d1/messages/devicebound/"));
+    cr_assert(!iotd_proto_is_c2d_topic("devices/d1/modules/m/messages/devicebound/"));
 }

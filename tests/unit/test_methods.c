@@ -310,3 +310,42 @@ Test(methods, mh_methods_cancel_all_ends_every_call_and_keeps_serving_succeeds)
     cr_assert(mh_methods_response(m, "dev1", "3", 200, "", 0));
     cr_assert_eq(r3.err, MH_OK);
 }
+
+Test(methods, device_gone_ends_sent_calls_at_once_fails)
+{
+    static result sent, waiting, other;
+    memset(&sent, 0, sizeof sent);
+    memset(&waiting, 0, sizeof waiting);
+    memset(&other, 0, sizeof other);
+    mh_methods_invoke(m, "dev1", "m", "", 0, 300, 0, 1, done, &sent);     /* sent, waits 300 s */
+    mh_methods_invoke(m, "dev1", "m", "", 0, 300, 60, 0, done, &waiting); /* waits for a connect */
+    mh_methods_invoke(m, "dev2", "m", "", 0, 300, 0, 1, done, &other);
+    cr_assert_eq(mh_methods_device_gone(m, "dev1"), 1);
+    cr_assert_eq(calls_of(&sent), 1);
+    cr_assert_eq(sent.err, MH_ERR_DEVICE_NOT_ONLINE);
+    cr_assert(strstr(sent.text, "404103") != NULL, "text: %s", sent.text);
+    cr_assert_eq(calls_of(&waiting), 0, "a call waiting for the device to connect goes on waiting");
+    cr_assert_eq(calls_of(&other), 0, "another device's call is not touched");
+    cr_assert_not(mh_methods_response(m, "dev1", "1", 200, "", 0), "a late answer matches nothing");
+    cr_assert_eq(mh_methods_pending(m), 2);
+}
+
+Test(methods, device_gone_null_ends_every_sent_call_fails)
+{
+    static result a, b, waiting;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    memset(&waiting, 0, sizeof waiting);
+    mh_methods_invoke(m, "dev1", "m", "", 0, 300, 0, 1, done, &a);
+    mh_methods_invoke(m, "dev2", "m", "", 0, 300, 0, 1, done, &b);
+    mh_methods_invoke(m, "dev3", "m", "", 0, 300, 60, 0, done, &waiting);
+    cr_assert_eq(mh_methods_device_gone(m, NULL), 2);
+    cr_assert_eq(calls_of(&a), 1);
+    cr_assert_eq(calls_of(&b), 1);
+    cr_assert_eq(b.err, MH_ERR_DEVICE_NOT_ONLINE);
+    cr_assert_eq(calls_of(&waiting), 0);
+    cr_assert_eq(mh_methods_device_gone(m, NULL), 0, "nothing left to end");
+    /* the waiting call still goes when the device comes back */
+    mh_methods_device_online(m, "dev3");
+    cr_assert_eq(sent_count, 3);
+}

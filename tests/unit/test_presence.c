@@ -171,3 +171,31 @@ Test(presence, mh_presence_clear_empty_succeeds)
     cr_assert_eq(mh_presence_clear(p, &ids), 0);
     cr_assert_null(ids);
 }
+
+Test(presence, reset_disconnects_all_keeps_kept_sessions_succeeds)
+{
+    mh_presence_connected(p, "kept", 5, 0, 0);
+    mh_presence_subscribed(p, "kept", 5, MH_SUB_METHODS);
+    mh_presence_connected(p, "clean", 6, 1, 0);
+    mh_presence_subscribed(p, "clean", 6, MH_SUB_DESIRED);
+    mh_presence_connected(p, "gone", 7, 0, 0);
+    mh_presence_disconnected(p, "gone", 7);
+    cr_assert_eq(mh_presence_reset(p), 2);
+    cr_assert_eq(mh_presence_connected_count(p), 0);
+    cr_assert_eq(mh_presence_subs(p, "kept"), 0, "not connected: no subscriptions in effect");
+    /* a new broker numbers connections from 1 again; the kept session resumes its subscriptions */
+    mh_presence_change ch = mh_presence_connected(p, "kept", 1, 0, 0);
+    cr_assert_eq(ch.state, 1);
+    cr_assert(ch.methods_online);
+    cr_assert_eq(mh_presence_subs(p, "kept"), MH_SUB_METHODS);
+    /* a clean session ended with the broker */
+    mh_presence_connected(p, "clean", 2, 0, 0);
+    cr_assert_eq(mh_presence_subs(p, "clean"), 0);
+    cr_assert_eq(mh_presence_connected_count(p), 2);
+}
+
+Test(presence, reset_empty_table_succeeds)
+{
+    cr_assert_eq(mh_presence_reset(p), 0);
+    cr_assert_eq(mh_presence_connected_count(p), 0);
+}
