@@ -38,7 +38,7 @@ LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(LDLIBS)
 INC_CORE     := -Icommon -Imockhub/core
 INC_STORE    := $(INC_CORE) -Imockhub/store
 INC_DAEMON   := $(INC_STORE) -Imockhub/daemon
-INC_LAUNCHER := $(INC_DAEMON) -Imockhub/launcher
+INC_LAUNCHER := $(INC_DAEMON) -Imockhub/launcher -Iservice
 INC_PLUGIN   := $(INC_CORE) -Imockhub/store -Imockhub/plugin
 INC_ALL      := $(INC_LAUNCHER) -Imockhub/plugin -Idevice -Iservice
 
@@ -68,7 +68,7 @@ LIB_LAUNCHER := $(B)/lib/libmhlauncher.a
 LIB_DEVICE   := $(B)/lib/libiotdevice.a
 LIB_SERVICE  := $(B)/lib/libiotservice.a
 # link order: users before what they use
-HUB_LIBS     := $(LIB_LAUNCHER) $(LIB_DAEMON) $(LIB_STORE) $(LIB_CORE) $(LIB_COMMON)
+HUB_LIBS     := $(LIB_LAUNCHER) $(LIB_DAEMON) $(LIB_STORE) $(LIB_CORE) $(LIB_SERVICE) $(LIB_COMMON)
 
 # per-layer include paths (pattern-specific; the last matching pattern wins in GNU make 4.3 for the
 # most specific stem, so each folder gets exactly its own)
@@ -114,7 +114,16 @@ $(B)/lib/%.a:
 $(LIB_COMMON):   $(call obj,$(COMMON_SRC))
 $(LIB_CORE):     $(call obj,$(CORE_SRC))
 $(LIB_STORE):    $(call obj,$(STORE_SRC))
-$(LIB_DAEMON):   $(call obj,$(DAEMON_SRC))
+$(LIB_DAEMON):   $(call obj,$(DAEMON_SRC)) $(B)/obj/gen/ui_assets.o
+
+# The web dashboard's files (mockhub/daemon/ui/) embedded in the binary as C arrays.
+UI_FILES := $(sort $(wildcard mockhub/daemon/ui/*.html mockhub/daemon/ui/*.js mockhub/daemon/ui/*.css))
+$(B)/gen/ui_assets.c: $(UI_FILES) scripts/embed_assets.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed_assets.sh $(UI_FILES) > $@.tmp && mv $@.tmp $@
+$(B)/obj/gen/ui_assets.o: $(B)/gen/ui_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(INC_DAEMON) -c $< -o $@
 $(LIB_LAUNCHER): $(call obj,$(LAUNCHER_SRC))
 $(LIB_DEVICE):   $(call obj,$(DEVICE_SRC))
 $(LIB_SERVICE):  $(call obj,$(SERVICE_SRC))
@@ -254,7 +263,10 @@ $(FB)/lib/%.a:
 $(FB)/lib/libiotcommon.a: $(call fobj,$(COMMON_SRC))
 $(FB)/lib/libmhcore.a:    $(call fobj,$(CORE_SRC))
 $(FB)/lib/libmhstore.a:   $(call fobj,$(STORE_SRC))
-$(FB)/lib/libmhdaemon.a:  $(call fobj,$(filter-out mockhub/daemon/http.c mockhub/daemon/routes.c,$(DAEMON_SRC)))
+$(FB)/lib/libmhdaemon.a:  $(call fobj,$(filter-out mockhub/daemon/http.c mockhub/daemon/routes.c,$(DAEMON_SRC))) $(FB)/obj/gen/ui_assets.o
+$(FB)/obj/gen/ui_assets.o: $(B)/gen/ui_assets.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INC_DAEMON) -c $< -o $@
 
 $(FB)/fuzz_%: $(FB)/obj/fuzz/fuzz_%.o $(FUZZ_LIBS)
 	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS_ALL)

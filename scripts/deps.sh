@@ -53,6 +53,7 @@ declare -A WHY=(
     [nodejs]="Microsoft's Node.js SDKs, the conformance clients"
     [npm]="installs the pinned SDK versions (npm ci)"
     [docker-compose]="validates docker-compose.yml"
+    [chromium]="the web dashboard's end-to-end test (headless, driven by playwright-core)"
     [debootstrap]="make fresh-check: a minimal Debian 12 root file system"
     [podman]="make container-check: builds and runs the compose file"
     [podman-compose]="make container-check"
@@ -61,7 +62,8 @@ declare -A WHY=(
 PKGS=(build-essential pkg-config libmosquitto-dev mosquitto-dev libmicrohttpd-dev libsqlite3-dev
       libcjson-dev libssl-dev libcurl4-openssl-dev libqpid-proton11-dev mosquitto ca-certificates curl)
 if [ "$tier" != run ]; then
-    PKGS+=(libcriterion-dev clang libclang-rt-14-dev openssl python3-azure python3-uamqp iproute2 util-linux)
+    PKGS+=(libcriterion-dev clang libclang-rt-14-dev openssl python3-azure python3-uamqp iproute2 util-linux
+          chromium)
     # A Node.js from elsewhere (NodeSource, nvm) is fine: only install Debian's when none is there.
     command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
     command -v npm >/dev/null 2>&1 || PKGS+=(npm)

@@ -22,7 +22,7 @@ typedef enum body {
     BODY_RAW,    /* FROM/TO: the payload as is */
     BODY_NONE,   /* KICK/RESYNC: ignored, sent empty */
     BODY_JSON,   /* events */
-    BODY_DECIMAL /* SYNC: the token as decimal text */
+    BODY_DECIMAL /* SYNC: the token, REFUSE: the count, as decimal text */
 } body;
 
 static const struct {
@@ -41,6 +41,7 @@ static const struct {
     [MH_BUS_KICK] = {"$mockhub/kick/", SHAPE_ID, BODY_NONE},
     [MH_BUS_RESYNC] = {"$mockhub/resync", SHAPE_EXACT, BODY_NONE},
     [MH_BUS_SYNC] = {"$mockhub/sync", SHAPE_EXACT, BODY_DECIMAL},
+    [MH_BUS_REFUSE] = {"$mockhub/refuse/", SHAPE_ID, BODY_DECIMAL},
     [MH_BUS_WAKE] = {"$mockhub/wake", SHAPE_EXACT, BODY_NONE},
 };
 
@@ -215,7 +216,7 @@ mh_err mh_bus_decode(const char *topic, const void *payload, size_t len, mh_bus_
     case BODY_NONE:
         break;
     case BODY_DECIMAL:
-        if (!decimal(payload, len, &m.token))
+        if (!decimal(payload, len, m.kind == MH_BUS_REFUSE ? &m.count : &m.token))
             return MH_ERR_ARGUMENT_INVALID;
         break;
     case BODY_JSON:
@@ -294,6 +295,9 @@ static char *format_body(const mh_bus_msg *msg)
     case MH_BUS_SYNC:
         n = asprintf(&s, "%llu", msg->token);
         break;
+    case MH_BUS_REFUSE:
+        n = asprintf(&s, "%llu", msg->count);
+        break;
     default: /* KICK, RESYNC */
         s = strdup("");
         n = s ? 0 : -1;
@@ -326,6 +330,8 @@ static int fields_ok(const mh_bus_msg *msg)
         return msg->token <= MH_BUS_NUM_MAX;
     case MH_BUS_KICK:
         return id_ok(msg->id);
+    case MH_BUS_REFUSE:
+        return id_ok(msg->id) && msg->count <= MH_BUS_NUM_MAX;
     case MH_BUS_RESYNC:
     case MH_BUS_WAKE:
         return 1;

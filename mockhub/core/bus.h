@@ -29,6 +29,7 @@ typedef enum mh_bus_kind {
     MH_BUS_KICK,            /* daemon -> plugin  $mockhub/kick/{id}                empty */
     MH_BUS_RESYNC,          /* daemon -> plugin  $mockhub/resync                   empty */
     MH_BUS_SYNC,            /* daemon -> plugin  $mockhub/sync                     N as decimal text */
+    MH_BUS_REFUSE, /* daemon -> plugin  $mockhub/refuse/{id}              N as decimal text (MOCK: test control) */
     MH_BUS_WAKE, /* daemon -> plugin  $mockhub/wake                     empty: only ends the broker's sleep */
     MH_BUS_KIND_COUNT
 } mh_bus_kind;
@@ -53,6 +54,7 @@ typedef struct mh_bus_msg {
     char filter[MH_BUS_FILTER_MAX + 1]; /* EV_(UN)SUBSCRIBED */
     unsigned long long token;           /* SYNC, EV_SYNCED */
     size_t connections;                 /* EV_READY */
+    unsigned long long count;           /* REFUSE: refuse the device's next N CONNECTs (0: stop refusing) */
 } mh_bus_msg;
 
 /* Decodes one message of the bus. topic is NUL-terminated; payload (len bytes, not necessarily
@@ -66,7 +68,7 @@ typedef struct mh_bus_msg {
 mh_err mh_bus_decode(const char *topic, const void *payload, size_t len, mh_bus_msg *out) MH_WARN_UNUSED;
 
 /* Encodes msg (msg->sub is ignored; the other fields its kind uses must be valid as above, and
- * ids must not contain '/', '+' or '#'). *out_topic is a malloc'd string. For FROM and TO the
+ * ids must not contain '/', '+' or '#'; REFUSE's count at most MH_BUS_NUM_MAX). *out_topic is a malloc'd string. For FROM and TO the
  * payload is not copied: *out_payload is NULL and *out_len is msg->len, publish msg->payload.
  * For every other kind *out_payload is a malloc'd NUL-terminated string ("" for KICK and RESYNC)
  * and *out_len its length. The caller frees both. Outputs are written only on MH_OK.

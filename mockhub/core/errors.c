@@ -34,6 +34,7 @@ static const mh_err_info err_table[MH_ERR__COUNT] = {
     [MH_ERR_UNAVAILABLE] = {503, "ServiceUnavailable", 503001},
     [MH_ERR_GATEWAY_TIMEOUT] = {504, "GatewayTimeout", 504101},
     [MH_ERR_QUERY] = {400, "BadRequest", 400000},
+    [MH_ERR_SERVER_BUSY] = {503, "ServerBusy", 503005},
     [MH_ERR_QUEUE_FULL] = {403, "DeviceMaximumQueueDepthExceeded", 403004},
 };
 

@@ -31,6 +31,7 @@ typedef enum mh_err {
     MH_ERR_UNAVAILABLE,        /* 503 ServiceUnavailable 503001 */
     MH_ERR_GATEWAY_TIMEOUT,    /* 504 GatewayTimeout 504101 */
     MH_ERR_QUERY,              /* 400 BadRequest 400000 with position and reason (query syntax) */
+    MH_ERR_SERVER_BUSY,        /* 503 ServerBusy 503005 (test control's fault injection) */
     MH_ERR_QUEUE_FULL,         /* 403 DeviceMaximumQueueDepthExceeded 403004 (C2D) */
     MH_ERR__COUNT
 } mh_err;

@@ -93,10 +93,44 @@ static int takes_methods(void *ctx, const char *device_id)
     return (mh_presence_subs(hub->presence, device_id) & MH_SUB_METHODS) != 0;
 }
 
+/* MOCK: a call's end, logged for the dashboard, then passed on. */
+typedef struct logged_call {
+    mh_hub *hub;
+    mh_method_done_fn done;
+    void *done_ctx;
+    char device[MH_BUS_ID_MAX + 1];
+    char method[130];
+} logged_call;
+
+static void logged_done(void *ctx, mh_err err, int status, const char *payload, size_t len, const char *text)
+{
+    logged_call *lc = ctx;
+    char detail[MH_ACTIVITY_DETAIL + 1];
+    if (err == MH_OK)
+        snprintf(detail, sizeof detail, "{\"method\":\"%s\",\"status\":%d,\"payload\":%.*s}", lc->method,
+                 status, len > 0 && len < 400 ? (int)len : 4, len > 0 && len < 400 ? payload : "null");
+    else
+        snprintf(detail, sizeof detail, "{\"method\":\"%s\",\"error\":\"%s\"}", lc->method,
+                 mh_err_lookup(err)->name);
+    mh_activity_add(lc->hub->activity, "method", lc->device, detail, strlen(detail));
+    lc->done(lc->done_ctx, err, status, payload, len, text);
+    free(lc);
+}
+
 void mh_hub_invoke_method(mh_hub *hub, const char *device_id, const char *method_name, const char *payload,
                           size_t payload_len, int response_timeout_s, int connect_timeout_s,
                           mh_method_done_fn done, void *done_ctx)
 {
+    logged_call *lc = hub->activity ? calloc(1, sizeof *lc) : NULL;
+    if (lc != NULL) { /* method names are checked ASCII without quotes or backslashes */
+        lc->hub = hub;
+        lc->done = done;
+        lc->done_ctx = done_ctx;
+        snprintf(lc->device, sizeof lc->device, "%s", device_id);
+        snprintf(lc->method, sizeof lc->method, "%s", method_name);
+        done = logged_done;
+        done_ctx = lc;
+    }
     /* A device connected right now exists (delete drops its entry); only others need the store. */
     if (takes_methods(hub, device_id)) {
         mh_methods_invoke(hub->methods, device_id, method_name, payload, payload_len, response_timeout_s,
@@ -150,6 +184,12 @@ mh_err mh_hub_twin_write(mh_hub *hub, const char *device_id, const cJSON *body, 
     }
     pthread_mutex_unlock(lock);
     cJSON_Delete(push);
+    if (err == MH_OK && hub->activity != NULL) {
+        char *text = cJSON_PrintUnformatted(body);
+        mh_activity_add(hub->activity, replace ? "twin.replace" : "twin.update", device_id, text,
+                        text ? strlen(text) : 0);
+        free(text);
+    }
     if (err == MH_OK)
         *out_twin = twin;
     return err;
@@ -190,6 +230,20 @@ void mh_hub_kick(mh_hub *hub, const char *device_id, int forget)
         fprintf(stderr, "mockhub: could not ask the broker to drop %s\n", device_id);
     if (forget)
         mh_presence_forget(hub->presence, device_id);
+}
+
+mh_err mh_hub_refuse_connects(mh_hub *hub, const char *device_id, unsigned long long count)
+{
+    mh_bus_msg msg = {.kind = MH_BUS_REFUSE, .count = count};
+    if (strlen(device_id) >= sizeof msg.id)
+        return MH_ERR_ARGUMENT_INVALID;
+    strcpy(msg.id, device_id);
+    return bus_send(hub, &msg, 1);
+}
+
+mh_err mh_hub_set_seed(mh_hub *hub, const cJSON *seed)
+{
+    return mh_testctl_set_seed(hub->testctl, seed);
 }
 
 /* The websocket relay's waker: any message on the link ends the broker's sleep (wsproxy.c). */
@@ -238,6 +292,8 @@ static void apply(mh_hub *hub, const char *id, mh_presence_change ch)
 {
     if (ch.state >= 0 && mh_store_set_connected(hub->store, id, ch.state) != MH_OK)
         fprintf(stderr, "mockhub: could not record connection state of %s\n", id);
+    if (ch.state >= 0)
+        mh_activity_add(hub->activity, ch.state ? "connected" : "disconnected", id, NULL, 0);
     if (ch.persist >= 0 && mh_store_session_subs_set(hub->store, id, (unsigned)ch.persist) != MH_OK)
         fprintf(stderr, "mockhub: could not record the subscriptions of %s\n", id);
     if (ch.methods_online)
@@ -382,6 +438,20 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
         mh_fail(st, err, "cannot prepare the query indexes");
         goto fail;
     }
+    mh_tier tier;
+    err = mh_tier_parse(getenv("MOCKHUB_TIER"), &tier, st);
+    if (err != MH_OK)
+        goto fail;
+    if (mh_activity_new(&hub->activity) != MH_OK) {
+        err = mh_fail(st, MH_ERR_INTERNAL, "cannot start the activity log");
+        goto fail;
+    }
+    err = mh_testctl_new(hub, &tier, &hub->testctl, st);
+    if (err != MH_OK)
+        goto fail;
+    if (tier.units > 0)
+        fprintf(stderr, "mockhub: quota mode: tier %s with %d unit(s) (MOCKHUB_TIER)\n", tier.name,
+                tier.units);
     err = mh_methods_new(send_method, hub, &hub->methods);
     if (err != MH_OK) {
         mh_fail(st, err, "cannot start the direct-method timer");
@@ -421,6 +491,8 @@ void mh_hub_stop(mh_hub *hub)
     /* Answer the calls in flight first: libmicrohttpd cannot stop with suspended connections. The
      * table itself lives on until the REST server and the link (which still call into it) are gone. */
     mh_methods_shutdown(hub->methods);
+    mh_testctl_shutdown(hub->testctl); /* its held long-polls and delayed requests too */
+    mh_activity_shutdown(hub->activity);
     /* Likewise upgraded (WebSocket) connections must be closed before libmicrohttpd stops. */
     mh_wsproxy_shutdown(hub->wsproxy);
     mh_amqp_stop(hub->amqp);
@@ -429,6 +501,8 @@ void mh_hub_stop(mh_hub *hub)
     mh_wsproxy_free(hub->wsproxy);
     mh_link_stop(hub->link);
     mh_methods_free(hub->methods);
+    mh_testctl_free(hub->testctl);
+    mh_activity_free(hub->activity);
     mh_presence_free(hub->presence);
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_destroy(&hub->push_locks[i]);

@@ -7,6 +7,8 @@
 #ifndef MH_HUB_H
 #define MH_HUB_H
 
+#include <cjson/cJSON.h>
+
 #include "config.h"
 #include "errors.h"
 #include "store.h"
@@ -23,6 +25,9 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
 
 /* 1 when the REST server listens, the link to the broker is up and the plugin answered. */
 int mh_hub_ready(const mh_hub *hub);
+
+/* MOCK: the seed (already applied to the store) that test control's reset goes back to; copied. */
+mh_err mh_hub_set_seed(mh_hub *hub, const cJSON *seed) MH_WARN_UNUSED;
 
 /* The launcher's supervision of the broker, shown by /health: restarts so far, the back-off before
  * the next start (ms; 0 when none is pending) and how the broker last exited (copied; NULL = ""). */

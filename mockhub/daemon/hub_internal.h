@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "activity.h"
 #include "amqp.h"
 #include "c2d.h"
 #include "http.h"
@@ -20,6 +21,7 @@
 #include "methods.h"
 #include "presence.h"
 #include "svcauth.h"
+#include "testctl.h"
 #include "wsproxy.h"
 
 #define MH_PUSH_STRIPES 64
@@ -32,7 +34,9 @@ struct mh_hub {
     mh_methods *methods;
     mh_presence *presence;
     mh_svcauth_cache *auth_cache;
-    mh_wsproxy *wsproxy; /* NULL without MQTT over WebSockets */
+    mh_wsproxy *wsproxy;   /* NULL without MQTT over WebSockets */
+    mh_testctl *testctl;   /* MOCK: test control (/mockhub/...) */
+    mh_activity *activity; /* MOCK: recent activity for the dashboard's live log (/ui) */
     atomic_int link_up;
     atomic_int plugin_ready;
     /* the barrier with the plugin (mh_hub_device_subscribed) */
@@ -82,6 +86,8 @@ mh_err mh_hub_twin_write(mh_hub *hub, const char *device_id, const cJSON *body, 
 /* Drops the device's live connection and forgets its session state (disable, delete). */
 void mh_hub_kick(mh_hub *hub, const char *device_id, int forget);
 size_t mh_hub_connected_count(mh_hub *hub);
+/* MOCK: test control: the plugin refuses the device's next count CONNECTs (0: stops refusing). */
+mh_err mh_hub_refuse_connects(mh_hub *hub, const char *device_id, unsigned long long count) MH_WARN_UNUSED;
 /* What mh_hub_note_broker recorded (for /health); last_exit gets "" when the broker never exited. */
 void mh_hub_broker_info(mh_hub *hub, unsigned *out_restarts, long *out_backoff_ms, char *last_exit,
                         size_t last_exit_size);

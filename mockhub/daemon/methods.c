@@ -461,6 +461,22 @@ void mh_methods_shutdown(mh_methods *m)
     }
 }
 
+void mh_methods_cancel_all(mh_methods *m, mh_err code, const char *text)
+{
+    if (m == NULL)
+        return;
+    for (;;) { /* as in shutdown, one at a time outside the lock; new calls keep coming in */
+        pthread_mutex_lock(&m->lock);
+        call *c = m->head;
+        if (c != NULL)
+            unlink_call(m, c);
+        pthread_mutex_unlock(&m->lock);
+        if (c == NULL)
+            break;
+        finish_error(m, c, code, text);
+    }
+}
+
 void mh_methods_free(mh_methods *m)
 {
     if (m == NULL)

@@ -33,6 +33,9 @@ typedef void (*mh_method_done_fn)(void *ctx, mh_err err, int status, const char 
  * answered 503 at once. The other functions stay safe to call (from the REST and link threads
  * that are still running) until mh_methods_free. NULL is a no-op. */
 void mh_methods_shutdown(mh_methods *methods);
+/* Ends every call in flight now with code and text (MOCK: test control's reset); the table keeps
+ * serving new calls. NULL is a no-op. */
+void mh_methods_cancel_all(mh_methods *methods, mh_err code, const char *text);
 /* Shuts down (if not done yet) and frees. Call only once no other thread uses methods. NULL is a no-op. */
 void mh_methods_free(mh_methods *methods);
 

@@ -210,3 +210,30 @@ int mh_presence_touch(mh_presence *p, const char *id, long long now)
     pthread_mutex_unlock(&p->lock);
     return write;
 }
+
+size_t mh_presence_clear(mh_presence *p, char (**out_ids)[129])
+{
+    mh_htab *fresh = NULL, *old = NULL;
+    *out_ids = NULL;
+    if (mh_htab_new(MAX_DEVICES, NULL, NULL, &fresh) != MH_OK)
+        return 0;
+    pthread_mutex_lock(&p->lock);
+    old = p->by_id;
+    p->by_id = fresh;
+    size_t want = p->connected;
+    p->connected = 0;
+    pthread_mutex_unlock(&p->lock);
+    /* the old table is ours alone now: collect the connected ids, free every entry */
+    size_t n = 0, cursor = 0;
+    void *value = NULL;
+    char(*ids)[129] = want ? calloc(want, sizeof *ids) : NULL;
+    while (mh_htab_next(old, &cursor, NULL, &value)) {
+        entry *e = value;
+        if (e->connected && ids != NULL && n < want)
+            memcpy(ids[n++], e->id, sizeof ids[0]);
+        free(e);
+    }
+    mh_htab_free(old);
+    *out_ids = ids;
+    return n;
+}

@@ -16,6 +16,7 @@
 #include "replies.h"
 #include "svcauth.h"
 #include "twin.h"
+#include "ui.h"
 
 #define METHOD_PAYLOAD_MAX (128 * 1024) /* AZURE: 128 KB each way */
 
@@ -529,6 +530,19 @@ static const route routes[] = {
     {"GET", "/statistics/devices", R_READ, r_stats_devices},
     {"GET", "/statistics/service", R_SVC | R_READ, r_stats_service},
     {"GET", "/mockhub/events", R_SVC, r_events}, /* MOCK: mockhub-only, see r_events */
+    /* MOCK: test control (testctl.c); its handlers check the owner policy's four rights themselves, so
+     * that every answer, 401 included, carries x-mockhub: test-control */
+    {"POST", "/mockhub/reset", 0, mh_testctl_r_reset},
+    {"GET", "/mockhub/wait", 0, mh_testctl_r_wait},
+    {"POST", "/mockhub/faults", 0, mh_testctl_r_faults_add},
+    {"GET", "/mockhub/faults", 0, mh_testctl_r_faults_list},
+    {"DELETE", "/mockhub/faults", 0, mh_testctl_r_faults_clear},
+    {"DELETE", "/mockhub/faults/{id}", 0, mh_testctl_r_fault_delete},
+    {"POST", "/mockhub/devices/{id}/drop", 0, mh_testctl_r_drop},
+    /* MOCK: the web dashboard (ui.c): a login page, then a session cookie checked by ui.c */
+    {"GET", "/ui", 0, mh_ui_r_get},
+    {"GET", "/ui/*", 0, mh_ui_r_get},
+    {"POST", "/ui/session", 0, mh_ui_r_session},
     /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
     {"POST", "/devices", R_ANY, r_not_implemented}, /* bulk registry operations */
     {"*", "/devices/{id}/modules/*", R_ANY, r_not_implemented},
@@ -644,5 +658,9 @@ void mh_routes_handle(void *ctx, const mh_http_request *req, mh_http_reply *repl
     }
     if (found->need != 0) /* IoT Hub routes; /health is ours */
         note_api_version(mh_http_query_arg(req, "api-version"));
+    /* MOCK: test control's quota mode and injected faults may answer or delay the call */
+    if (found->need != 0 &&
+        mh_testctl_intercept(hub->testctl, req->method, found->pattern, req, reply, id, found->fn))
+        return;
     found->fn(hub, req, reply, id);
 }

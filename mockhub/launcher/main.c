@@ -13,11 +13,14 @@
 
 #include "broker.h"
 #include "certs.h"
+#include "cli.h"
 #include "amqp_addr.h"
 #include "config.h"
 #include "errors.h"
 #include "hub.h"
 #include "preflight.h"
+#include "seed.h"
+#include "seeding.h"
 #include "store.h"
 
 #define BROKER_START_MS 15000
@@ -34,7 +37,11 @@ static void usage(FILE *f)
         f,
         "usage: %s <command> [args]\n"
         "\n"
-        "  run                             start the hub (broker + daemon) in the foreground; Ctrl-C stops "
+        "  run [--seed FILE]               start the hub (broker + daemon) in the foreground; Ctrl-C stops "
+        "it\n"
+        "                                  --seed (or MOCKHUB_SEED): devices, twins, policies to create "
+        "when\n"
+        "                                  missing (format: docs/seed.schema.json); `test reset` returns to "
         "it\n"
         "  device create <id> [--disabled] register a device and print its connection string\n"
         "  device show <id>                print the device as JSON (REST shape)\n"
@@ -49,18 +56,27 @@ static void usage(FILE *f)
         "                                  after N events or SECONDS (0: until Ctrl-C)\n"
         "  --help                          this text\n"
         "\n"
+        "az iot hub-style commands (they talk to the running hub's REST API with the owner policy, so a\n"
+        "delete or disable drops live connections; JSON output, -o table; `<command> --help` on each):\n",
+        g_prog);
+    mh_cli_usage(f);
+    fprintf(
+        f,
+        "\n"
         "The device commands write the registry (SQLite in the data dir) directly and work whether or not\n"
         "the hub is running. A device created here can connect at once. Deleting a device here does not\n"
         "drop a live connection of that device: to delete or disable a connected device, use the REST API\n"
-        "(e.g. the service SDK's Registry.delete / Registry.update), which also disconnects it.\n"
+        "(e.g. the service SDK's Registry.delete / Registry.update, or `device-identity delete` above),\n"
+        "which also disconnects it.\n"
         "\n"
         "Environment (defaults in brackets):\n"
         "  MOCKHUB_DATA_DIR    [./data]      database, broker config, ca.pem (the CA to trust), server cert\n"
         "  MOCKHUB_HOSTNAME    [localhost]   the hub's host name (HostName= in connection strings)\n"
         "  MOCKHUB_MQTT_PORT   [8883]        MQTT over TLS for devices\n"
         "  MOCKHUB_HTTPS_PORT  [443]         REST API for service apps, GET /health\n"
-        "  MOCKHUB_OWNER_KEY   [well-known]  iothubowner policy key (base64 of 16-64 bytes)\n",
-        g_prog);
+        "  MOCKHUB_OWNER_KEY   [well-known]  iothubowner policy key (base64 of 16-64 bytes)\n"
+        "  MOCKHUB_TIER        [off]         quota mode: S1, S2 or S3[:units] throttles like that tier\n"
+        "  IOTHUB_SERVICE_CONNECTION_STRING  the hub the az-style commands talk to (default: this one)\n");
 }
 
 static int fail_status(const mh_status *st)
@@ -358,7 +374,37 @@ static int supervise(const mh_config *cfg, mh_broker *broker, mh_hub *hub, const
     }
 }
 
-static int cmd_run(const mh_config *cfg, const struct timespec *t0)
+/* Reads and checks the seed file before anything starts. 0 (and *out NULL) without a seed. */
+static int load_seed(const char *path, cJSON **out)
+{
+    mh_status st = {MH_OK, ""};
+    *out = NULL;
+    if (path == NULL || *path == '\0')
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "%s: cannot read the seed file %s: %s\n", g_prog, path, strerror(errno));
+        return 1;
+    }
+    char *text = malloc(MH_SEED_MAX_BYTES + 1);
+    size_t n = text ? fread(text, 1, MH_SEED_MAX_BYTES + 1, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (text == NULL || bad) {
+        fprintf(stderr, "%s: cannot read the seed file %s\n", g_prog, path);
+        free(text);
+        return 1;
+    }
+    mh_err err = mh_seed_parse(text, n, path, out, &st);
+    free(text);
+    if (err != MH_OK) {
+        fprintf(stderr, "%s: refusing the seed file: %s\n", g_prog, st.text);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_run(const mh_config *cfg, const struct timespec *t0, const char *seed_path)
 {
     mh_status st = {MH_OK, ""};
     mh_store *store = NULL;
@@ -366,7 +412,12 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
     mh_hub *hub = NULL;
     unsigned cert_actions = 0;
     char secret[MH_BROKER_SECRET_SIZE];
-    int rc = 1;
+    int rc = 1, seeded = 0;
+    cJSON *seed = NULL;
+
+    /* A bad seed is refused before anything starts, with the path and line of the problem. */
+    if (load_seed(seed_path, &seed) != 0)
+        return 1;
 
     /* Blocked in every thread we start (they inherit the mask), so sigwait below is the only place
      * that sees them; the broker child unblocks them. */
@@ -398,6 +449,10 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
         fprintf(stderr, "%s: cannot initialise the database %s\n", g_prog, cfg->db_path);
         goto done;
     }
+    if (seed != NULL && mh_store_seed_apply(store, seed, &seeded, &st) != MH_OK) {
+        fprintf(stderr, "%s: cannot apply the seed %s: %s\n", g_prog, seed_path, st.text);
+        goto done;
+    }
     if (mh_broker_make_secret(secret, &st) != MH_OK ||
         mh_broker_start(cfg, secret, BROKER_START_MS, &broker, &st) != MH_OK) {
         rc = fail_status(&st);
@@ -406,6 +461,10 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
     if (mh_hub_start(cfg, store, mh_broker_socket(broker), secret, mh_broker_ws_port(broker), &hub, &st) !=
         MH_OK) {
         rc = fail_status(&st);
+        goto done;
+    }
+    if (seed != NULL && mh_hub_set_seed(hub, seed) != MH_OK) {
+        fprintf(stderr, "%s: out of memory\n", g_prog);
         goto done;
     }
     /* Ready = REST listening, link up, plugin answered: what /health reports. */
@@ -427,11 +486,16 @@ static int cmd_run(const mh_config *cfg, const struct timespec *t0)
         nanosleep(&ts, NULL);
     }
     print_banner(cfg, cert_actions, ms_since(t0));
+    if (seed != NULL)
+        printf("  Seed: %s (%d device(s) created now, %d in all)\n\n", seed_path, seeded,
+               cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(seed, "devices")));
+
     rc = supervise(cfg, broker, hub, &set);
 done:
     mh_hub_stop(hub);
     mh_broker_stop(broker);
     mh_store_free(store);
+    cJSON_Delete(seed);
     return rc;
 }
 
@@ -544,7 +608,10 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    int known = !strcmp(cmd, "run") || !strcmp(cmd, "device") || !strcmp(cmd, "connection-string") ||
+    /* `connection-string` alone or with --eventhub is the older command; `connection-string show` the az one */
+    int cli = mh_cli_handles(cmd) &&
+              (strcmp(cmd, "connection-string") != 0 || (argc > 2 && !strcmp(argv[2], "show")));
+    int known = cli || !strcmp(cmd, "run") || !strcmp(cmd, "device") || !strcmp(cmd, "connection-string") ||
                 !strcmp(cmd, "monitor-events");
     if (!known) {
         fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
@@ -556,12 +623,17 @@ int main(int argc, char **argv)
     if (mh_config_from_env(&cfg, &st) != MH_OK)
         return fail_status(&st);
 
+    if (cli)
+        return mh_cli_main(&cfg, g_prog, argc - 1, argv + 1);
     if (!strcmp(cmd, "run")) {
-        if (argc != 2) {
+        const char *seed_path = getenv("MOCKHUB_SEED");
+        if (argc == 4 && !strcmp(argv[2], "--seed"))
+            seed_path = argv[3];
+        else if (argc != 2) {
             usage(stderr);
             return 2;
         }
-        return cmd_run(&cfg, &t0);
+        return cmd_run(&cfg, &t0, seed_path);
     }
     if (!strcmp(cmd, "connection-string")) {
         if (argc == 3 && !strcmp(argv[2], "--eventhub")) {

@@ -25,6 +25,7 @@
 
 #define HUB_USER "$mockhub"
 #define EVENT_QOS 1
+#define REFUSALS_MAX 256 /* devices with pending CONNECT refusals (test control) */
 
 /* Mosquitto's internal CONNACK sender. Not plugin API: looked up at run time (Debian's broker
  * exports it), used only to answer CONNACK 3, which no BASIC_AUTH return code produces. */
@@ -38,7 +39,12 @@ static struct {
     char *hub_secret;
     mh_keys *keys;
     send_connack_fn send_connack;
-    int kicking;       /* >0 while we kick: the broker re-checks subscription ACLs then */
+    int kicking; /* >0 while we kick: the broker re-checks subscription ACLs then */
+    /* MOCK: test control ($mockhub/refuse/{id}): CONNECTs still to refuse, per device */
+    struct refusal {
+        char id[MH_BUS_ID_MAX + 1];
+        unsigned long long left;
+    } refusals[REFUSALS_MAX];
     time_t last_sweep; /* last SAS expiry sweep (seconds) */
 } g;
 
@@ -131,6 +137,20 @@ static int refuse_unavailable(struct mosquitto *client)
     return MOSQ_ERR_UNKNOWN;
 }
 
+/* MOCK: 1 when the device's CONNECT is to be refused by test control (one refusal used up). */
+static int refusal_take(const char *id)
+{
+    size_t i;
+
+    for (i = 0; i < REFUSALS_MAX; i++) {
+        if (g.refusals[i].left > 0 && strcmp(g.refusals[i].id, id) == 0) {
+            g.refusals[i].left--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ---- callbacks ---- */
 
 static int on_basic_auth(int event, void *event_data, void *userdata)
@@ -166,6 +186,10 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
     default:
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: CONNACK 3 for %s: %s",
                              mosquitto_client_address(ed->client), r.reason);
+        return refuse_unavailable(ed->client);
+    }
+    if (refusal_take(id)) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: CONNACK 3 for %s: refused by test control", id);
         return refuse_unavailable(ed->client);
     }
     c = mh_conns_add(ed->client, id, r.expiry, mosquitto_client_clean_session(ed->client));
@@ -294,9 +318,38 @@ static void hub_sync(void *ctx, const mh_bus_msg *m)
     to_hub(&synced, EVENT_QOS);
 }
 
+/* MOCK: test control sets (count 0: clears) the number of the device's next CONNECTs to refuse. */
+static void hub_refuse(void *ctx, const mh_bus_msg *m)
+{
+    struct refusal *slot = NULL;
+    size_t i;
+
+    (void)ctx;
+    for (i = 0; i < REFUSALS_MAX; i++) {
+        if (g.refusals[i].left > 0 && strcmp(g.refusals[i].id, m->id) == 0) {
+            slot = &g.refusals[i];
+            break;
+        }
+        if (!slot && g.refusals[i].left == 0)
+            slot = &g.refusals[i];
+    }
+    if (m->count == 0) {
+        if (slot && slot->left > 0)
+            slot->left = 0;
+        return;
+    }
+    if (!slot) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: too many devices with refused connects; ignored %s",
+                             m->id);
+        return;
+    }
+    strcpy(slot->id, m->id);
+    slot->left = m->count;
+}
+
 static const mh_bus_handler from_hub[MH_BUS_KIND_COUNT] = {
-    [MH_BUS_TO] = hub_to,     [MH_BUS_KICK] = hub_kick, [MH_BUS_RESYNC] = hub_resync,
-    [MH_BUS_SYNC] = hub_sync, [MH_BUS_WAKE] = hub_wake,
+    [MH_BUS_TO] = hub_to,     [MH_BUS_KICK] = hub_kick,     [MH_BUS_RESYNC] = hub_resync,
+    [MH_BUS_SYNC] = hub_sync, [MH_BUS_REFUSE] = hub_refuse, [MH_BUS_WAKE] = hub_wake,
 };
 
 /* A publish from the daemon: handled bus messages and malformed ones are dropped after use, other

@@ -30,6 +30,7 @@ static const struct wire wires[] = {
     {"$mockhub/kick/dev1", "", MH_BUS_KICK},
     {"$mockhub/resync", "", MH_BUS_RESYNC},
     {"$mockhub/sync", "42", MH_BUS_SYNC},
+    {"$mockhub/refuse/dev1", "3", MH_BUS_REFUSE},
     {"$mockhub/wake", "", MH_BUS_WAKE},
 };
 
@@ -144,6 +145,10 @@ static mh_bus_msg sample(mh_bus_kind kind)
     case MH_BUS_KICK:
         strcpy(m.id, "dev:1");
         break;
+    case MH_BUS_REFUSE:
+        strcpy(m.id, "dev:1");
+        m.count = 5;
+        break;
     default:
         break;
     }
@@ -167,6 +172,7 @@ Test(bus, mh_bus_encode_decode_every_kind_round_trip_succeeds)
         cr_assert_str_eq(out.filter, in.filter);
         cr_assert_eq(out.token, in.token);
         cr_assert_eq(out.connections, in.connections);
+        cr_assert_eq(out.count, in.count);
         cr_assert_eq(out.len, in.len);
         if (in.topic) {
             cr_assert_str_eq(out.topic, in.topic);
@@ -395,6 +401,41 @@ Test(bus, mh_bus_dispatch_malformed_or_unhandled_fails)
     cr_assert_eq(mh_bus_dispatch("$mockhub/sync", "1", 1, NULL, &c), 0, "no table");
     for (int k = 0; k < MH_BUS_KIND_COUNT; k++)
         cr_assert_eq(c.kinds[k], 0);
+}
+
+Test(bus, mh_bus_decode_refuse_count_succeeds)
+{
+    mh_bus_msg m = decode_ok("$mockhub/refuse/dev1", "3");
+    char *topic = NULL, *payload = NULL;
+    size_t len = 0;
+
+    cr_assert_eq(m.kind, MH_BUS_REFUSE);
+    cr_assert_str_eq(m.id, "dev1");
+    cr_assert_eq(m.count, 3);
+    cr_assert_eq(m.token, 0, "the count is not a sync token");
+    m = decode_ok("$mockhub/refuse/dev1", "0");
+    cr_assert_eq(m.count, 0, "0 stops refusing");
+    cr_assert_eq(mh_bus_encode(&m, &topic, &payload, &len), MH_OK);
+    cr_assert_str_eq(topic, "$mockhub/refuse/dev1");
+    cr_assert_str_eq(payload, "0");
+    free(topic);
+    free(payload);
+}
+
+Test(bus, mh_bus_decode_refuse_malformed_fails)
+{
+    mh_bus_msg m;
+    const char *bad[] = {"", "-1", "x", "{\"count\":1}", "9007199254740993"};
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(mh_bus_decode("$mockhub/refuse/dev1", bad[i], strlen(bad[i]), &m),
+                     MH_ERR_ARGUMENT_INVALID, "%s", bad[i]);
+    cr_assert_eq(mh_bus_decode("$mockhub/refuse/", "1", 1, &m), MH_ERR_ARGUMENT_INVALID, "no id");
+    m = (mh_bus_msg){.kind = MH_BUS_REFUSE, .count = MH_BUS_NUM_MAX + 1};
+    strcpy(m.id, "d");
+    char *topic = NULL, *payload = NULL;
+    size_t len = 0;
+    cr_assert_eq(mh_bus_encode(&m, &topic, &payload, &len), MH_ERR_ARGUMENT_INVALID, "count over 2^53");
 }
 
 /* Found by fuzz_bus: an id the encoder refuses must not decode either (a wildcard in a device id). */

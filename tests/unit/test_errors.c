@@ -44,6 +44,7 @@ static const struct {
     {MH_ERR_UNAVAILABLE, 503, "ServiceUnavailable", 503001},
     {MH_ERR_GATEWAY_TIMEOUT, 504, "GatewayTimeout", 504101},
     {MH_ERR_QUERY, 400, "BadRequest", 400000},
+    {MH_ERR_SERVER_BUSY, 503, "ServerBusy", 503005},
 };
 
 Test(errors, mh_err_lookup_every_code_succeeds)

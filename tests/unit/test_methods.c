@@ -289,6 +289,28 @@ Test(methods, probe_never_answered_times_out_fails)
     cr_assert_eq(r.err, MH_ERR_DEVICE_NOT_ONLINE);
 }
 
+Test(methods, mh_methods_cancel_all_ends_every_call_and_keeps_serving_succeeds)
+{
+    static result r1, r2, r3;
+    memset(&r1, 0, sizeof r1);
+    memset(&r2, 0, sizeof r2);
+    memset(&r3, 0, sizeof r3);
+    mh_methods_invoke(m, "dev1", "reboot", "", 0, 30, 0, 1, done, &r1);
+    mh_methods_invoke(m, "dev2", "reboot", "", 0, 30, 60, 0, done, &r2); /* waiting to connect */
+    cr_assert_eq(mh_methods_pending(m), 2);
+    mh_methods_cancel_all(m, MH_ERR_DEVICE_NOT_ONLINE, "reset");
+    cr_assert_eq(r1.calls, 1);
+    cr_assert_eq(r1.err, MH_ERR_DEVICE_NOT_ONLINE);
+    cr_assert_str_eq(r1.text, "reset");
+    cr_assert_eq(r2.calls, 1);
+    cr_assert_eq(mh_methods_pending(m), 0);
+    cr_assert_not(mh_methods_response(m, "dev1", "1", 200, "", 0), "the cancelled call is gone");
+    mh_methods_invoke(m, "dev1", "again", "", 0, 30, 0, 1, done, &r3);
+    cr_assert_eq(mh_methods_pending(m), 1, "new calls are still taken");
+    cr_assert(mh_methods_response(m, "dev1", "3", 200, "", 0));
+    cr_assert_eq(r3.err, MH_OK);
+}
+
 Test(methods, device_gone_ends_sent_calls_at_once_fails)
 {
     static result sent, waiting, other;

@@ -2,6 +2,8 @@
  * clean and kept sessions, subscriptions, what callers must record. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "presence.h"
 
@@ -136,6 +138,38 @@ Test(presence, many_devices_counted_succeeds)
         mh_presence_disconnected(p, id, (uint64_t)i + 1);
     }
     cr_assert_eq(mh_presence_connected_count(p), 10000);
+}
+
+Test(presence, mh_presence_clear_returns_connected_and_forgets_all_succeeds)
+{
+    char(*ids)[129] = NULL;
+    mh_presence_connected(p, "d1", 1, 1, 0);
+    mh_presence_connected(p, "d2", 2, 0, 0);
+    mh_presence_subscribed(p, "d2", 2, MH_SUB_METHODS);
+    mh_presence_connected(p, "d3", 3, 1, 0);
+    mh_presence_disconnected(p, "d3", 3);
+    size_t n = mh_presence_clear(p, &ids);
+    cr_assert_eq(n, 2, "d3 was no longer connected");
+    cr_assert_not_null(ids);
+    int seen1 = 0, seen2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        seen1 += strcmp(ids[i], "d1") == 0;
+        seen2 += strcmp(ids[i], "d2") == 0;
+    }
+    cr_assert(seen1 == 1 && seen2 == 1);
+    free(ids);
+    cr_assert_eq(mh_presence_connected_count(p), 0);
+    cr_assert_eq(mh_presence_subs(p, "d2"), 0);
+    cr_assert(mh_presence_needs_session(p, "d2"), "a reconnect reads the kept session again");
+    /* the kicked connection's late goodbye changes nothing */
+    cr_assert_eq(mh_presence_disconnected(p, "d1", 1).state, -1);
+}
+
+Test(presence, mh_presence_clear_empty_succeeds)
+{
+    char(*ids)[129] = (void *)1;
+    cr_assert_eq(mh_presence_clear(p, &ids), 0);
+    cr_assert_null(ids);
 }
 
 Test(presence, reset_disconnects_all_keeps_kept_sessions_succeeds)
