@@ -90,6 +90,8 @@ endif
 ifneq ($(wildcard service/dmpatterns_getstarted_service.c),)
 PROGS += $(B)/dmpatterns_getstarted_service
 endif
+# integration helper (tests/integration/c/): D2C telemetry from our C device library
+PROGS += $(B)/iotd_send_events
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(filter bench/mh_%.c,$(BENCH_SRC)))
 
@@ -144,8 +146,7 @@ $(B)/dmpatterns_getstarted_device: $(call obj,device/dmpatterns_getstarted_devic
 $(B)/dmpatterns_getstarted_service: $(call obj,service/dmpatterns_getstarted_service.c) $(LIB_SERVICE) $(LIB_COMMON)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
-# integration helper: D2C telemetry from our C device library (eventhub_c.test.js)
-PROGS += $(B)/iotd_send_events
+# integration helper: D2C telemetry from our C device library (eventhub_c.test.js); in PROGS above
 $(B)/iotd_send_events: $(call obj,tests/integration/c/iotd_send_events.c) $(LIB_DEVICE) $(LIB_COMMON)
 	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
