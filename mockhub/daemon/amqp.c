@@ -209,6 +209,13 @@ static void sock_free(mh_amqp *a, int slot)
     if (s == NULL)
         return;
     epoll_ctl(a->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    /* A connection that ends without the driver reaching PN_LINK_FINAL for each link (closed
+     * socket, shutdown) still owns its links' contexts: free them before Proton frees the links. */
+    pn_connection_t *conn = s->c.driver.connection;
+    for (pn_link_t *l = conn ? pn_link_head(conn, 0) : NULL; l != NULL; l = pn_link_next(l, 0)) {
+        free(pn_link_get_context(l));
+        pn_link_set_context(l, NULL);
+    }
     pn_connection_driver_destroy(&s->c.driver);
     if (s->ssl)
         SSL_free(s->ssl);
