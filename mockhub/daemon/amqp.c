@@ -686,6 +686,7 @@ static void *loop(void *arg)
                     (void)0;
                 woken = 1;
                 take_adopted(a);
+                mh_hub_c2d_run_later(a->hub);
             } else {
                 int slot = (int)(k - 16);
                 sock *s = a->socks[slot];

@@ -312,7 +312,7 @@ static void ev_connected(void *ctx, const mh_bus_msg *msg)
         fprintf(stderr, "mockhub: could not read the session of %s\n", msg->id);
     apply(hub, msg->id, mh_presence_connected(hub->presence, msg->id, msg->gen, msg->clean, stored));
     if (mh_presence_subs(hub->presence, msg->id) & MH_SUB_C2D) /* a kept session: its queue */
-        mh_hub_c2d_deliver(hub, msg->id);
+        mh_hub_c2d_deliver_later(hub, msg->id);
 }
 
 static void ev_disconnected(void *ctx, const mh_bus_msg *msg)
@@ -326,7 +326,7 @@ static void ev_subscribed(void *ctx, const mh_bus_msg *msg)
     mh_hub *hub = ctx;
     apply(hub, msg->id, mh_presence_subscribed(hub->presence, msg->id, msg->gen, msg->sub));
     if (msg->sub & MH_SUB_C2D)
-        mh_hub_c2d_deliver(hub, msg->id);
+        mh_hub_c2d_deliver_later(hub, msg->id);
 }
 
 static void ev_unsubscribed(void *ctx, const mh_bus_msg *msg)
@@ -426,6 +426,7 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     pthread_condattr_destroy(&ca);
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_init(&hub->push_locks[i], NULL);
+    pthread_mutex_init(&hub->c2d_later_lock, NULL);
     pthread_mutex_init(&hub->fb_lock, NULL);
     hub->presence = mh_presence_new();
     if (hub->presence == NULL) {
@@ -468,8 +469,10 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
                         (unsigned)cfg->http_idle_timeout_s, mh_routes_handle, hub, &http, st);
     if (err != MH_OK)
         goto fail;
-    if (cfg->amqp_port > 0 && (err = mh_amqp_start(hub, &hub->amqp, st)) != MH_OK)
+    mh_amqp *amqp = NULL;
+    if (cfg->amqp_port > 0 && (err = mh_amqp_start(hub, &amqp, st)) != MH_OK)
         goto fail;
+    hub->amqp = amqp;
     hub->http = http;           /* atomic: REST threads read it (mh_hub_ready) as soon as the server runs */
     if (hub->wsproxy != NULL) { /* MQTT over WebSockets shares the HTTPS port, as on the real hub */
         mh_http_upgrade_hook hook;
@@ -506,6 +509,10 @@ void mh_hub_stop(mh_hub *hub)
     mh_presence_free(hub->presence);
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_destroy(&hub->push_locks[i]);
+    for (size_t i = 0; i < hub->c2d_later_n; i++)
+        free(hub->c2d_later[i]);
+    free(hub->c2d_later);
+    pthread_mutex_destroy(&hub->c2d_later_lock);
     pthread_mutex_destroy(&hub->fb_lock);
     cJSON_Delete(hub->fb_pending);
     pthread_cond_destroy(&hub->sync_cond);

@@ -123,8 +123,46 @@ mh_err mh_hub_c2d_purge(mh_hub *hub, const char *device_id, int *out_n)
     return err;
 }
 
+#define C2D_LATER_MAX 100000
+
+void mh_hub_c2d_deliver_later(mh_hub *hub, const char *device_id)
+{
+    char *id = strdup(device_id);
+    pthread_mutex_lock(&hub->c2d_later_lock);
+    char **grown = id && hub->c2d_later_n < C2D_LATER_MAX
+                       ? realloc(hub->c2d_later, (hub->c2d_later_n + 1) * sizeof *grown)
+                       : NULL;
+    if (grown != NULL) {
+        hub->c2d_later = grown;
+        hub->c2d_later[hub->c2d_later_n++] = id;
+        id = NULL;
+    }
+    pthread_mutex_unlock(&hub->c2d_later_lock);
+    if (id != NULL || device_id == NULL)
+        fprintf(stderr, "mockhub: cloud-to-device delivery to %s postponed to the next sweep\n", device_id);
+    free(id);
+    mh_amqp_wake(hub->amqp);
+}
+
+void mh_hub_c2d_run_later(mh_hub *hub)
+{
+    pthread_mutex_lock(&hub->c2d_later_lock);
+    char **later = hub->c2d_later;
+    size_t later_n = hub->c2d_later_n;
+    hub->c2d_later = NULL;
+    hub->c2d_later_n = 0;
+    pthread_mutex_unlock(&hub->c2d_later_lock);
+    for (size_t i = 0; i < later_n; i++) {
+        mh_hub_c2d_deliver(hub, later[i]);
+        free(later[i]);
+    }
+    free(later);
+}
+
 void mh_hub_c2d_sweep(mh_hub *hub)
 {
+    mh_hub_c2d_run_later(hub);
+
     mh_c2d_msg taken[64];
     int n = 0;
     if (mh_store_c2d_take(hub->store, NULL, now_ms(), taken, 64, &n) != MH_OK)

@@ -50,8 +50,12 @@ struct mh_hub {
     char broker_last_exit[256];
     /* a twin update and its push happen under the device's stripe, so pushes go in $version order */
     pthread_mutex_t push_locks[MH_PUSH_STRIPES];
+    /* devices whose C2D queue the AMQP thread delivers next (mh_hub_c2d_deliver_later) */
+    pthread_mutex_t c2d_later_lock;
+    char **c2d_later;
+    size_t c2d_later_n;
     /* AMQP (amqp.c) and C2D feedback records waiting for a feedback receiver (hub_c2d.c) */
-    mh_amqp *amqp; /* NULL without AMQP */
+    _Atomic(mh_amqp *) amqp; /* NULL without AMQP; atomic: the link thread reads it while it starts */
     pthread_mutex_t fb_lock;
     cJSON *fb_pending; /* array of feedback records, at most MH_FEEDBACK_MAX */
 };
@@ -102,6 +106,11 @@ void mh_hub_touch(mh_hub *hub, const char *device_id);
 mh_err mh_hub_c2d_send(mh_hub *hub, mh_c2d_msg *m, mh_status *st) MH_WARN_UNUSED;
 /* Sends device_id's pending messages when it is connected with MH_SUB_C2D. Any thread. */
 void mh_hub_c2d_deliver(mh_hub *hub, const char *device_id);
+/* Asks the AMQP thread to deliver the device's queue (for the link thread, which must not take a
+ * device's stripe lock inside libmosquitto's callback: lock-order inversion under TSan). */
+void mh_hub_c2d_deliver_later(mh_hub *hub, const char *device_id);
+/* On the AMQP thread: delivers the queues asked for with mh_hub_c2d_deliver_later. */
+void mh_hub_c2d_run_later(mh_hub *hub);
 /* Empties device_id's queue (DELETE /devices/{id}/commands); *out_n: messages purged. */
 mh_err mh_hub_c2d_purge(mh_hub *hub, const char *device_id, int *out_n) MH_WARN_UNUSED;
 /* Drops expired messages (feedback Expired); called about once a second. */
