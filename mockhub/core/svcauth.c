@@ -10,39 +10,8 @@
 #include "htab.h"
 #include "iot_sas.h"
 
-/* Verifies everything but the rights; *out_rights and *out_se describe the valid token. */
-static mh_err verify(const char *authorization, const char *hostname, long long now,
-                     mh_policy_lookup_fn lookup, void *ctx, unsigned *out_rights, long long *out_se,
-                     char *out_name, mh_status *st)
-{
-    iot_sas_token tok;
-    mh_policy pol;
-    if (authorization == NULL || *authorization == '\0')
-        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: no Authorization header");
-    if (iot_sas_parse(authorization, &tok) != IOT_OK)
-        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: malformed SharedAccessSignature");
-    if (tok.skn[0] == '\0')
-        return mh_fail(st, MH_ERR_UNAUTHORIZED,
-                       "Unauthorized: the token names no shared access policy (skn)");
-    /* A service token is scoped to the hub: sr is the host name (a longer sr names one device). */
-    if (!iot_sas_covers(tok.sr_decoded, hostname))
-        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: token audience '%s' is not this hub '%s'",
-                       tok.sr_decoded, hostname);
-    if (tok.se <= now)
-        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: the SAS token has expired");
-    if (lookup(ctx, tok.skn, &pol) != MH_OK)
-        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: unknown shared access policy '%s'", tok.skn);
-    if (!iot_sas_verify(&tok, pol.primary_key) && !iot_sas_verify(&tok, pol.secondary_key))
-        return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: signature does not match policy '%s'",
-                       tok.skn);
-    *out_rights = pol.rights;
-    *out_se = tok.se;
-    snprintf(out_name, 64, "%.63s", tok.skn);
-    return MH_OK;
-}
-
 /* 1 when sr (decoded) names hostname: "host[/...]", "scheme://host[:port][/...]" (host compared
- * case-insensitively). */
+ * case-insensitively). AMQP clients put such addresses in their CBS tokens. */
 static int sr_names_host(const char *sr, const char *hostname)
 {
     const char *s = strstr(sr, "://");
@@ -53,18 +22,27 @@ static int sr_names_host(const char *sr, const char *hostname)
     return s[hl] == '\0' || s[hl] == '/' || s[hl] == ':';
 }
 
-mh_err mh_svcauth_check_amqp(const char *token, const char *hostname, long long now,
-                             mh_policy_lookup_fn lookup, void *ctx, unsigned *out_rights, long long *out_se,
-                             mh_status *st)
+/* Verifies a token string against the hub and its policies, everything but the rights;
+ * *out_rights, *out_se and out_name (64 bytes, may be NULL) describe the valid token. amqp: the
+ * audience may be an address naming the hub, and a signature with the key's raw bytes (the Event
+ * Hubs SDKs') is accepted too. */
+static mh_err verify(const char *token, int amqp, const char *hostname, long long now,
+                     mh_policy_lookup_fn lookup, void *ctx, unsigned *out_rights, long long *out_se,
+                     char *out_name, mh_status *st)
 {
     iot_sas_token tok;
     mh_policy pol;
-    if (token == NULL || iot_sas_parse(token, &tok) != IOT_OK)
+    if (token == NULL || *token == '\0')
+        return mh_fail(st, MH_ERR_UNAUTHORIZED,
+                       amqp ? "Unauthorized: malformed SharedAccessSignature"
+                            : "Unauthorized: no Authorization header");
+    if (iot_sas_parse(token, &tok) != IOT_OK)
         return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: malformed SharedAccessSignature");
     if (tok.skn[0] == '\0')
         return mh_fail(st, MH_ERR_UNAUTHORIZED,
                        "Unauthorized: the token names no shared access policy (skn)");
-    if (!sr_names_host(tok.sr_decoded, hostname))
+    /* A service token is scoped to the hub: sr is the host name (a longer sr names one device). */
+    if (amqp ? !sr_names_host(tok.sr_decoded, hostname) : !iot_sas_covers(tok.sr_decoded, hostname))
         return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: token audience '%s' is not this hub '%s'",
                        tok.sr_decoded, hostname);
     if (tok.se <= now)
@@ -72,12 +50,21 @@ mh_err mh_svcauth_check_amqp(const char *token, const char *hostname, long long 
     if (lookup(ctx, tok.skn, &pol) != MH_OK)
         return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: unknown shared access policy '%s'", tok.skn);
     if (!iot_sas_verify(&tok, pol.primary_key) && !iot_sas_verify(&tok, pol.secondary_key) &&
-        !iot_sas_verify_raw(&tok, pol.primary_key) && !iot_sas_verify_raw(&tok, pol.secondary_key))
+        !(amqp && (iot_sas_verify_raw(&tok, pol.primary_key) || iot_sas_verify_raw(&tok, pol.secondary_key))))
         return mh_fail(st, MH_ERR_UNAUTHORIZED, "Unauthorized: signature does not match policy '%s'",
                        tok.skn);
     *out_rights = pol.rights;
     *out_se = tok.se;
+    if (out_name != NULL)
+        snprintf(out_name, 64, "%.63s", tok.skn);
     return MH_OK;
+}
+
+mh_err mh_svcauth_check_amqp(const char *token, const char *hostname, long long now,
+                             mh_policy_lookup_fn lookup, void *ctx, unsigned *out_rights, long long *out_se,
+                             mh_status *st)
+{
+    return verify(token, 1, hostname, now, lookup, ctx, out_rights, out_se, NULL, st);
 }
 
 static mh_err rights_fail(unsigned rights, unsigned need, const char *name, mh_status *st)
@@ -94,7 +81,7 @@ mh_err mh_svcauth_check(const char *authorization, const char *hostname, unsigne
     unsigned rights = 0;
     long long se = 0;
     char name[64];
-    mh_err err = verify(authorization, hostname, now, lookup, ctx, &rights, &se, name, st);
+    mh_err err = verify(authorization, 0, hostname, now, lookup, ctx, &rights, &se, name, st);
     return err != MH_OK ? err : rights_fail(rights, need, name, st);
 }
 
@@ -176,7 +163,7 @@ mh_err mh_svcauth_check_cached(mh_svcauth_cache *c, const char *authorization, c
         return rights_fail(rights, need, name, st);
 
     long long se = 0;
-    mh_err err = verify(authorization, hostname, now, lookup, ctx, &rights, &se, name, st);
+    mh_err err = verify(authorization, 0, hostname, now, lookup, ctx, &rights, &se, name, st);
     if (err != MH_OK)
         return err;
     pthread_mutex_lock(&c->lock);
