@@ -451,10 +451,24 @@ static int need_id(cli *c, char *path, size_t len, const char *prefix, const cha
     return 1;
 }
 
+/* Sends body (taken over) as JSON and prints the answer with cols/heads: the shape of most verbs. */
+static int send_and_print(cli *c, const char *method, const char *path, cJSON *body, const char *if_match,
+                          const char *const *cols, const char *const *heads)
+{
+    resp r;
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    int rc = call(c, method, path, text, if_match, NULL, &r);
+    free(text);
+    if (rc == MH_CLI_OK)
+        output(c, r.json, cols, heads);
+    cJSON_Delete(r.json);
+    return rc;
+}
+
 static int v_identity_create(cli *c)
 {
     char path[600];
-    resp r;
     if (!need_id(c, path, sizeof path, "/devices/", ""))
         return MH_CLI_ERR_USAGE;
     cJSON *dev = cJSON_CreateObject();
@@ -463,14 +477,7 @@ static int v_identity_create(cli *c)
         cJSON_Delete(dev);
         return MH_CLI_ERR_USAGE;
     }
-    char *body = cJSON_PrintUnformatted(dev);
-    cJSON_Delete(dev);
-    int rc = call(c, "PUT", path, body, NULL, NULL, &r);
-    free(body);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, dev_cols, dev_heads);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, "PUT", path, dev, NULL, dev_cols, dev_heads);
 }
 
 static int v_identity_show(cli *c)
@@ -636,16 +643,9 @@ static int v_twin_show(cli *c)
 static int twin_write(cli *c, const char *method, cJSON *body)
 {
     char path[600];
-    resp r;
     path_for(path, sizeof path, "/twins/", arg(c, "device-id"), "");
-    char *text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    int rc = call(c, method, path, text, has(c, "etag") ? arg(c, "etag") : "*", NULL, &r);
-    free(text);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, twin_cols, twin_heads);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, method, path, body, has(c, "etag") ? arg(c, "etag") : "*", twin_cols,
+                          twin_heads);
 }
 
 static int v_twin_update(cli *c)
@@ -693,7 +693,6 @@ static int v_twin_replace(cli *c)
 static int v_invoke(cli *c)
 {
     char path[600];
-    resp r;
     if (!need_id(c, path, sizeof path, "/twins/", "/methods") || !need(c, "method-name"))
         return MH_CLI_ERR_USAGE;
     long timeout = num_arg(c, "timeout", 5, 300, 30), ct = num_arg(c, "connect-timeout", 0, 300, 0);
@@ -707,14 +706,7 @@ static int v_invoke(cli *c)
     cJSON_AddItemToObject(body, "payload", payload);
     cJSON_AddNumberToObject(body, "responseTimeoutInSeconds", (double)timeout);
     cJSON_AddNumberToObject(body, "connectTimeoutInSeconds", (double)ct);
-    char *text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    int rc = call(c, "POST", path, text, NULL, NULL, &r);
-    free(text);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, NULL, NULL);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, "POST", path, body, NULL, NULL, NULL);
 }
 
 static int v_query(cli *c)
@@ -889,7 +881,6 @@ static const char *const fault_heads[] = {"Id",    "DeviceId",  "Operations", "L
 
 static int v_fault_add(cli *c)
 {
-    resp r;
     cJSON *body = cJSON_CreateObject();
     if (has(c, "device-id"))
         cJSON_AddStringToObject(body, "deviceId", arg(c, "device-id"));
@@ -920,14 +911,7 @@ static int v_fault_add(cli *c)
         else
             cJSON_AddStringToObject(body, "error", e);
     }
-    char *text = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    int rc = call(c, "POST", "/mockhub/faults", text, NULL, NULL, &r);
-    free(text);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, fault_cols, fault_heads);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, "POST", "/mockhub/faults", body, NULL, fault_cols, fault_heads);
 }
 
 static int v_fault_list(cli *c)
