@@ -138,8 +138,11 @@ void mh_hub_c2d_deliver_later(mh_hub *hub, const char *device_id)
         id = NULL;
     }
     pthread_mutex_unlock(&hub->c2d_later_lock);
-    if (id != NULL || device_id == NULL)
-        fprintf(stderr, "mockhub: cloud-to-device delivery to %s postponed to the next sweep\n", device_id);
+    if (id != NULL) /* out of memory or C2D_LATER_MAX pending: the queue stays in the store */
+        fprintf(stderr,
+                "mockhub: cloud-to-device queue of %s not delivered now (too many pending); it goes out "
+                "with the device's next message or subscription\n",
+                device_id);
     free(id);
     mh_amqp_wake(hub->amqp);
 }
