@@ -37,4 +37,27 @@ typedef struct mh_device_auth {
  * - . + % _ # * ? ! ( ) , = @ $ '). Pure; ArgumentInvalid with a clear text when not valid. */
 mh_err mh_device_id_check(const char *device_id, mh_status *st) MH_WARN_UNUSED;
 
+/* Validates a module id: the device id rules (the hub's are the same), with "module" in the text. */
+mh_err mh_module_id_check(const char *module_id, mh_status *st) MH_WARN_UNUSED;
+
+/* ---- identities: a device or a module of a device ----
+ * Everywhere inside the hub (registry rows, presence, method calls, the broker's client ids, the
+ * internal bus) an identity is one string: "{deviceId}" for a device, "{deviceId}/{moduleId}" for a
+ * module. Neither id may contain '/', so the split is unambiguous; it is also the MQTT client id
+ * a module connects with. */
+#define MH_ID_MAX 128                                  /* a device or module id */
+#define MH_IDENTITY_MAX (MH_ID_MAX + 1 + MH_ID_MAX)    /* "{deviceId}/{moduleId}" */
+
+/* The module part of identity (after the '/'), or NULL for a device. */
+const char *mh_identity_module(const char *identity);
+
+/* Writes "{device_id}" (module_id NULL or "") or "{device_id}/{module_id}" into out. Validates both
+ * ids (ArgumentInvalid with the hub's text). */
+mh_err mh_identity_join(char *out, size_t outsz, const char *device_id, const char *module_id,
+                        mh_status *st) MH_WARN_UNUSED;
+
+/* Copies the device part of identity into out (outsz >= MH_ID_MAX + 1 holds any valid one);
+ * 0 when it does not fit. */
+int mh_identity_device(const char *identity, char *out, size_t outsz);
+
 #endif

@@ -4,6 +4,7 @@
  */
 #include "store_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,15 @@ static const char schema_sql[] =
     " reported TEXT NOT NULL,"
     " reported_meta TEXT NOT NULL,"
     " reported_version INTEGER NOT NULL,"
-    " twin_etag INTEGER NOT NULL);"
+    " twin_etag INTEGER NOT NULL,"
+    /* modules (issue 11) are rows of this table too, id "{deviceId}/{moduleId}" (identity.h), so
+     * twins, presence and method calls serve both; owner_id is the module's device ("" for a
+     * device), module_id its module id ("" for a device). Edge scopes are devices' only. */
+    " owner_id TEXT NOT NULL DEFAULT '',"
+    " module_id TEXT NOT NULL DEFAULT '',"
+    " managed_by TEXT,"
+    " device_scope TEXT NOT NULL DEFAULT '',"
+    " parent_scopes TEXT NOT NULL DEFAULT '[]');"
     "CREATE TABLE IF NOT EXISTS policies(name TEXT PRIMARY KEY, primary_key TEXT NOT NULL,"
     " secondary_key TEXT NOT NULL, rights INTEGER NOT NULL);"
     /* broker sessions that outlive a connection (clean session 0): their subscriptions, so a
@@ -59,6 +68,51 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS c2d_device ON c2d(device_id, id);"
     "CREATE TRIGGER IF NOT EXISTS c2d_gc AFTER DELETE ON devices"
     " BEGIN DELETE FROM c2d WHERE device_id = old.id; END;";
+
+/* Added after a data dir may have been created (ALTER TABLE, each once; see schema_upgrade). */
+static const struct {
+    const char *table, *column, *ddl;
+} added_columns[] = {
+    {"devices", "owner_id", "ALTER TABLE devices ADD COLUMN owner_id TEXT NOT NULL DEFAULT ''"},
+    {"devices", "module_id", "ALTER TABLE devices ADD COLUMN module_id TEXT NOT NULL DEFAULT ''"},
+    {"devices", "managed_by", "ALTER TABLE devices ADD COLUMN managed_by TEXT"},
+    {"devices", "device_scope", "ALTER TABLE devices ADD COLUMN device_scope TEXT NOT NULL DEFAULT ''"},
+    {"devices", "parent_scopes", "ALTER TABLE devices ADD COLUMN parent_scopes TEXT NOT NULL DEFAULT '[]'"},
+    /* the module a telemetry message came from ("" from a device) */
+    {"telemetry", "module_id", "ALTER TABLE telemetry ADD COLUMN module_id TEXT NOT NULL DEFAULT ''"},
+};
+
+/* After the columns exist: a device's modules go with it, and the module lookups are indexed. */
+static const char schema_after_upgrade_sql[] =
+    "CREATE INDEX IF NOT EXISTS devices_owner ON devices(owner_id, id) WHERE owner_id <> '';"
+    "CREATE TRIGGER IF NOT EXISTS modules_gc AFTER DELETE ON devices WHEN old.owner_id = ''"
+    " BEGIN DELETE FROM devices WHERE owner_id = old.id; END;";
+
+/* 1 when table has column (PRAGMA table_info). */
+static int has_column(sqlite3 *db, const char *table, const char *column)
+{
+    sqlite3_stmt *s = NULL;
+    char sql[128];
+    int found = 0;
+
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
+    if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+        return 0;
+    while (!found && sqlite3_step(s) == SQLITE_ROW)
+        found = strcmp((const char *)sqlite3_column_text(s, 1), column) == 0;
+    sqlite3_finalize(s);
+    return found;
+}
+
+/* Brings a data dir made by an older mockhub to the current schema. */
+static int schema_upgrade(sqlite3 *db)
+{
+    for (size_t i = 0; i < sizeof added_columns / sizeof added_columns[0]; i++)
+        if (!has_column(db, added_columns[i].table, added_columns[i].column) &&
+            sqlite3_exec(db, added_columns[i].ddl, NULL, NULL, NULL) != SQLITE_OK)
+            return 0;
+    return sqlite3_exec(db, schema_after_upgrade_sql, NULL, NULL, NULL) == SQLITE_OK;
+}
 
 static const char *const stmt_sql[MH_STMT__COUNT] = {
     [MH_STMT_DEVICE_AUTH] = MH_KEYS_AUTH_SQL,
@@ -274,7 +328,7 @@ mh_err mh_store_open(const char *path, unsigned flags, mh_store **out_store)
         /* WAL: the plugin reads while the daemon writes; NORMAL: a commit survives a process crash. */
         if (sqlite3_exec(store->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
                          NULL) != SQLITE_OK ||
-            sqlite3_exec(store->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK)
+            sqlite3_exec(store->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK || !schema_upgrade(store->db))
             goto fail;
     }
     *out_store = store;
