@@ -1,4 +1,4 @@
-/* fuzz_devauth.c - libFuzzer target for a device's MQTT CONNECT (core/devauth): the user name parse
+/* fuzz_devauth.c - libFuzzer target for a device's or module's MQTT CONNECT (core/devauth): the user name parse
  * and the whole decision with a stub key lookup. The input is "client id\nuser name\npassword"; a
  * missing field is passed as NULL, as the broker does for an absent user name or password.
  */
@@ -14,14 +14,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* dev1 (KEY1, KEY2) and off1 (disabled) on hub "localhost"; x509 is a non-SAS device. */
+/* dev1 (KEY1, KEY2), its module dev1/m1 (same keys) and off1 (disabled) on hub "localhost"; x509
+ * is a non-SAS device. */
 static mh_err stub_lookup(void *ctx, const char *id, mh_device_auth *out)
 {
     int *calls = ctx;
-    if (++*calls > 1)
-        abort(); /* devauth.h: the lookup is called at most once */
+    if (++*calls > 2)
+        abort(); /* devauth.h: at most twice (a module's row, then its device's) */
     memset(out, 0, sizeof *out);
-    if (strcmp(id, "dev1") == 0 || strcmp(id, "off1") == 0) {
+    if (strcmp(id, "dev1") == 0 || strcmp(id, "off1") == 0 || strcmp(id, "dev1/m1") == 0) {
         strcpy(out->primary_key, KEY1);
         strcpy(out->secondary_key, KEY2);
         out->enabled = id[0] == 'd';
@@ -69,8 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (v != r.verdict || (v == MH_DEVAUTH_OK) != (r.reason[0] == '\0') ||
         strlen(r.reason) >= sizeof r.reason)
         abort();
-    if (v == MH_DEVAUTH_OK && (strcmp(r.device_id, "dev1") != 0 || r.expiry <= NOW))
-        abort(); /* only dev1 has keys a token can be signed with and is enabled */
+    if (v == MH_DEVAUTH_OK &&
+        ((strcmp(r.identity, "dev1") != 0 && strcmp(r.identity, "dev1/m1") != 0) || r.expiry <= NOW))
+        abort(); /* only dev1 and dev1/m1 have keys a token can be signed with and are enabled */
 
     (void)mh_devauth_hub_ok(fields[2], fields[0]);
     free(text);

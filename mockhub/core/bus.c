@@ -60,8 +60,8 @@ unsigned mh_bus_sub_bit(const char *device_id, const char *filter)
         return MH_BUS_SUB_METHODS;
     if (strcmp(filter, FILTER_DESIRED) == 0)
         return MH_BUS_SUB_DESIRED;
-    if (strncmp(filter, C2D_HEAD, strlen(C2D_HEAD)) != 0)
-        return 0;
+    if (strchr(device_id, '/') != NULL || strncmp(filter, C2D_HEAD, strlen(C2D_HEAD)) != 0)
+        return 0; /* modules: no C2D (topic.c refuses their devicebound filters anyway) */
     filter += strlen(C2D_HEAD);
     /* the az-C SDK subscribes with '+' (topic.c); delivery is targeted either way */
     if (filter[0] == '+' && strcmp(filter + 1, C2D_TAIL) == 0)
@@ -164,15 +164,37 @@ done:
     return ok;
 }
 
-/* Copies the id s[0..n) into m->id; 0 when empty, too long or holding '/'. */
-/* The same rule as id_ok (encoding): no '/', and no MQTT wildcard ('+', '#'; such devices are
- * refused at CONNECT, so no such id is ever on the bus). */
+/* 1 when s[0..n) is an identity with sep between its parts: 1..MH_IDENTITY_MAX bytes, no '/', '+',
+ * '#' (MQTT level separator and wildcards; devices with '+' or '#' are refused at CONNECT, so no such
+ * id is ever on the bus), at most one sep, each part 1..MH_ID_MAX bytes. */
+static int identity_ok(const char *s, size_t n, char sep)
+{
+    const char *cut;
+    size_t i;
+
+    if (n == 0 || n > MH_IDENTITY_MAX)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] == '+' || s[i] == '#' || s[i] == '\0' || (s[i] == '/' && sep != '/') ||
+            (s[i] == MH_BUS_ID_SEP && sep != MH_BUS_ID_SEP))
+            return 0;
+    }
+    cut = memchr(s, sep, n);
+    if (cut == NULL)
+        return n <= MH_ID_MAX;
+    return cut > s && (size_t)(cut - s) <= MH_ID_MAX && n - (size_t)(cut - s) - 1 >= 1 &&
+           n - (size_t)(cut - s) - 1 <= MH_ID_MAX && memchr(cut + 1, sep, n - (size_t)(cut - s) - 1) == NULL;
+}
+
+/* Copies the id level s[0..n) into m->id, MH_BUS_ID_SEP back to '/'; 0 when it is no identity. */
 static int take_id(const char *s, size_t n, mh_bus_msg *m)
 {
-    if (n == 0 || n > MH_BUS_ID_MAX || memchr(s, '/', n) != NULL || memchr(s, '+', n) != NULL ||
-        memchr(s, '#', n) != NULL)
+    size_t i;
+
+    if (!identity_ok(s, n, MH_BUS_ID_SEP))
         return 0;
-    memcpy(m->id, s, n);
+    for (i = 0; i < n; i++)
+        m->id[i] = s[i] == MH_BUS_ID_SEP ? '/' : s[i];
     m->id[n] = '\0';
     return 1;
 }
@@ -241,12 +263,20 @@ int mh_bus_dispatch(const char *topic, const void *payload, size_t len,
 
 /* ---- encoding ---- */
 
-/* An id fit for a topic level: 1..MH_BUS_ID_MAX bytes, no '/', '+', '#'. */
+/* An identity fit for the bus ("d" or "d/m", see identity_ok). */
 static int id_ok(const char *id)
 {
-    size_t n = strnlen(id, MH_BUS_ID_MAX + 1);
+    return identity_ok(id, strnlen(id, MH_IDENTITY_MAX + 1), '/');
+}
 
-    return n > 0 && n <= MH_BUS_ID_MAX && strpbrk(id, "/+#") == NULL;
+/* The id level of an identity: its '/' as MH_BUS_ID_SEP (malloc'd; NULL when out of memory). */
+static char *id_level(const char *id)
+{
+    char *level = strdup(id), *slash;
+
+    if (level != NULL && (slash = strchr(level, '/')) != NULL)
+        *slash = MH_BUS_ID_SEP;
+    return level;
 }
 
 /* Writes s as the inside of a JSON string (quotes and backslashes escaped, control bytes as
@@ -342,7 +372,7 @@ static int fields_ok(const mh_bus_msg *msg)
 
 mh_err mh_bus_encode(const mh_bus_msg *msg, char **out_topic, char **out_payload, size_t *out_len)
 {
-    char *topic = NULL, *payload = NULL;
+    char *topic = NULL, *payload = NULL, *level = NULL;
     size_t len = 0;
     int n;
     mh_err err = MH_ERR_ARGUMENT_INVALID;
@@ -351,12 +381,14 @@ mh_err mh_bus_encode(const mh_bus_msg *msg, char **out_topic, char **out_payload
         (unsigned)msg->kind >= MH_BUS_KIND_COUNT || !fields_ok(msg))
         goto cleanup;
     err = MH_ERR_NOMEM;
+    if (kinds[msg->kind].shape != SHAPE_EXACT && (level = id_level(msg->id)) == NULL)
+        goto cleanup;
     switch (kinds[msg->kind].shape) {
     case SHAPE_ID_TOPIC:
-        n = asprintf(&topic, "%s%s/%s", kinds[msg->kind].topic, msg->id, msg->topic);
+        n = asprintf(&topic, "%s%s/%s", kinds[msg->kind].topic, level, msg->topic);
         break;
     case SHAPE_ID:
-        n = asprintf(&topic, "%s%s", kinds[msg->kind].topic, msg->id);
+        n = asprintf(&topic, "%s%s", kinds[msg->kind].topic, level);
         break;
     default:
         topic = strdup(kinds[msg->kind].topic);
@@ -375,12 +407,14 @@ mh_err mh_bus_encode(const mh_bus_msg *msg, char **out_topic, char **out_payload
             goto cleanup;
         len = strlen(payload);
     }
+    free(level);
     *out_topic = topic;
     *out_payload = payload;
     *out_len = len;
     return MH_OK;
 
 cleanup:
+    free(level);
     free(topic);
     free(payload);
     return err;

@@ -8,8 +8,12 @@
 #include <stddef.h>
 
 #include "errors.h"
+#include "identity.h"
 
-#define MH_BUS_ID_MAX 128           /* device id length (IoT Hub's limit, devauth.h) */
+/* Identities (identity.h: "{d}" or "{d}/{m}", at most MH_IDENTITY_MAX bytes) are one topic level on
+ * the bus: a module's '/' travels as MH_BUS_ID_SEP, a character no device or module id may contain.
+ * Only bus.c encodes and decodes it; mh_bus_msg.id always holds the identity with its '/'. */
+#define MH_BUS_ID_SEP ':'
 #define MH_BUS_FILTER_MAX 255       /* (un)subscribed filter length; the plugin only reports allowed ones */
 #define MH_BUS_NUM_MAX (1ull << 53) /* gen, token, connections: exact as JSON numbers (doubles) */
 
@@ -38,13 +42,15 @@ typedef enum mh_bus_kind {
  * $iothub/twin/PATCH/properties/desired/#, devices/{id or +}/messages/devicebound/#. */
 enum { MH_BUS_SUB_METHODS = 1u << 0, MH_BUS_SUB_DESIRED = 1u << 1, MH_BUS_SUB_C2D = 1u << 2 };
 
-/* The MH_BUS_SUB_* bit of a filter device_id subscribed to, 0 for any other filter (or NULLs). */
+/* The MH_BUS_SUB_* bit of a filter identity device_id subscribed to, 0 for any other filter (or NULLs).
+ * Never MH_BUS_SUB_C2D for a module ("d/m"): C2D is not a module feature. */
 unsigned mh_bus_sub_bit(const char *device_id, const char *filter);
 
 /* One bus message, decoded. Fields a kind does not use are 0 / "" / NULL. */
 typedef struct mh_bus_msg {
     mh_bus_kind kind;
-    char id[MH_BUS_ID_MAX + 1]; /* device id: FROM, TO, EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED, KICK */
+    char id[MH_IDENTITY_MAX + 1]; /* identity "d" or "d/m": FROM, TO, EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED,
+                                     KICK, REFUSE */
     const char *topic;          /* FROM/TO: the Azure topic (after decode: points into the input topic) */
     const void *payload;        /* FROM/TO: the payload as is (after decode: the input payload) */
     size_t len;                 /* FROM/TO: payload length */
@@ -62,13 +68,15 @@ typedef struct mh_bus_msg {
  * ignored for KICK and RESYNC. On MH_OK *out is fully written; out->topic and out->payload
  * (FROM/TO) borrow from the inputs and live as long as they do.
  * Errors: MH_ERR_NOT_FOUND when topic is not a bus topic at all (not under $mockhub/, or an
- * unknown kind under it); MH_ERR_ARGUMENT_INVALID when it is one but malformed (id empty, over
- * MH_BUS_ID_MAX or containing '/', empty Azure topic, bad JSON, a missing or non-integer member,
+ * unknown kind under it); MH_ERR_ARGUMENT_INVALID when it is one but malformed (id level empty,
+ * over MH_IDENTITY_MAX, holding '/', '+', '#', more than one MH_BUS_ID_SEP, or an empty or over-long
+ * part; empty Azure topic, bad JSON, a missing or non-integer member,
  * a number over MH_BUS_NUM_MAX, a filter over MH_BUS_FILTER_MAX). */
 mh_err mh_bus_decode(const char *topic, const void *payload, size_t len, mh_bus_msg *out) MH_WARN_UNUSED;
 
 /* Encodes msg (msg->sub is ignored; the other fields its kind uses must be valid as above, and
- * ids must not contain '/', '+' or '#'; REFUSE's count at most MH_BUS_NUM_MAX). *out_topic is a malloc'd string. For FROM and TO the
+ * ids must be identities: at most one '/', non-empty parts of at most MH_ID_MAX, no '+', '#' or
+ * MH_BUS_ID_SEP; REFUSE's count at most MH_BUS_NUM_MAX). *out_topic is a malloc'd string. For FROM and TO the
  * payload is not copied: *out_payload is NULL and *out_len is msg->len, publish msg->payload.
  * For every other kind *out_payload is a malloc'd NUL-terminated string ("" for KICK and RESYNC)
  * and *out_len its length. The caller frees both. Outputs are written only on MH_OK.

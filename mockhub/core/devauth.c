@@ -1,5 +1,5 @@
-/* devauth.c - device CONNECT decision: IoT Hub username forms, SAS token checks against the
- * device's primary and secondary keys, and the CONNACK class the real hub answers with
+/* devauth.c - device and module CONNECT decision: IoT Hub username forms, SAS token checks against
+ * the identity's primary and secondary keys, and the CONNACK class the real hub answers with
  * (iothub-protocol.md 1.2-1.4, addendum 5: disabled -> 3, everything else -> 5).
  */
 #include "devauth.h"
@@ -108,6 +108,23 @@ static mh_devauth_verdict verdict(mh_devauth_result *out, mh_devauth_verdict v, 
     return v;
 }
 
+/* Splits client id "{d}" or "{d}/{m}" into dev and mod ("" for a device); -1 when a part is empty,
+ * longer than an id may be, or there is more than one '/'. */
+static int split_client_id(const char *client_id, char dev[MH_ID_MAX + 1], char mod[MH_ID_MAX + 1])
+{
+    const char *slash = strchr(client_id, '/');
+    size_t dlen = slash ? (size_t)(slash - client_id) : strlen(client_id);
+
+    mod[0] = '\0';
+    if (copy_part(dev, MH_ID_MAX + 1, client_id, dlen) != 0)
+        return -1;
+    if (!slash)
+        return 0;
+    if (strchr(slash + 1, '/') || copy_part(mod, MH_ID_MAX + 1, slash + 1, strlen(slash + 1)) != 0)
+        return -1;
+    return 0;
+}
+
 mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id, const char *username,
                                     const char *password, long long now, mh_devauth_lookup_fn lookup,
                                     void *lookup_ctx, mh_devauth_result *out)
@@ -116,7 +133,8 @@ mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id,
     iot_sas_token tok;
     mh_device_auth auth;
     mh_status st;
-    char resource[512];
+    char resource[512], dev[MH_ID_MAX + 1], mod[MH_ID_MAX + 1];
+    const char *what; /* "device" or "module", for the reasons */
     iot_err ierr;
     mh_err err;
     int n, matched, enabled;
@@ -124,12 +142,16 @@ mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id,
     memset(out, 0, sizeof *out);
     if (!client_id || !*client_id)
         return verdict(out, MH_DEVAUTH_DENIED, "empty client id");
-    if (strlen(client_id) > MH_DEVAUTH_ID_MAX)
-        return verdict(out, MH_DEVAUTH_DENIED, "client id longer than %d characters", MH_DEVAUTH_ID_MAX);
-    if (strchr(client_id, '/'))
-        /* MOCK: module identities ({device}/{module}) are not supported. */
+    if (strlen(client_id) > MH_IDENTITY_MAX)
+        return verdict(out, MH_DEVAUTH_DENIED, "client id longer than %d characters", MH_IDENTITY_MAX);
+    if (split_client_id(client_id, dev, mod) != 0)
+        /* AZURE: the client id is "{deviceId}" or "{deviceId}/{moduleId}" (iothub-protocol.md 1.2);
+         * neither id may contain '/' or be longer than 128 characters. */
         return verdict(out, MH_DEVAUTH_DENIED,
-                       "client id '%s' contains '/' (module identities are not supported)", client_id);
+                       "client id '%.300s' is neither {deviceId} nor {deviceId}/{moduleId} (empty or too "
+                       "long part, or more than one '/')",
+                       client_id);
+    what = mod[0] ? "module" : "device";
     if (strpbrk(client_id, "+#"))
         /* MOCK: the registry allows '+' and '#' in device ids, but they cannot appear in the internal
          * $mockhub/... topic names (MQTT wildcards), so such devices cannot connect here. */
@@ -137,59 +159,80 @@ mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id,
     if (strncmp(client_id, HUB_ID_PREFIX, strlen(HUB_ID_PREFIX)) == 0)
         /* MOCK: ids starting with $mockhub are the daemon's; the real hub would accept them. */
         return verdict(out, MH_DEVAUTH_DENIED, "client id '%s' is reserved", client_id);
-    snprintf(out->device_id, sizeof out->device_id, "%s", client_id);
+    snprintf(out->identity, sizeof out->identity, "%s", client_id);
 
     if (!username)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s sent no username", client_id);
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s sent no username", what, client_id);
     if (mh_devauth_username_parse(username, &u, &st) != MH_OK)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: bad username '%.120s': %s", client_id, username,
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s: bad username '%.120s': %s", what, client_id, username,
                        st.text);
     if (!hostname || strcasecmp(u.host, hostname) != 0)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: username host '%s' is not this hub ('%s')",
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s: username host '%s' is not this hub ('%s')", what,
                        client_id, u.host, hostname ? hostname : "");
-    if (u.module_id[0])
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: module identities are not supported", client_id);
-    if (strcmp(u.device_id, client_id) != 0)
-        return verdict(out, MH_DEVAUTH_DENIED, "client id '%s' and username device '%s' differ", client_id,
-                       u.device_id);
+    if (strcmp(u.device_id, dev) != 0 || strcmp(u.module_id, mod) != 0)
+        return verdict(out, MH_DEVAUTH_DENIED, "client id '%s' and username identity '%s%s%s' differ", client_id,
+                       u.device_id, u.module_id[0] ? "/" : "", u.module_id);
 
     if (!password || !*password)
         /* MOCK: X.509 authentication (no password) is not supported. */
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s sent no SAS token (X.509 is not supported)",
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s sent no SAS token (X.509 is not supported)", what,
                        client_id);
     ierr = iot_sas_parse(password, &tok);
     if (ierr != IOT_OK)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: malformed SAS token (%s)", client_id,
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s: malformed SAS token (%s)", what, client_id,
                        iot_err_str(ierr));
     if (tok.skn[0])
         /* MOCK: tokens signed with a shared access policy (skn=, DeviceConnect) are refused; the
          * real hub accepts them for policies with the DeviceConnect right. */
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: policy tokens (skn=%s) are not supported",
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s: policy tokens (skn=%s) are not supported", what,
                        client_id, tok.skn);
-    n = snprintf(resource, sizeof resource, "%s/devices/%s", hostname, client_id);
+    /* AZURE: a module's resource is {host}/devices/{d}/modules/{m} (iothub-protocol.md 1.3). sr is a
+     * prefix matched by segment, so a device-scope sr {host}/devices/{d} covers it as well; the hub
+     * then checks the signature against the MODULE's keys (Azure/iotedge#5155: a module presenting a
+     * device-scope token got "invalid signature. It does not match either the primary or secondary
+     * key"), which is what happens below. */
+    n = mod[0] ? snprintf(resource, sizeof resource, "%s/devices/%s/modules/%s", hostname, dev, mod)
+               : snprintf(resource, sizeof resource, "%s/devices/%s", hostname, dev);
     if (n < 0 || (size_t)n >= sizeof resource || !iot_sas_covers(tok.sr_decoded, resource))
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: token sr '%s' does not cover %s", client_id,
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s: token sr '%s' does not cover %s", what, client_id,
                        tok.sr_decoded, resource);
     if (tok.se <= now)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: SAS token expired at %lld (now %lld)", client_id,
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s: SAS token expired at %lld (now %lld)", what, client_id,
                        tok.se, now);
 
     err = lookup(lookup_ctx, client_id, &auth);
     if (err == MH_ERR_DEVICE_NOT_FOUND)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s is not registered", client_id);
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s is not registered", what, client_id);
     if (err != MH_OK)
-        return verdict(out, MH_DEVAUTH_ERROR, "device %s: registry lookup failed (error %d)", client_id,
+        return verdict(out, MH_DEVAUTH_ERROR, "%s %s: registry lookup failed (error %d)", what, client_id,
                        (int)err);
     if (!auth.sas)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s does not use SAS authentication", client_id);
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s does not use SAS authentication", what, client_id);
     matched = (auth.primary_key[0] && iot_sas_verify(&tok, auth.primary_key)) ||
               (auth.secondary_key[0] && iot_sas_verify(&tok, auth.secondary_key));
     enabled = auth.enabled;
     OPENSSL_cleanse(&auth, sizeof auth);
     if (!matched)
-        return verdict(out, MH_DEVAUTH_DENIED, "device %s: signature matches neither device key", client_id);
+        return verdict(out, MH_DEVAUTH_DENIED, "%s %s: signature matches neither %s key", what, client_id,
+                       what);
     if (!enabled)
-        return verdict(out, MH_DEVAUTH_DISABLED, "device %s is disabled", client_id);
+        return verdict(out, MH_DEVAUTH_DISABLED, "%s %s is disabled", what, client_id);
+    if (mod[0]) {
+        /* MOCK: a module of a disabled device is refused like the device (CONNACK 3): the hub's
+         * "a disabled device cannot access any device-facing endpoint" [D-idreg] read as covering the
+         * endpoints under /devices/{d}/modules/; not verified against a hub. */
+        memset(&auth, 0, sizeof auth);
+        err = lookup(lookup_ctx, dev, &auth);
+        enabled = err == MH_OK && auth.enabled;
+        OPENSSL_cleanse(&auth, sizeof auth);
+        if (err == MH_ERR_DEVICE_NOT_FOUND)
+            return verdict(out, MH_DEVAUTH_DENIED, "module %s: device %s is not registered", client_id, dev);
+        if (err != MH_OK)
+            return verdict(out, MH_DEVAUTH_ERROR, "module %s: registry lookup of device %s failed (error %d)",
+                           client_id, dev, (int)err);
+        if (!enabled)
+            return verdict(out, MH_DEVAUTH_DISABLED, "module %s: device %s is disabled", client_id, dev);
+    }
     out->verdict = MH_DEVAUTH_OK;
     out->expiry = tok.se;
     out->reason[0] = '\0';

@@ -1,5 +1,5 @@
-/* devauth.h - the decision on a device's MQTT CONNECT: parse the IoT Hub username, check the SAS
- * token in the password against the device's keys, and say OK, DENIED (CONNACK 5) or DISABLED
+/* devauth.h - the decision on a device's or module's MQTT CONNECT: parse the IoT Hub username, check
+ * the SAS token in the password against the identity's keys, and say OK, DENIED (CONNACK 5) or DISABLED
  * (CONNACK 3), with a reason for the broker log. Pure: the key lookup is a callback, so unit tests
  * need no database. Follows shared/reference/iothub-protocol.md 1.2-1.4 and the addendum 5.
  */
@@ -9,7 +9,7 @@
 #include "errors.h"
 #include "identity.h"
 
-#define MH_DEVAUTH_ID_MAX 128 /* IoT Hub device id limit */
+#define MH_DEVAUTH_ID_MAX MH_ID_MAX /* IoT Hub device (and module) id limit */
 
 /* The parts of a CONNECT username "{host}/{deviceId}[/{moduleId}]/?api-version=..&..". */
 typedef struct mh_devauth_username {
@@ -35,26 +35,35 @@ typedef enum mh_devauth_verdict {
     MH_DEVAUTH_ERROR     /* the registry could not be read: CONNACK 3 as well */
 } mh_devauth_verdict;
 
-/* Reads device device_id's keys. Returns MH_OK, MH_ERR_DEVICE_NOT_FOUND, or another error.
- * The plugin wraps mh_store_device_auth; tests pass a stub. */
-typedef mh_err (*mh_devauth_lookup_fn)(void *ctx, const char *device_id, mh_device_auth *out_auth);
+/* Reads the keys and status of identity ("{deviceId}" or "{deviceId}/{moduleId}", identity.h: the
+ * id of its registry row). Returns MH_OK, MH_ERR_DEVICE_NOT_FOUND, or another error.
+ * The plugin wraps mh_keys_device_auth; tests pass a stub. */
+typedef mh_err (*mh_devauth_lookup_fn)(void *ctx, const char *identity, mh_device_auth *out_auth);
 
 typedef struct mh_devauth_result {
     mh_devauth_verdict verdict;
-    char device_id[MH_DEVAUTH_ID_MAX + 1]; /* the client id, when it was usable */
+    char identity[MH_IDENTITY_MAX + 1]; /* the client id ("d" or "d/m"), when it was usable */
     long long expiry;                      /* token se (seconds since epoch) when OK, else 0 */
     char reason[384];                      /* human text for the broker log; "" when OK */
 } mh_devauth_result;
 
-/* Decides a device CONNECT. hostname: the hub name devices must use (compared case-insensitively).
- * client_id, username, password: as received (any may be NULL). now: seconds since the epoch.
- * DENIED for: missing or malformed username or password, client id empty, longer than 128 or
- * containing '/', '+', '#' (module identities are refused), client ids starting with "$mockhub",
- * host mismatch, username / client id / token sr naming different devices, expired token,
- * policy (skn) tokens, unknown device, non-SAS device, signature matching neither key.
- * DISABLED: everything right but the device is disabled. ERROR: lookup failed with another error.
- * Always fills *out (reason "" when OK) and returns out->verdict. The lookup is called at most
- * once, and only for a well-formed, unexpired token naming this hub and device. */
+/* Decides a device or module CONNECT. hostname: the hub name clients must use (compared
+ * case-insensitively). client_id, username, password: as received (any may be NULL). now: seconds
+ * since the epoch.
+ * A device connects as client id "{d}", username "{host}/{d}/?..", token sr covering
+ * "{host}/devices/{d}", signed with the device's key. A module connects as client id "{d}/{m}"
+ * (exactly one '/', both parts non-empty and at most 128 characters), username "{host}/{d}/{m}/?..",
+ * token sr covering "{host}/devices/{d}/modules/{m}" (a device-scope sr "{host}/devices/{d}"
+ * covers it too), signed with the MODULE's key: the device's keys do not admit its modules.
+ * DENIED for: missing or malformed username or password, client id empty, too long, with more than
+ * one '/', an empty part, '+' or '#', client ids starting with "$mockhub", host mismatch, username /
+ * client id / token sr naming different identities, expired token, policy (skn) tokens, unknown
+ * identity, non-SAS identity, signature matching neither of the identity's keys.
+ * DISABLED: everything right but the device (or, for a module, its device or the module) is
+ * disabled. ERROR: a lookup failed with another error.
+ * Always fills *out (reason "" when OK) and returns out->verdict. The lookup is called only for a
+ * well-formed, unexpired token naming this hub and identity: once for a device; for a module once
+ * for the module's row and, when its signature matched, once for its device's row. */
 mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id, const char *username,
                                     const char *password, long long now, mh_devauth_lookup_fn lookup,
                                     void *lookup_ctx, mh_devauth_result *out);

@@ -1,5 +1,5 @@
-/* topic.c - the IoT Hub device topic set (iothub-protocol.md 1.5, 2, 3.1, 4): parsing of device
- * publishes, the publish/subscribe allow-lists the broker plugin enforces, and property bags.
+/* topic.c - the IoT Hub device and module topic set (iothub-protocol.md 1.5, 2, 3.1, 4): parsing of
+ * device and module publishes, the publish/subscribe allow-lists the broker plugin enforces, and property bags.
  * Pure string code: no allocation, no I/O.
  */
 #include "topic.h"
@@ -23,14 +23,16 @@ static const struct {
     {"$iothub/methods/res/", MH_TOPIC_METHOD_RESPONSE},
 };
 
-/* Filters every device may subscribe to, whatever its id. The az-C SDK subscribes C2D with '+'
- * (iothub-protocol.md 1.8); delivery is targeted, so the wildcard never reaches other devices. */
+/* Filters every device and module may subscribe to, whatever its id. */
 static const char *const shared_filters[] = {
     "$iothub/methods/POST/#",
     "$iothub/twin/res/#",
     "$iothub/twin/PATCH/properties/desired/#",
-    "devices/+/messages/devicebound/#",
 };
+
+/* The az-C SDK subscribes C2D with '+' (iothub-protocol.md 1.8); delivery is targeted, so the
+ * wildcard never reaches other devices. Devices only: C2D is not a module feature. */
+#define C2D_WILDCARD_FILTER "devices/+/messages/devicebound/#"
 
 /* Topic prefixes the hub delivers to every device (replies are targeted at one client). */
 static const char *const receive_prefixes[] = {
@@ -124,6 +126,28 @@ static mh_err parse_query(const char *q, int want_version, mh_topic *t, mh_statu
     return err;
 }
 
+/* Writes the topic base of identity into out: "devices/{d}" for a device, "devices/{d}/modules/{m}"
+ * for a module ("{d}/{m}", identity.h). Returns its length, or 0 when identity is empty, has an
+ * empty part or more than one '/', or the base does not fit. */
+static size_t identity_base(const char *identity, char *out, size_t outsz)
+{
+    const char *slash = strchr(identity, '/');
+    int n;
+
+    if (!*identity || identity[0] == '/')
+        return 0;
+    if (!slash)
+        n = snprintf(out, outsz, "devices/%s", identity);
+    else if (slash[1] == '\0' || strchr(slash + 1, '/'))
+        return 0;
+    else
+        n = snprintf(out, outsz, "devices/%.*s/modules/%s", (int)(slash - identity), identity, slash + 1);
+    return n > 0 && (size_t)n < outsz ? (size_t)n : 0;
+}
+
+/* Room for "devices/{d}/modules/{m}" with ids of any length the hub admits (128 each). */
+#define BASE_MAX 320
+
 /* Walks a property bag, decoding each pair into out[] when out != NULL. */
 static mh_err props_walk(const char *bag, mh_prop *out, int max, int *out_count, mh_status *st)
 {
@@ -173,26 +197,26 @@ mh_err mh_topic_props_parse(const char *bag, mh_prop *out, int max, int *out_cou
     return props_walk(bag, out, max, out_count, st);
 }
 
-/* "devices/{id}/messages/events[/[bag][/]]" for device_id itself. */
+/* "devices/{d}/messages/events[/[bag][/]]" for device d itself, "devices/{d}/modules/{m}/messages/
+ * events[/[bag][/]]" for module d/m itself (the module's output name, $.on, stays in the bag). */
 static mh_err parse_telemetry(const char *device_id, const char *topic, mh_topic *t, mh_status *st)
 {
-    const char *p = topic + strlen("devices/");
-    size_t idlen = strlen(device_id);
+    char base[BASE_MAX];
+    size_t baselen = identity_base(device_id, base, sizeof base);
+    const char *p = topic;
     size_t blen;
     int count;
     mh_err err;
 
-    if (strncmp(p, device_id, idlen) != 0 || p[idlen] != '/')
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "device %s may not publish on %s", device_id, topic);
-    p += idlen;
-    if (strncmp(p, "/modules/", 9) == 0)
-        /* MOCK: module identities are not supported, so neither is module telemetry. */
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "module telemetry is not supported");
+    if (baselen == 0 || strncmp(p, base, baselen) != 0 || p[baselen] != '/')
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "%s %s may not publish on %s",
+                       strchr(device_id, '/') ? "module" : "device", device_id, topic);
+    p += baselen;
     if (strncmp(p, TELEMETRY_MID, strlen(TELEMETRY_MID)) != 0)
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "device %s may not publish on %s", device_id, topic);
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "%s may not publish on %s", device_id, topic);
     p += strlen(TELEMETRY_MID);
     if (*p != '\0' && *p != '/')
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "device %s may not publish on %s", device_id, topic);
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "%s may not publish on %s", device_id, topic);
     if (*p == '/')
         p++;
     blen = strlen(p);
@@ -265,7 +289,7 @@ mh_err mh_topic_parse_device_publish(const char *device_id, const char *topic, m
         memcpy(out, &t, sizeof t);
         return MH_OK;
     }
-    return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "device %s may not publish on %s", device_id, topic);
+    return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "%s may not publish on %s", device_id, topic);
 }
 
 int mh_topic_device_may_publish(const char *device_id, const char *topic)
@@ -278,31 +302,40 @@ int mh_topic_device_may_publish(const char *device_id, const char *topic)
 int mh_topic_device_may_subscribe(const char *device_id, const char *filter)
 {
     static const char own_c2d_tail[] = "/messages/devicebound/#";
-    size_t i, idlen;
+    static const char own_inputs_tail[] = "/inputs/#";
+    char base[BASE_MAX];
+    size_t i, baselen;
 
-    if (!device_id || !*device_id || !filter)
+    if (!device_id || !*device_id || !filter || (baselen = identity_base(device_id, base, sizeof base)) == 0)
         return 0;
     for (i = 0; i < sizeof shared_filters / sizeof shared_filters[0]; i++) {
         if (strcmp(filter, shared_filters[i]) == 0)
             return 1;
     }
-    idlen = strlen(device_id);
-    return strncmp(filter, "devices/", 8) == 0 && strncmp(filter + 8, device_id, idlen) == 0 &&
-           strcmp(filter + 8 + idlen, own_c2d_tail) == 0;
+    if (strncmp(filter, base, baselen) != 0) /* also the C2D wildcard, for devices below */
+        return !strchr(device_id, '/') && strcmp(filter, C2D_WILDCARD_FILTER) == 0;
+    if (strchr(device_id, '/'))
+        /* MOCK: a module may subscribe to its edge routing inputs, but mockhub has no edge routing:
+         * nothing is ever delivered there. C2D (.../messages/devicebound/#) is not a module feature:
+         * refused (SUBACK 0x80) like every filter outside a module's set. */
+        return strcmp(filter + baselen, own_inputs_tail) == 0;
+    return strcmp(filter + baselen, own_c2d_tail) == 0;
 }
 
 int mh_topic_device_may_receive(const char *device_id, const char *topic)
 {
     static const char own_c2d_mid[] = "/messages/devicebound/";
-    size_t i, idlen;
+    static const char own_inputs_mid[] = "/inputs/";
+    char base[BASE_MAX];
+    size_t i, baselen;
+    const char *mid;
 
-    if (!device_id || !*device_id || !topic)
+    if (!device_id || !*device_id || !topic || (baselen = identity_base(device_id, base, sizeof base)) == 0)
         return 0;
     for (i = 0; i < sizeof receive_prefixes / sizeof receive_prefixes[0]; i++) {
         if (strncmp(topic, receive_prefixes[i], strlen(receive_prefixes[i])) == 0)
             return 1;
     }
-    idlen = strlen(device_id);
-    return strncmp(topic, "devices/", 8) == 0 && strncmp(topic + 8, device_id, idlen) == 0 &&
-           strncmp(topic + 8 + idlen, own_c2d_mid, strlen(own_c2d_mid)) == 0;
+    mid = strchr(device_id, '/') ? own_inputs_mid : own_c2d_mid;
+    return strncmp(topic, base, baselen) == 0 && strncmp(topic + baselen, mid, strlen(mid)) == 0;
 }

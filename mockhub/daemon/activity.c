@@ -11,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "identity.h"
+
 #define READERS_MAX 64
 #define HOLD_S 15
 #define FIRST_BATCH 50
@@ -20,7 +22,7 @@ typedef struct event {
     unsigned long long seq;
     char time[40];
     char kind[24];
-    char device[129];
+    char device[MH_IDENTITY_MAX + 1]; /* identity "d" or "d/m" */
     char detail[MH_ACTIVITY_DETAIL + 1];
 } event;
 

@@ -98,7 +98,7 @@ typedef struct logged_call {
     mh_hub *hub;
     mh_method_done_fn done;
     void *done_ctx;
-    char device[MH_BUS_ID_MAX + 1];
+    char device[MH_IDENTITY_MAX + 1];
     char method[130];
 } logged_call;
 

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "htab.h"
+#include "identity.h"
 
 /* MOCK: calls in flight at once (the real hub's own limit is not documented). */
 #define MAX_CALLS 1000000
@@ -24,7 +25,7 @@ enum call_state { CALL_WAIT_CONNECT, CALL_WAIT_RESPONSE };
 typedef struct call {
     uint64_t rid;
     enum call_state state;
-    char device_id[129];
+    char device_id[MH_IDENTITY_MAX + 1]; /* identity "d" or "d/m" */
     char *topic;
     char *payload;
     size_t payload_len;

@@ -14,7 +14,7 @@
 #define MAX_DEVICES 4000000
 
 typedef struct entry {
-    char id[129];
+    char id[MH_IDENTITY_MAX + 1];
     uint64_t gen; /* the transport's number of the current connection */
     int connected;
     unsigned subs;      /* MH_SUB_*: survives disconnects of kept (clean-session-0) sessions */
@@ -211,7 +211,7 @@ int mh_presence_touch(mh_presence *p, const char *id, long long now)
     return write;
 }
 
-size_t mh_presence_clear(mh_presence *p, char (**out_ids)[129])
+size_t mh_presence_clear(mh_presence *p, char (**out_ids)[MH_IDENTITY_MAX + 1])
 {
     mh_htab *fresh = NULL, *old = NULL;
     *out_ids = NULL;
@@ -226,7 +226,7 @@ size_t mh_presence_clear(mh_presence *p, char (**out_ids)[129])
     /* the old table is ours alone now: collect the connected ids, free every entry */
     size_t n = 0, cursor = 0;
     void *value = NULL;
-    char(*ids)[129] = want ? calloc(want, sizeof *ids) : NULL;
+    char(*ids)[MH_IDENTITY_MAX + 1] = want ? calloc(want, sizeof *ids) : NULL;
     while (mh_htab_next(old, &cursor, NULL, &value)) {
         entry *e = value;
         if (e->connected && ids != NULL && n < want)

@@ -57,7 +57,7 @@ size_t mh_presence_connected_count(mh_presence *p);
 void mh_presence_forget(mh_presence *p, const char *id);
 /* Forgets every device (MOCK: test control's reset). *out_ids: a malloc'd array of the ids that
  * were connected (NULL when none, or out of memory), returns their number. */
-size_t mh_presence_clear(mh_presence *p, char (**out_ids)[129]);
+size_t mh_presence_clear(mh_presence *p, char (**out_ids)[MH_IDENTITY_MAX + 1]);
 /* 1 when device activity at second now should be written (at most once a second per device). */
 int mh_presence_touch(mh_presence *p, const char *id, long long now);
 

@@ -46,7 +46,7 @@ static const char *const op_names[OP_COUNT] = {"registry", "twin.read", "twin.wr
 
 typedef struct fault {
     unsigned long long id;
-    char device[MH_BUS_ID_MAX + 1]; /* "" = every device */
+    char device[MH_IDENTITY_MAX + 1]; /* "" = every device */
     unsigned ops;                   /* OP_* */
     long latency_ms;
     mh_err error;   /* MH_OK: none */
@@ -63,7 +63,7 @@ typedef struct held {
     struct timespec due; /* WAIT: the timeout; DELAY: when to run */
     mh_http_reply *reply;
     /* WAIT */
-    char device[MH_BUS_ID_MAX + 1];
+    char device[MH_IDENTITY_MAX + 1];
     enum cond cond;
     char *path;   /* COND_TWIN: dotted path in the twin document */
     cJSON *value; /* COND_TWIN: the value to wait for; NULL: any non-null value */
@@ -1046,7 +1046,7 @@ void mh_testctl_r_reset(mh_hub *hub, const mh_http_request *req, mh_http_reply *
         goto done;
     }
     /* live connections first, so no device works on state that is going away */
-    char(*ids)[129] = NULL;
+    char(*ids)[MH_IDENTITY_MAX + 1] = NULL;
     size_t dropped = mh_presence_clear(hub->presence, &ids);
     for (size_t i = 0; i < dropped && ids != NULL; i++)
         mh_hub_kick(hub, ids[i], 0);

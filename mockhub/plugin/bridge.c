@@ -1,5 +1,5 @@
-/* bridge.c - the Mosquitto 2.0 plugin that makes the broker an IoT Hub front door: device CONNECT
- * checks (devauth.c), device isolation (topic.c), routing between devices and the daemon over the
+/* bridge.c - the Mosquitto 2.0 plugin that makes the broker an IoT Hub front door: device and module
+ * CONNECT checks (devauth.c), device and module isolation (topic.c), routing between devices and the daemon over the
  * internal bus (bus.c encodes and decodes every message), connection events and the sync barrier.
  * Thin glue: the contract is docs/INTERNALS.md ("Broker <-> daemon"), the shape follows
  * shared/reference/mosquitto-plugin-notes.md.
@@ -42,7 +42,7 @@ static struct {
     int kicking; /* >0 while we kick: the broker re-checks subscription ACLs then */
     /* MOCK: test control ($mockhub/refuse/{id}): CONNECTs still to refuse, per device */
     struct refusal {
-        char id[MH_BUS_ID_MAX + 1];
+        char id[MH_IDENTITY_MAX + 1];
         unsigned long long left;
     } refusals[REFUSALS_MAX];
     time_t last_sweep; /* last SAS expiry sweep (seconds) */
@@ -57,10 +57,11 @@ static int is_hub(const struct mosquitto *client)
     return user && strcmp(user, HUB_USER) == 0;
 }
 
-/* Sets m->id; 0 when id does not fit (devauth refuses such ids at CONNECT, so never in practice). */
+/* Sets m->id to identity id; 0 when it does not fit (devauth refuses such ids at CONNECT, so never
+ * in practice). */
 static int set_id(mh_bus_msg *m, const char *id)
 {
-    if (strlen(id) > MH_BUS_ID_MAX)
+    if (strlen(id) > MH_IDENTITY_MAX)
         return 0;
     strcpy(m->id, id);
     return 1;
@@ -100,7 +101,8 @@ static void emit_filter(mh_bus_kind kind, const struct mosquitto *client, const 
     const mh_conn *c = mh_conns_find(client);
     mh_bus_msg m = {.kind = kind, .gen = c ? c->gen : 0};
 
-    /* allowed filters are at most "devices/{128}/messages/devicebound/#" long */
+    /* the filters the daemon tracks are at most "devices/{128}/messages/devicebound/#" long; a
+     * module's inputs filter may be longer, and the daemon does not track it (mh_bus_sub_bit) */
     if (!set_id(&m, id) || strlen(filter) > MH_BUS_FILTER_MAX)
         return;
     strcpy(m.filter, filter);
@@ -114,7 +116,8 @@ static void kick(const char *id)
     g.kicking--;
 }
 
-/* mh_devauth_lookup_fn over the read-only key lookup, opened lazily if it was not there at start. */
+/* mh_devauth_lookup_fn over the read-only key lookup, opened lazily if it was not there at start. id
+ * is an identity: a module's keys are its own row's ("d/m", keys.c reads WHERE id = ?1). */
 static mh_err lookup_device(void *ctx, const char *id, mh_device_auth *out)
 {
     (void)ctx;
@@ -256,16 +259,20 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 static void on_resync_one(mh_conn *c, void *ctx)
 {
     char c2d[MH_BUS_FILTER_MAX + 1];
+    int n;
 
     (void)ctx;
     emit_connected(c);
-    snprintf(c2d, sizeof c2d, "devices/%s/messages/devicebound/#", c->id);
     if (c->subs & MH_BUS_SUB_METHODS)
         emit_filter(MH_BUS_EV_SUBSCRIBED, c->client, c->id, "$iothub/methods/POST/#");
     if (c->subs & MH_BUS_SUB_DESIRED)
         emit_filter(MH_BUS_EV_SUBSCRIBED, c->client, c->id, "$iothub/twin/PATCH/properties/desired/#");
-    if (c->subs & MH_BUS_SUB_C2D)
-        emit_filter(MH_BUS_EV_SUBSCRIBED, c->client, c->id, c2d);
+    /* devices only: a module never holds the C2D bit (mh_bus_sub_bit), and has no C2D filter */
+    if ((c->subs & MH_BUS_SUB_C2D) && !mh_identity_module(c->id)) {
+        n = snprintf(c2d, sizeof c2d, "devices/%.*s/messages/devicebound/#", MH_ID_MAX, c->id);
+        if (n > 0 && (size_t)n < sizeof c2d)
+            emit_filter(MH_BUS_EV_SUBSCRIBED, c->client, c->id, c2d);
+    }
 }
 
 /* ---- what the daemon sends (bus kinds TO, KICK, RESYNC, SYNC); ctx is the MESSAGE event ---- */
@@ -419,7 +426,7 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 
 /* SAS expiry: the real hub closes a connection when its token expires (iothub-protocol.md 1.3). */
 struct expired {
-    char (*ids)[MH_DEVAUTH_ID_MAX + 1];
+    char (*ids)[MH_IDENTITY_MAX + 1];
     size_t n, cap;
     long long now;
 };
@@ -438,7 +445,7 @@ static void collect_expired(mh_conn *c, void *ctx)
 
 static int on_tick(int event, void *event_data, void *userdata)
 {
-    static char ids[64][MH_DEVAUTH_ID_MAX + 1];
+    static char ids[64][MH_IDENTITY_MAX + 1];
     struct expired e = {ids, 0, 64, 0};
     time_t now = time(NULL);
     size_t i;

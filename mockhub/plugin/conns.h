@@ -1,4 +1,5 @@
-/* conns.h - the plugin's table of live device connections: broker client pointer -> device id,
+/* conns.h - the plugin's table of live device and module connections: broker client pointer ->
+ * identity ("d" or "d/m", the MQTT client id),
  * per-connection generation number, SAS expiry, clean-session flag. Needed because Mosquitto 2.0
  * has no CONNECT event and a takeover's DISCONNECT arrives after the new connection's auth
  * (shared/reference/mosquitto-plugin-notes.md (e)). Single-threaded, like the broker.
@@ -8,9 +9,11 @@
 
 #include <stddef.h>
 
+#include "identity.h"
+
 typedef struct mh_conn {
     const void *client;     /* struct mosquitto *, used only as a key */
-    char id[129];           /* device id (= MQTT client id) */
+    char id[MH_IDENTITY_MAX + 1]; /* identity "d" or "d/m" (= MQTT client id) */
     unsigned long long gen; /* increasing over the broker's life, never 0 */
     long long expiry;       /* SAS se; 0 = never checked again */
     int clean;              /* clean session flag of the CONNECT */
@@ -24,7 +27,7 @@ typedef struct mh_conn {
 mh_conn *mh_conns_add(const void *client, const char *id, long long expiry, int clean);
 mh_conn *mh_conns_find(const void *client);
 void mh_conns_remove(const void *client);
-/* The live connection for device id with the highest generation, or NULL. O(1). */
+/* The live connection for identity id with the highest generation, or NULL. O(1). */
 mh_conn *mh_conns_newest(const char *id);
 size_t mh_conns_count(void);
 /* Calls fn for every entry; fn must not add or remove entries. */

@@ -32,6 +32,10 @@ static const struct wire wires[] = {
     {"$mockhub/sync", "42", MH_BUS_SYNC},
     {"$mockhub/refuse/dev1", "3", MH_BUS_REFUSE},
     {"$mockhub/wake", "", MH_BUS_WAKE},
+    /* modules: identity "dev1/m1" travels as one level, '/' as ':' */
+    {"$mockhub/from/dev1:m1/devices/dev1/modules/m1/messages/events/", "x", MH_BUS_FROM},
+    {"$mockhub/ev/connected/dev1:m1", "{\"gen\":9,\"clean\":false}", MH_BUS_EV_CONNECTED},
+    {"$mockhub/kick/dev1:m1", "", MH_BUS_KICK},
 };
 
 static mh_bus_msg decode_ok(const char *topic, const char *payload)
@@ -82,6 +86,14 @@ Test(bus, mh_bus_decode_literal_wire_strings_succeeds)
     cr_assert_str_eq(m.id, "dev1");
     m = decode_ok(wires[11].topic, wires[11].payload);
     cr_assert_eq(m.token, 42);
+    m = decode_ok(wires[14].topic, wires[14].payload);
+    cr_assert_str_eq(m.id, "dev1/m1");
+    cr_assert_str_eq(m.topic, "devices/dev1/modules/m1/messages/events/");
+    m = decode_ok(wires[15].topic, wires[15].payload);
+    cr_assert_str_eq(m.id, "dev1/m1");
+    cr_assert_eq(m.gen, 9);
+    m = decode_ok(wires[16].topic, wires[16].payload);
+    cr_assert_str_eq(m.id, "dev1/m1");
 }
 
 Test(bus, mh_bus_encode_literal_wire_strings_succeeds)
@@ -131,7 +143,7 @@ static mh_bus_msg sample(mh_bus_kind kind)
         break;
     case MH_BUS_EV_SUBSCRIBED:
     case MH_BUS_EV_UNSUBSCRIBED:
-        memset(m.id, 'a', MH_BUS_ID_MAX);
+        memset(m.id, 'a', MH_ID_MAX);
         m.gen = 123456789012ull;
         strcpy(m.filter, "devices/+/messages/devicebound/#");
         break;
@@ -143,10 +155,10 @@ static mh_bus_msg sample(mh_bus_kind kind)
         m.token = 9007199254740991ull;
         break;
     case MH_BUS_KICK:
-        strcpy(m.id, "dev:1");
+        strcpy(m.id, "dev1/$edgeAgent");
         break;
     case MH_BUS_REFUSE:
-        strcpy(m.id, "dev:1");
+        strcpy(m.id, "dev1/m-1");
         m.count = 5;
         break;
     default:
@@ -207,9 +219,9 @@ Test(bus, mh_bus_encode_invalid_fields_fails)
         const char *why;
     } bad[] = {
         {sample(MH_BUS_EV_CONNECTED), "empty id"},
-        {sample(MH_BUS_KICK), "id with /"},
+        {sample(MH_BUS_KICK), "id with two /"},
         {sample(MH_BUS_KICK), "id with +"},
-        {sample(MH_BUS_EV_SUBSCRIBED), "id over 128, unterminated"},
+        {sample(MH_BUS_EV_SUBSCRIBED), "id over MH_IDENTITY_MAX, unterminated"},
         {sample(MH_BUS_EV_SUBSCRIBED), "empty filter"},
         {sample(MH_BUS_TO), "empty Azure topic"},
         {sample(MH_BUS_FROM), "no Azure topic"},
@@ -217,12 +229,17 @@ Test(bus, mh_bus_encode_invalid_fields_fails)
         {sample(MH_BUS_EV_CONNECTED), "gen over 2^53"},
         {sample(MH_BUS_SYNC), "token over 2^53"},
         {sample(MH_BUS_RESYNC), "unknown kind"},
+        {sample(MH_BUS_KICK), "id with the bus separator"},
+        {sample(MH_BUS_KICK), "empty module part"},
+        {sample(MH_BUS_KICK), "empty device part"},
+        {sample(MH_BUS_FROM), "module part over 128"},
+        {sample(MH_BUS_FROM), "device part over 128"},
     };
     char *topic = (char *)"untouched", *payload = (char *)"untouched";
     size_t len = 77;
 
     bad[0].m.id[0] = '\0';
-    strcpy(bad[1].m.id, "a/b");
+    strcpy(bad[1].m.id, "a/b/c");
     strcpy(bad[2].m.id, "a+b");
     memset(bad[3].m.id, 'a', sizeof bad[3].m.id);
     bad[4].m.filter[0] = '\0';
@@ -232,6 +249,15 @@ Test(bus, mh_bus_encode_invalid_fields_fails)
     bad[8].m.gen = MH_BUS_NUM_MAX + 1;
     bad[9].m.token = MH_BUS_NUM_MAX + 1;
     bad[10].m.kind = MH_BUS_KIND_COUNT;
+    strcpy(bad[11].m.id, "a:b");
+    strcpy(bad[12].m.id, "a/");
+    strcpy(bad[13].m.id, "/b");
+    memset(bad[14].m.id, 'm', sizeof bad[14].m.id - 1);
+    bad[14].m.id[sizeof bad[14].m.id - 1] = '\0';
+    bad[14].m.id[0] = 'd';
+    bad[14].m.id[1] = '/'; /* "d/" + 255 'm' */
+    memset(bad[15].m.id, 'd', MH_ID_MAX + 1);
+    strcpy(bad[15].m.id + MH_ID_MAX + 1, "/m"); /* 129 'd' + "/m" */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(mh_bus_encode(&bad[i].m, &topic, &payload, &len), MH_ERR_ARGUMENT_INVALID, "%s",
                      bad[i].why);
@@ -306,6 +332,39 @@ Test(bus, mh_bus_decode_long_id_fails)
     cr_assert_eq(mh_bus_decode(topic, "{\"gen\":1}", 9, &m), MH_ERR_ARGUMENT_INVALID);
 }
 
+Test(bus, mh_bus_decode_module_ids_succeeds)
+{
+    char topic[400], want[300];
+    mh_bus_msg m;
+
+    /* the longest identity: 128 + '/' + 128 */
+    snprintf(topic, sizeof topic, "$mockhub/from/%0128d:%0128d/$iothub/x", 1, 2);
+    cr_assert_eq(mh_bus_decode(topic, "", 0, &m), MH_OK, "128/128 is the limit");
+    snprintf(want, sizeof want, "%0128d/%0128d", 1, 2);
+    cr_assert_str_eq(m.id, want);
+    cr_assert_eq(strlen(m.id), MH_IDENTITY_MAX);
+    cr_assert_str_eq(m.topic, "$iothub/x");
+    cr_assert_eq(mh_bus_decode("$mockhub/refuse/d:$edgeHub", "2", 1, &m), MH_OK);
+    cr_assert_str_eq(m.id, "d/$edgeHub");
+    cr_assert_eq(m.count, 2);
+}
+
+Test(bus, mh_bus_decode_module_ids_malformed_fails)
+{
+    char topic[400];
+    mh_bus_msg m;
+    static const char *const bad[] = {
+        "$mockhub/kick/a:b:c", "$mockhub/kick/:b", "$mockhub/kick/a:", "$mockhub/kick/:",
+        "$mockhub/kick/a:b/c", "$mockhub/from/a::b/$iothub/x", "$mockhub/from/:/$iothub/x",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(mh_bus_decode(bad[i], "", 0, &m), MH_ERR_ARGUMENT_INVALID, "%s", bad[i]);
+    snprintf(topic, sizeof topic, "$mockhub/from/%0129d:m/$iothub/x", 1);
+    cr_assert_eq(mh_bus_decode(topic, "", 0, &m), MH_ERR_ARGUMENT_INVALID, "device part over 128");
+    snprintf(topic, sizeof topic, "$mockhub/from/d:%0129d/$iothub/x", 1);
+    cr_assert_eq(mh_bus_decode(topic, "", 0, &m), MH_ERR_ARGUMENT_INVALID, "module part over 128");
+}
+
 Test(bus, mh_bus_decode_long_filter_fails)
 {
     char payload[400];
@@ -353,6 +412,12 @@ Test(bus, mh_bus_sub_bit_other_filters_fails)
     cr_assert_eq(mh_bus_sub_bit("", "devices//messages/devicebound/#"), 0);
     cr_assert_eq(mh_bus_sub_bit(NULL, "$iothub/methods/POST/#"), 0);
     cr_assert_eq(mh_bus_sub_bit("dev1", NULL), 0);
+    /* modules: methods and desired like devices, never C2D */
+    cr_assert_eq(mh_bus_sub_bit("dev1/m1", "$iothub/methods/POST/#"), MH_BUS_SUB_METHODS);
+    cr_assert_eq(mh_bus_sub_bit("dev1/m1", "$iothub/twin/PATCH/properties/desired/#"), MH_BUS_SUB_DESIRED);
+    cr_assert_eq(mh_bus_sub_bit("dev1/m1", "devices/+/messages/devicebound/#"), 0);
+    cr_assert_eq(mh_bus_sub_bit("dev1/m1", "devices/dev1/m1/messages/devicebound/#"), 0);
+    cr_assert_eq(mh_bus_sub_bit("dev1/m1", "devices/dev1/modules/m1/inputs/#"), 0);
 }
 
 Test(bus, mh_bus_is_internal_succeeds)

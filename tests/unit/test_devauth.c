@@ -38,7 +38,7 @@
 
 #define NOW 1700000000LL
 
-/* A registry of four devices for the lookup stub. */
+/* A registry of four devices and their modules for the lookup stub (module rows are "d/m"). */
 struct stub_dev {
     const char *id;
     mh_device_auth auth;
@@ -48,6 +48,12 @@ static const struct stub_dev registry[] = {
     {"dev2", {KEY2, KEY3, 1, 1}},
     {"off1", {KEY1, KEY3, 0, 1}},
     {"x509", {"", "", 1, 0}},
+    {"dev1/m1", {KEY1, KEY3, 1, 1}},   /* the key of the Node module capture */
+    {"dev2/mod", {KEY1, "", 1, 1}},    /* dev2's keys are KEY2/KEY3: a different key */
+    {"dev2/offm", {KEY1, "", 0, 1}},   /* a disabled module row */
+    {"off1/m1", {KEY2, "", 1, 1}},     /* an enabled module of a disabled device */
+    {"ghost2/m1", {KEY2, "", 1, 1}},   /* a module row whose device row is gone */
+    {"dev2/x509m", {"", "", 1, 0}},
 };
 static int lookups;
 
@@ -77,6 +83,15 @@ static void make_token(const char *host, const char *id, const char *key, long l
 {
     char res[256];
     snprintf(res, sizeof res, "%s/devices/%s", host, id);
+    cr_assert_eq(iot_sas_format(res, key, NULL, se, out, n), IOT_OK);
+}
+
+/* Token for host/devices/dev/modules/mod signed with key, valid until se. */
+static void make_module_token(const char *host, const char *dev, const char *mod, const char *key, long long se,
+                              char *out, size_t n)
+{
+    char res[512];
+    snprintf(res, sizeof res, "%s/devices/%s/modules/%s", host, dev, mod);
     cr_assert_eq(iot_sas_format(res, key, NULL, se, out, n), IOT_OK);
 }
 
@@ -164,7 +179,7 @@ Test(devauth, mh_devauth_check_node_capture_succeeds)
 {
     mh_devauth_result r;
     cr_assert_eq(check("localhost", "dev1", NODE_USER, NODE_PASS, NOW, &r), MH_DEVAUTH_OK, "%s", r.reason);
-    cr_assert_str_eq(r.device_id, "dev1");
+    cr_assert_str_eq(r.identity, "dev1");
     cr_assert_eq(r.expiry, 1795682020LL);
     cr_assert_str_eq(r.reason, "");
 }
@@ -253,8 +268,11 @@ Test(devauth, mh_devauth_check_bad_credentials_fails)
          "SharedAccessSignature sr=localhost%2Fdevices%2Fdev1&se=1795682020", "malformed"},
         {"localhost", "dev1", NULL, dev1_tok, "no username"},
         {"localhost", "dev1", "dev1", dev1_tok, "bad username"},
-        {"localhost", "dev1/m1", "localhost/dev1/m1/?api-version=1", dev1_tok, "module"},
-        {"localhost", "dev1", "localhost/dev1/m1/?api-version=1", dev1_tok, "module"},
+        /* a device client id with a module username and the other way round */
+        {"localhost", "dev1", "localhost/dev1/m1/?api-version=1", dev1_tok, "differ"},
+        {"localhost", "dev1/m1", "localhost/dev1/?api-version=1", dev1_tok, "differ"},
+        {"localhost", "dev1/m1", "localhost/dev1/m2/?api-version=1", dev1_tok, "differ"},
+        {"localhost", "dev1/m1", "localhost/dev2/m1/?api-version=1", dev1_tok, "differ"},
         {"localhost", "dev+1", "localhost/dev+1/?api-version=1", dev1_tok, "'+' or '#'"},
         {"localhost", "dev#1", "localhost/dev#1/?api-version=1", dev1_tok, "'+' or '#'"},
         {"localhost", "$mockhub-hub", "localhost/$mockhub-hub/?api-version=1", dev1_tok, "reserved"},
@@ -306,4 +324,127 @@ Test(devauth, mh_devauth_hub_ok_cases_succeeds)
     cr_assert_not(mh_devauth_hub_ok("", ""));
     cr_assert_not(mh_devauth_hub_ok(NULL, "s3cret"));
     cr_assert_not(mh_devauth_hub_ok("s3cret", NULL));
+}
+
+/* ---- modules ---- */
+
+#define NODE_MODULE_USER                                                                                     \
+    "myhub.azure-devices.net/dev1/m1/"                                                                       \
+    "?api-version=2021-04-12&DeviceClientType=azure-iot-device%2F1.18.4%20(node%20v20.20.2%3B%20Debian%"     \
+    "2012%3B%20x64)"
+
+Test(devauth, mh_devauth_check_module_node_token_succeeds)
+{
+    mh_devauth_result r;
+    lookups = 0;
+    cr_assert_eq(check("myhub.azure-devices.net", "dev1/m1", NODE_MODULE_USER, NODE_MODULE_PASS, NOW, &r),
+                 MH_DEVAUTH_OK, "%s", r.reason);
+    cr_assert_str_eq(r.identity, "dev1/m1");
+    cr_assert_eq(r.expiry, 1800000000LL);
+    cr_assert_eq(lookups, 2, "the module's row, then its device's");
+}
+
+Test(devauth, mh_devauth_check_module_keys_only_succeeds)
+{
+    mh_devauth_result r;
+    char tok[512];
+    const char *user = "localhost/dev2/mod/?api-version=2021-04-12";
+
+    /* module scope, module key */
+    make_module_token("localhost", "dev2", "mod", KEY1, NOW + 60, tok, sizeof tok);
+    cr_assert_eq(check("localhost", "dev2/mod", user, tok, NOW, &r), MH_DEVAUTH_OK, "%s", r.reason);
+    /* AZURE: a device-scope sr covers the module's resource; the signature must be the module's key */
+    make_token("localhost", "dev2", KEY1, NOW + 60, tok, sizeof tok);
+    cr_assert_eq(check("localhost", "dev2/mod", user, tok, NOW, &r), MH_DEVAUTH_OK, "%s", r.reason);
+    /* the device's own keys do not admit its module, whatever the scope */
+    make_token("localhost", "dev2", KEY2, NOW + 60, tok, sizeof tok);
+    cr_assert_eq(check("localhost", "dev2/mod", user, tok, NOW, &r), MH_DEVAUTH_DENIED);
+    cr_assert(strstr(r.reason, "neither module key"), "%s", r.reason);
+    make_module_token("localhost", "dev2", "mod", KEY3, NOW + 60, tok, sizeof tok);
+    cr_assert_eq(check("localhost", "dev2/mod", user, tok, NOW, &r), MH_DEVAUTH_DENIED);
+    cr_assert(strstr(r.reason, "neither module key"), "%s", r.reason);
+}
+
+Test(devauth, mh_devauth_check_module_disabled_succeeds)
+{
+    mh_devauth_result r;
+    char tok[512];
+
+    make_module_token("localhost", "off1", "m1", KEY2, NOW + 60, tok, sizeof tok);
+    cr_assert_eq(check("localhost", "off1/m1", "localhost/off1/m1/?api-version=1", tok, NOW, &r),
+                 MH_DEVAUTH_DISABLED);
+    cr_assert(strstr(r.reason, "device off1 is disabled"), "%s", r.reason);
+    make_module_token("localhost", "dev2", "offm", KEY1, NOW + 60, tok, sizeof tok);
+    cr_assert_eq(check("localhost", "dev2/offm", "localhost/dev2/offm/?api-version=1", tok, NOW, &r),
+                 MH_DEVAUTH_DISABLED);
+    cr_assert(strstr(r.reason, "module dev2/offm is disabled"), "%s", r.reason);
+    /* a wrong key on a module of a disabled device is still "not authorized" */
+    make_module_token("localhost", "off1", "m1", KEY1, NOW + 60, tok, sizeof tok);
+    cr_assert_eq(check("localhost", "off1/m1", "localhost/off1/m1/?api-version=1", tok, NOW, &r),
+                 MH_DEVAUTH_DENIED);
+}
+
+Test(devauth, mh_devauth_check_module_bad_credentials_fails)
+{
+    char m1_tok[512], m2_tok[512], dev2_tok[512], ghost[512], x509m[512], nomod[512], long_tok[1024];
+    char long_mod[MH_ID_MAX + 2], long_cid[MH_ID_MAX + 8], long_user[MH_ID_MAX + 64];
+    make_module_token("localhost", "dev1", "m1", KEY1, NOW + 60, m1_tok, sizeof m1_tok);
+    make_module_token("localhost", "dev1", "m2", KEY1, NOW + 60, m2_tok, sizeof m2_tok);
+    make_token("localhost", "dev2", KEY1, NOW + 60, dev2_tok, sizeof dev2_tok);
+    make_module_token("localhost", "ghost2", "m1", KEY2, NOW + 60, ghost, sizeof ghost);
+    make_module_token("localhost", "dev2", "x509m", KEY1, NOW + 60, x509m, sizeof x509m);
+    make_module_token("localhost", "dev1", "nomod", KEY1, NOW + 60, nomod, sizeof nomod);
+    memset(long_mod, 'm', MH_ID_MAX + 1);
+    long_mod[MH_ID_MAX + 1] = '\0';
+    snprintf(long_cid, sizeof long_cid, "dev1/%s", long_mod);
+    snprintf(long_user, sizeof long_user, "localhost/dev1/%s/?api-version=1", long_mod);
+    make_module_token("localhost", "dev1", long_mod, KEY1, NOW + 60, long_tok, sizeof long_tok);
+
+    const struct {
+        const char *cid, *user, *pass, *why;
+    } cases[] = {
+        /* a sibling module's token, another device's token */
+        {"dev1/m1", "localhost/dev1/m1/?api-version=1", m2_tok, "does not cover"},
+        {"dev1/m2", "localhost/dev1/m2/?api-version=1", m1_tok, "does not cover"},
+        {"dev1/m1", "localhost/dev1/m1/?api-version=1", dev2_tok, "does not cover"},
+        /* a module token does not admit its device either */
+        {"dev1", "localhost/dev1/?api-version=1", m1_tok, "does not cover"},
+        {"dev1/nomod", "localhost/dev1/nomod/?api-version=1", nomod, "module dev1/nomod is not registered"},
+        {"ghost2/m1", "localhost/ghost2/m1/?api-version=1", ghost, "device ghost2 is not registered"},
+        {"dev2/x509m", "localhost/dev2/x509m/?api-version=1", x509m, "SAS"},
+        /* malformed module client ids */
+        {"dev1/", "localhost/dev1/?api-version=1", m1_tok, "neither {deviceId}"},
+        {"/m1", "localhost/dev1/m1/?api-version=1", m1_tok, "neither {deviceId}"},
+        {"dev1//m1", "localhost/dev1/m1/?api-version=1", m1_tok, "neither {deviceId}"},
+        {"dev1/m1/x", "localhost/dev1/m1/?api-version=1", m1_tok, "neither {deviceId}"},
+        {long_cid, long_user, long_tok, "neither {deviceId}"},
+        {"dev1/m+1", "localhost/dev1/m+1/?api-version=1", m1_tok, "'+' or '#'"},
+        {"dev1/#", "localhost/dev1/#/?api-version=1", m1_tok, "'+' or '#'"},
+        {"$mockhub/m1", "localhost/$mockhub/m1/?api-version=1", m1_tok, "reserved"},
+        {"dev1/m1", "localhost/dev1/m1/?api-version=1", NULL, "no SAS token"},
+        {"dev1/m1", "localhost/dev1/m1/?api-version=1", NODE_POLICY_PASS, "policy"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mh_devauth_result r;
+        cr_assert_eq(check("localhost", cases[i].cid, cases[i].user, cases[i].pass, NOW, &r), MH_DEVAUTH_DENIED,
+                     "case %zu: %s", i, r.reason);
+        cr_assert(strstr(r.reason, cases[i].why), "case %zu: reason '%s' lacks '%s'", i, r.reason,
+                  cases[i].why);
+    }
+}
+
+Test(devauth, mh_devauth_check_module_expired_and_lookup_error_fails)
+{
+    mh_devauth_result r;
+    char tok[512];
+    make_module_token("localhost", "dev1", "m1", KEY1, NOW, tok, sizeof tok);
+    lookups = 0;
+    cr_assert_eq(check("localhost", "dev1/m1", "localhost/dev1/m1/?api-version=1", tok, NOW, &r),
+                 MH_DEVAUTH_DENIED);
+    cr_assert(strstr(r.reason, "expired"), "%s", r.reason);
+    cr_assert_eq(lookups, 0);
+    cr_assert_eq(mh_devauth_check("myhub.azure-devices.net", "dev1/m1", NODE_MODULE_USER, NODE_MODULE_PASS, NOW,
+                                  failing_lookup, NULL, &r),
+                 MH_DEVAUTH_ERROR);
+    cr_assert(strstr(r.reason, "lookup failed"), "%s", r.reason);
 }

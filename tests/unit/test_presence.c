@@ -142,7 +142,7 @@ Test(presence, many_devices_counted_succeeds)
 
 Test(presence, mh_presence_clear_returns_connected_and_forgets_all_succeeds)
 {
-    char(*ids)[129] = NULL;
+    char(*ids)[MH_IDENTITY_MAX + 1] = NULL;
     mh_presence_connected(p, "d1", 1, 1, 0);
     mh_presence_connected(p, "d2", 2, 0, 0);
     mh_presence_subscribed(p, "d2", 2, MH_SUB_METHODS);
@@ -167,7 +167,7 @@ Test(presence, mh_presence_clear_returns_connected_and_forgets_all_succeeds)
 
 Test(presence, mh_presence_clear_empty_succeeds)
 {
-    char(*ids)[129] = (void *)1;
+    char(*ids)[MH_IDENTITY_MAX + 1] = (void *)1;
     cr_assert_eq(mh_presence_clear(p, &ids), 0);
     cr_assert_null(ids);
 }

@@ -71,7 +71,7 @@ static const struct {
     {"dev1", "devices/dev2/messages/events/"},  /* another device's telemetry */
     {"dev1", "devices/dev10/messages/events/"}, /* prefix of the id is not the id */
     {"dev10", "devices/dev1/messages/events/"},
-    {"dev1", "devices/dev1/modules/m1/messages/events/"}, /* modules refused */
+    {"dev1", "devices/dev1/modules/m1/messages/events/"}, /* a device never on a module's topics */
     {"dev1", "devices/dev1/messages/devicebound/x"},      /* hub -> device direction */
     {"dev1", "devices/dev1/messages/eventsX"},
     {"dev1", "devices/dev1/messages/events/a=b/c=d"}, /* unencoded '/' in the bag */
@@ -287,4 +287,112 @@ Test(topic, mh_topic_device_may_receive_other_topics_fails)
     };
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++)
         cr_assert_not(mh_topic_device_may_receive("dev1", topics[i]), "%s", topics[i]);
+}
+
+/* ---- modules: identity "{d}/{m}" ---- */
+
+Test(topic, mh_topic_parse_device_publish_module_telemetry_succeeds)
+{
+    static const struct {
+        const char *topic, *props;
+    } vecs[] = {
+        {"devices/dev1/modules/m1/messages/events/", ""},
+        {"devices/dev1/modules/m1/messages/events", ""},
+        /* Node sendOutputEvent: $.on in the bag, one trailing '/' (iothub-protocol.md 3.1) */
+        {"devices/dev1/modules/m1/messages/events/%24.on=out1&%24.mid=7/", "%24.on=out1&%24.mid=7"},
+        {"devices/dev1/modules/m1/messages/events/a=b", "a=b"},
+    };
+    for (size_t i = 0; i < sizeof vecs / sizeof vecs[0]; i++) {
+        mh_topic t;
+        mh_status st = {0};
+        cr_assert_eq(mh_topic_parse_device_publish("dev1/m1", vecs[i].topic, &t, &st), MH_OK, "%s: %s",
+                     vecs[i].topic, st.text);
+        cr_assert_eq(t.kind, MH_TOPIC_TELEMETRY);
+        cr_assert_str_eq(t.props, vecs[i].props);
+    }
+    /* the shared twin and method topics are a module's too */
+    cr_assert(mh_topic_device_may_publish("dev1/m1", "$iothub/twin/GET/?$rid=1"));
+    cr_assert(mh_topic_device_may_publish("dev1/m1", "$iothub/twin/PATCH/properties/reported/?$rid=2"));
+    cr_assert(mh_topic_device_may_publish("dev1/m1", "$iothub/methods/res/200/?$rid=3"));
+}
+
+Test(topic, mh_topic_parse_device_publish_module_foreign_topics_fails)
+{
+    static const struct {
+        const char *id, *topic;
+    } bad[] = {
+        {"dev1/m1", "devices/dev1/messages/events/"},             /* its device's telemetry */
+        {"dev1/m1", "devices/dev1/modules/m2/messages/events/"},  /* a sibling's */
+        {"dev1/m1", "devices/dev1/modules/m10/messages/events/"}, /* an id with the same prefix */
+        {"dev1/m10", "devices/dev1/modules/m1/messages/events/"},
+        {"dev1/m1", "devices/dev2/modules/m1/messages/events/"}, /* same module id, other device */
+        {"dev1/m1", "devices/dev1/modules/m1/messages/devicebound/x"},
+        {"dev1/m1", "devices/dev1/modules/m1/inputs/in1/"}, /* hub -> module direction */
+        {"dev1/m1", "devices/dev1/modules/m1/messages/eventsX"},
+        {"dev1/m1", "devices/dev1/modules/m1/messages/events/a=b/c"},
+        {"dev1/m1", "devices/dev1/m1/messages/events/"},
+        {"dev1/", "devices/dev1/modules//messages/events/"}, /* malformed identities */
+        {"dev1//m1", "devices/dev1/modules//m1/messages/events/"},
+        {"dev1/m1/x", "devices/dev1/modules/m1/x/messages/events/"},
+        {"/m1", "devices//modules/m1/messages/events/"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mh_topic t;
+        mh_status st = {0};
+        cr_assert_eq(mh_topic_parse_device_publish(bad[i].id, bad[i].topic, &t, &st), MH_ERR_ARGUMENT_INVALID,
+                     "%s on %s", bad[i].id, bad[i].topic);
+        cr_assert_neq(st.text[0], '\0');
+        cr_assert_not(mh_topic_device_may_publish(bad[i].id, bad[i].topic), "%s on %s", bad[i].id,
+                      bad[i].topic);
+    }
+}
+
+Test(topic, mh_topic_device_may_subscribe_module_filters_succeeds)
+{
+    static const char *const good[] = {
+        "$iothub/methods/POST/#",
+        "$iothub/twin/res/#",
+        "$iothub/twin/PATCH/properties/desired/#",
+        "devices/dev1/modules/m1/inputs/#", /* Node ModuleClient on('inputMessage') */
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        cr_assert(mh_topic_device_may_subscribe("dev1/m1", good[i]), "%s", good[i]);
+}
+
+Test(topic, mh_topic_device_may_subscribe_module_other_filters_fails)
+{
+    static const char *const bad[] = {
+        /* C2D is not a module feature, in any spelling */
+        "devices/dev1/modules/m1/messages/devicebound/#",
+        "devices/+/messages/devicebound/#",
+        "devices/dev1/messages/devicebound/#", /* its device's C2D */
+        "devices/dev1/modules/m2/inputs/#",    /* a sibling's inputs */
+        "devices/dev1/modules/m10/inputs/#",
+        "devices/dev2/modules/m1/inputs/#",
+        "devices/dev1/modules/+/inputs/#",
+        "devices/dev1/modules/m1/inputs/in1",
+        "devices/dev1/modules/m1/#",
+        "devices/dev1/#",
+        "#",
+        "$iothub/#",
+        "$mockhub/#",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_not(mh_topic_device_may_subscribe("dev1/m1", bad[i]), "%s", bad[i]);
+    /* and a device may not subscribe to its modules' inputs */
+    cr_assert_not(mh_topic_device_may_subscribe("dev1", "devices/dev1/modules/m1/inputs/#"));
+    cr_assert_not(mh_topic_device_may_subscribe("dev1/", "$iothub/twin/res/#"));
+    cr_assert_not(mh_topic_device_may_subscribe("dev1/m1/x", "$iothub/twin/res/#"));
+}
+
+Test(topic, mh_topic_device_may_receive_module_topics_succeeds)
+{
+    cr_assert(mh_topic_device_may_receive("dev1/m1", "$iothub/methods/POST/m/?$rid=1"));
+    cr_assert(mh_topic_device_may_receive("dev1/m1", "$iothub/twin/res/200/?$rid=1"));
+    cr_assert(mh_topic_device_may_receive("dev1/m1", "$iothub/twin/PATCH/properties/desired/?$version=2"));
+    cr_assert(mh_topic_device_may_receive("dev1/m1", "devices/dev1/modules/m1/inputs/in1/a=b"));
+    cr_assert_not(mh_topic_device_may_receive("dev1/m1", "devices/dev1/messages/devicebound/x"));
+    cr_assert_not(mh_topic_device_may_receive("dev1/m1", "devices/dev1/modules/m1/messages/devicebound/x"));
+    cr_assert_not(mh_topic_device_may_receive("dev1/m1", "devices/dev1/modules/m2/inputs/in1/"));
+    cr_assert_not(mh_topic_device_may_receive("dev1", "devices/dev1/modules/m1/inputs/in1/"));
 }
