@@ -726,9 +726,13 @@ static void send_event(pn_link_t *l, const mh_event *e, int settled)
     pn_data_put_symbol(a, pn_bytes(strlen("x-opt-enqueued-time"), "x-opt-enqueued-time"));
     pn_data_put_timestamp(a, e->enqueued_ms);
     put_ann_string(a, "iothub-connection-device-id", e->device_id);
-    put_ann_string(
-        a, "iothub-connection-auth-method",
-        "{\"scope\":\"device\",\"type\":\"sas\",\"issuer\":\"iothub\",\"acceptingIpFilterRule\":null}");
+    if (e->module_id[0]) /* AZURE: only for modules (amqp-protocol.md 5.4) */
+        put_ann_string(a, "iothub-connection-module-id", e->module_id);
+    put_ann_string(a, "iothub-connection-auth-method",
+                   e->module_id[0] ? "{\"scope\":\"module\",\"type\":\"sas\",\"issuer\":\"iothub\","
+                                     "\"acceptingIpFilterRule\":null}"
+                                   : "{\"scope\":\"device\",\"type\":\"sas\",\"issuer\":\"iothub\","
+                                     "\"acceptingIpFilterRule\":null}");
     pn_data_put_symbol(a, pn_bytes(strlen("iothub-enqueuedtime"), "iothub-enqueuedtime"));
     pn_data_put_timestamp(a, e->enqueued_ms);
     put_ann_string(a, "iothub-message-source", "Telemetry");

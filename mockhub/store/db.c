@@ -158,9 +158,9 @@ static const char *const stmt_sql[MH_STMT__COUNT] = {
                             " ON CONFLICT(id) DO UPDATE SET subs = excluded.subs",
     [MH_STMT_SESSION_DELETE] = "DELETE FROM sessions WHERE id = ?1",
     [MH_STMT_TELEMETRY_INSERT] =
-        "INSERT INTO telemetry(device_id, enqueued, props, body) VALUES(?1, ?2, ?3, ?4)",
+        "INSERT INTO telemetry(device_id, enqueued, props, body, module_id) VALUES(?1, ?2, ?3, ?4, ?5)",
     [MH_STMT_TELEMETRY_TRIM] = "DELETE FROM telemetry WHERE seq <= ?1",
-    [MH_STMT_TELEMETRY_LIST] = "SELECT seq, device_id, enqueued, props, body FROM telemetry"
+    [MH_STMT_TELEMETRY_LIST] = "SELECT seq, device_id, enqueued, props, body, module_id FROM telemetry"
                                " WHERE seq > ?1 AND (?2 IS NULL OR device_id = ?2) ORDER BY seq LIMIT ?3",
     [MH_STMT_TELEMETRY_LAST] = "SELECT COALESCE(MAX(seq), 0) FROM telemetry",
     [MH_STMT_BEGIN] = "BEGIN IMMEDIATE",

@@ -29,7 +29,7 @@ mh_err mh_store_eventlog_read(mh_store *store, int partition, int count, long lo
     int n = 0;
     mh_store_lock(store);
     if (sqlite3_prepare_v2(store->db,
-                           "SELECT seq, device_id, enqueued, props, body FROM telemetry WHERE seq > ?1"
+                           "SELECT seq, device_id, enqueued, props, body, module_id FROM telemetry WHERE seq > ?1"
                            " ORDER BY seq LIMIT ?2",
                            -1, &s, NULL) != SQLITE_OK) {
         err = mh_db_fail(store, NULL, "prepare");
@@ -49,6 +49,7 @@ mh_err mh_store_eventlog_read(mh_store *store, int partition, int count, long lo
                 continue;
             mh_event e = {.seq = from};
             mh_db_col_copy(s, 1, e.device_id, sizeof e.device_id);
+            mh_db_col_copy(s, 5, e.module_id, sizeof e.module_id);
             e.enqueued_ms = mh_c2d_parse_iso_ms(mh_db_col_text(s, 2));
             const char *props = mh_db_col_text(s, 3);
             e.len = (size_t)sqlite3_column_bytes(s, 4);

@@ -15,6 +15,7 @@ typedef struct mh_store mh_store; /* store.h */
 typedef struct mh_event {
     long long seq;
     char device_id[129];
+    char module_id[129]; /* "" for a device's message */
     long long enqueued_ms;
     char *props_json; /* heap: the stored property object (raw keys "$.mid", "k") */
     unsigned char *body;

@@ -19,9 +19,14 @@ mh_err mh_store_telemetry_add(mh_store *store, const char *device_id, const char
     sqlite3_stmt *s = NULL;
     char now[40];
     int in_tx = 0;
+    const char *slash;
+    int dlen;
 
     if (!store || !device_id || (!body && len > 0))
         return MH_ERR_ARGUMENT_NULL;
+    /* a module's message: device_id d, module_id m */
+    slash = strchr(device_id, '/');
+    dlen = slash ? (int)(slash - device_id) : -1;
     if (!props_json)
         props_json = "{}";
     {
@@ -46,10 +51,11 @@ mh_err mh_store_telemetry_add(mh_store *store, const char *device_id, const char
         err = mh_db_fail(store, NULL, "prepare");
         goto done;
     }
-    mh_db_bind_text(s, 1, device_id);
+    sqlite3_bind_text(s, 1, device_id, dlen, SQLITE_TRANSIENT);
     mh_db_bind_text(s, 2, now);
     mh_db_bind_text(s, 3, props_json);
     sqlite3_bind_blob(s, 4, len ? body : "", (int)len, SQLITE_TRANSIENT);
+    mh_db_bind_text(s, 5, slash ? slash + 1 : "");
     if (sqlite3_step(s) != SQLITE_DONE) {
         err = mh_db_fail(store, NULL, "telemetry insert");
         mh_db_done(s);
@@ -169,6 +175,7 @@ static cJSON *telemetry_properties(const char *props_text)
 static cJSON *telemetry_render(sqlite3_stmt *s)
 {
     const char *id = mh_db_col_text(s, 1);
+    const char *mid = mh_db_col_text(s, 5);
     const unsigned char *body = sqlite3_column_blob(s, 4);
     size_t len = (size_t)sqlite3_column_bytes(s, 4);
     cJSON *row = cJSON_CreateObject();
@@ -176,7 +183,8 @@ static cJSON *telemetry_render(sqlite3_stmt *s)
 
     if (!row || !cJSON_AddNumberToObject(row, "sequenceNumber", (double)sqlite3_column_int64(s, 0)) ||
         !(ev = cJSON_AddObjectToObject(row, "event")) ||
-        !cJSON_AddStringToObject(ev, "origin", id ? id : "") || !cJSON_AddStringToObject(ev, "module", ""))
+        !cJSON_AddStringToObject(ev, "origin", id ? id : "") ||
+        !cJSON_AddStringToObject(ev, "module", mid ? mid : ""))
         goto fail;
     if (!(props = telemetry_properties(mh_db_col_text(s, 3))))
         goto fail;
@@ -185,6 +193,9 @@ static cJSON *telemetry_render(sqlite3_stmt *s)
         !cJSON_AddStringToObject(ann, "iothub-enqueuedtime",
                                  mh_db_col_text(s, 2) ? mh_db_col_text(s, 2) : "") ||
         !cJSON_AddStringToObject(ann, "iothub-connection-device-id", id ? id : ""))
+        goto fail;
+    /* AZURE: module messages carry iothub-connection-module-id (amqp-protocol.md 5.4, [D-msg]) */
+    if (mid && *mid && !cJSON_AddStringToObject(ann, "iothub-connection-module-id", mid))
         goto fail;
     if (!(payload = telemetry_payload(body ? body : (const unsigned char *)"", body ? len : 0, ev)))
         goto fail;

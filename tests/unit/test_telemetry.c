@@ -91,6 +91,8 @@ Test(telemetry, mh_store_telemetry_list_renders_monitor_events_shape_succeeds)
     cr_assert_eq(
         cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "properties"), "application")), 1);
     cr_assert_str_eq(str_at(ev, "annotations", "iothub-connection-device-id", NULL), "dev1");
+    cr_assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "annotations"), "iothub-connection-module-id"),
+                   "a device's message has no module annotation");
     cr_assert_not_null(str_at(ev, "annotations", "iothub-enqueuedtime", NULL));
     cJSON *payload = cJSON_GetObjectItem(ev, "payload");
     cr_assert(cJSON_IsObject(payload));
@@ -152,4 +154,54 @@ Test(telemetry, mh_store_telemetry_list_bad_limit_fails)
     cr_assert_eq(mh_store_telemetry_list(store, 0, NULL, MH_TELEMETRY_LIST_MAX + 1, &arr),
                  MH_ERR_ARGUMENT_INVALID);
     cr_assert_null(arr);
+}
+
+Test(telemetry, mh_store_telemetry_module_messages_carry_module_id_succeeds)
+{
+    /* a Node ModuleClient sendOutputEvent bag: $.on stays a system property */
+    const char *props = "{\"$.on\":\"out1\",\"$.mid\":\"m-1\",\"k\":\"v\"}";
+    cJSON *arr = NULL;
+    mh_event evs[4];
+    int n = 0;
+
+    cr_assert_eq(mh_store_telemetry_add(store, "dev1/mod-a", props, "{\"t\":1}", 7, NULL), MH_OK);
+    cr_assert_eq(mh_store_telemetry_add(store, "dev1", "{}", "2", 1, NULL), MH_OK);
+    cr_assert_eq(mh_store_telemetry_add(store, "dev2/mod-a", "{}", "3", 1, NULL), MH_OK);
+
+    cr_assert_eq(mh_store_telemetry_list(store, 0, NULL, 100, &arr), MH_OK);
+    cr_assert_eq(cJSON_GetArraySize(arr), 3);
+    cJSON *e0 = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "event");
+    cJSON *e1 = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1), "event");
+    cJSON *e2 = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 2), "event");
+    cr_assert_str_eq(str_at(e0, "origin", NULL, NULL), "dev1", "origin is the device id, as in monitor-events");
+    cr_assert_str_eq(str_at(e0, "module", NULL, NULL), "mod-a");
+    cr_assert_str_eq(str_at(e0, "annotations", "iothub-connection-device-id", NULL), "dev1");
+    cr_assert_str_eq(str_at(e0, "annotations", "iothub-connection-module-id", NULL), "mod-a");
+    cr_assert_str_eq(str_at(e0, "properties", "system", "$.on"), "out1");
+    cr_assert_str_eq(str_at(e0, "properties", "system", "messageId"), "m-1");
+    cr_assert_str_eq(str_at(e0, "properties", "application", "k"), "v");
+    cr_assert_str_eq(str_at(e1, "module", NULL, NULL), "");
+    cr_assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(e1, "annotations"), "iothub-connection-module-id"));
+    cr_assert_str_eq(str_at(e2, "origin", NULL, NULL), "dev2");
+    cr_assert_str_eq(str_at(e2, "module", NULL, NULL), "mod-a");
+    cJSON_Delete(arr);
+
+    /* the device filter takes the device's own messages and its modules' */
+    cr_assert_eq(mh_store_telemetry_list(store, 0, "dev1", 100, &arr), MH_OK);
+    cr_assert_eq(cJSON_GetArraySize(arr), 2);
+    cJSON_Delete(arr);
+    cr_assert_eq(mh_store_telemetry_list(store, 0, "dev1/mod-a", 100, &arr), MH_OK);
+    cr_assert_eq(cJSON_GetArraySize(arr), 0, "the filter is a device id, never an identity");
+    cJSON_Delete(arr);
+
+    /* the Event Hubs view (eventlog.c) has the module id too; one partition holds everything */
+    cr_assert_eq(mh_store_eventlog_read(store, 0, 1, 0, 4, evs, &n), MH_OK);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(evs[0].device_id, "dev1");
+    cr_assert_str_eq(evs[0].module_id, "mod-a");
+    cr_assert_str_eq(evs[1].module_id, "");
+    cr_assert_str_eq(evs[2].device_id, "dev2");
+    cr_assert_str_eq(evs[2].module_id, "mod-a");
+    for (int i = 0; i < n; i++)
+        mh_event_cleanup(&evs[i]);
 }
