@@ -40,6 +40,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)mh_topic_device_may_subscribe("dev1", text);
     (void)mh_topic_device_may_receive("dev1", text);
+    /* the same topic from a module of dev1: never a topic of the device itself */
+    if (mh_topic_device_may_publish("dev1/m1", text) && strncmp(text, "devices/dev1/messages/", 22) == 0)
+        abort();
+    if (mh_topic_device_may_subscribe("dev1/m1", text) && strstr(text, "devicebound") != NULL)
+        abort(); /* C2D is not a module feature */
+    (void)mh_topic_device_may_receive("dev1/m1", text);
     if (mh_topic_props_parse(text, props, MAX_PROPS, &n, NULL) == MH_OK) {
         for (int i = 0; i < n; i++)
             if (props[i].key[0] == '\0' || strlen(props[i].value) >= sizeof props[i].value)
@@ -48,6 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the input as a device id, against a fixed topic set */
     (void)mh_topic_device_may_subscribe(text, "devices/+/messages/devicebound/#");
     (void)mh_topic_parse_device_publish(text, "devices/dev1/messages/events/a=b", t, NULL);
+    (void)mh_topic_parse_device_publish(text, "devices/dev1/modules/m1/messages/events/a=b", t, NULL);
+    (void)mh_topic_device_may_receive(text, "devices/dev1/modules/m1/inputs/in1/");
 done:
     free(t);
     free(props);
