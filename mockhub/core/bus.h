@@ -51,12 +51,12 @@ typedef struct mh_bus_msg {
     mh_bus_kind kind;
     char id[MH_IDENTITY_MAX + 1]; /* identity "d" or "d/m": FROM, TO, EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED,
                                      KICK, REFUSE */
-    const char *topic;          /* FROM/TO: the Azure topic (after decode: points into the input topic) */
-    const void *payload;        /* FROM/TO: the payload as is (after decode: the input payload) */
-    size_t len;                 /* FROM/TO: payload length */
-    unsigned long long gen;     /* EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED: the connection's number */
-    int clean;                  /* EV_CONNECTED: clean session flag (0 or 1) */
-    unsigned sub;               /* EV_(UN)SUBSCRIBED: mh_bus_sub_bit(id, filter), 0 when other */
+    const char *topic;            /* FROM/TO: the Azure topic (after decode: points into the input topic) */
+    const void *payload;          /* FROM/TO: the payload as is (after decode: the input payload) */
+    size_t len;                   /* FROM/TO: payload length */
+    unsigned long long gen;       /* EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED: the connection's number */
+    int clean;                    /* EV_CONNECTED: clean session flag (0 or 1) */
+    unsigned sub;                 /* EV_(UN)SUBSCRIBED: mh_bus_sub_bit(id, filter), 0 when other */
     char filter[MH_BUS_FILTER_MAX + 1]; /* EV_(UN)SUBSCRIBED */
     unsigned long long token;           /* SYNC, EV_SYNCED */
     size_t connections;                 /* EV_READY */

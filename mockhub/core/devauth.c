@@ -170,8 +170,8 @@ mh_devauth_verdict mh_devauth_check(const char *hostname, const char *client_id,
         return verdict(out, MH_DEVAUTH_DENIED, "%s %s: username host '%s' is not this hub ('%s')", what,
                        client_id, u.host, hostname ? hostname : "");
     if (strcmp(u.device_id, dev) != 0 || strcmp(u.module_id, mod) != 0)
-        return verdict(out, MH_DEVAUTH_DENIED, "client id '%s' and username identity '%s%s%s' differ", client_id,
-                       u.device_id, u.module_id[0] ? "/" : "", u.module_id);
+        return verdict(out, MH_DEVAUTH_DENIED, "client id '%s' and username identity '%s%s%s' differ",
+                       client_id, u.device_id, u.module_id[0] ? "/" : "", u.module_id);
 
     if (!password || !*password)
         /* MOCK: X.509 authentication (no password) is not supported. */

@@ -43,8 +43,8 @@ typedef mh_err (*mh_devauth_lookup_fn)(void *ctx, const char *identity, mh_devic
 typedef struct mh_devauth_result {
     mh_devauth_verdict verdict;
     char identity[MH_IDENTITY_MAX + 1]; /* the client id ("d" or "d/m"), when it was usable */
-    long long expiry;                      /* token se (seconds since epoch) when OK, else 0 */
-    char reason[384];                      /* human text for the broker log; "" when OK */
+    long long expiry;                   /* token se (seconds since epoch) when OK, else 0 */
+    char reason[384];                   /* human text for the broker log; "" when OK */
 } mh_devauth_result;
 
 /* Decides a device or module CONNECT. hostname: the hub name clients must use (compared

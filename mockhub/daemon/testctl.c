@@ -47,7 +47,7 @@ static const char *const op_names[OP_COUNT] = {"registry", "twin.read", "twin.wr
 typedef struct fault {
     unsigned long long id;
     char device[MH_IDENTITY_MAX + 1]; /* "" = every device */
-    unsigned ops;                   /* OP_* */
+    unsigned ops;                     /* OP_* */
     long latency_ms;
     mh_err error;   /* MH_OK: none */
     long remaining; /* requests left to affect; -1: until removed */

@@ -12,13 +12,13 @@
 #include "identity.h"
 
 typedef struct mh_conn {
-    const void *client;     /* struct mosquitto *, used only as a key */
+    const void *client;           /* struct mosquitto *, used only as a key */
     char id[MH_IDENTITY_MAX + 1]; /* identity "d" or "d/m" (= MQTT client id) */
-    unsigned long long gen; /* increasing over the broker's life, never 0 */
-    long long expiry;       /* SAS se; 0 = never checked again */
-    int clean;              /* clean session flag of the CONNECT */
-    unsigned subs;          /* MH_BUS_SUB_* this connection subscribed to (for the daemon's resync) */
-    struct mh_conn *older;  /* the same device's next live connection, lower gen (takeovers) */
+    unsigned long long gen;       /* increasing over the broker's life, never 0 */
+    long long expiry;             /* SAS se; 0 = never checked again */
+    int clean;                    /* clean session flag of the CONNECT */
+    unsigned subs;                /* MH_BUS_SUB_* this connection subscribed to (for the daemon's resync) */
+    struct mh_conn *older;        /* the same device's next live connection, lower gen (takeovers) */
 } mh_conn;
 
 /* Inserts (or replaces) the entry for client with a new generation. NULL when out of memory or

@@ -28,10 +28,11 @@ mh_err mh_store_eventlog_read(mh_store *store, int partition, int count, long lo
     mh_err err = MH_OK;
     int n = 0;
     mh_store_lock(store);
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT seq, device_id, enqueued, props, body, module_id FROM telemetry WHERE seq > ?1"
-                           " ORDER BY seq LIMIT ?2",
-                           -1, &s, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            store->db,
+            "SELECT seq, device_id, enqueued, props, body, module_id FROM telemetry WHERE seq > ?1"
+            " ORDER BY seq LIMIT ?2",
+            -1, &s, NULL) != SQLITE_OK) {
         err = mh_db_fail(store, NULL, "prepare");
         goto done;
     }

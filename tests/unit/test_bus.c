@@ -354,8 +354,9 @@ Test(bus, mh_bus_decode_module_ids_malformed_fails)
     char topic[400];
     mh_bus_msg m;
     static const char *const bad[] = {
-        "$mockhub/kick/a:b:c", "$mockhub/kick/:b", "$mockhub/kick/a:", "$mockhub/kick/:",
-        "$mockhub/kick/a:b/c", "$mockhub/from/a::b/$iothub/x", "$mockhub/from/:/$iothub/x",
+        "$mockhub/kick/a:b:c",       "$mockhub/kick/:b",    "$mockhub/kick/a:",
+        "$mockhub/kick/:",           "$mockhub/kick/a:b/c", "$mockhub/from/a::b/$iothub/x",
+        "$mockhub/from/:/$iothub/x",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(mh_bus_decode(bad[i], "", 0, &m), MH_ERR_ARGUMENT_INVALID, "%s", bad[i]);

@@ -44,15 +44,12 @@ struct stub_dev {
     mh_device_auth auth;
 };
 static const struct stub_dev registry[] = {
-    {"dev1", {KEY1, KEY3, 1, 1}},
-    {"dev2", {KEY2, KEY3, 1, 1}},
-    {"off1", {KEY1, KEY3, 0, 1}},
-    {"x509", {"", "", 1, 0}},
-    {"dev1/m1", {KEY1, KEY3, 1, 1}},   /* the key of the Node module capture */
-    {"dev2/mod", {KEY1, "", 1, 1}},    /* dev2's keys are KEY2/KEY3: a different key */
-    {"dev2/offm", {KEY1, "", 0, 1}},   /* a disabled module row */
-    {"off1/m1", {KEY2, "", 1, 1}},     /* an enabled module of a disabled device */
-    {"ghost2/m1", {KEY2, "", 1, 1}},   /* a module row whose device row is gone */
+    {"dev1", {KEY1, KEY3, 1, 1}},    {"dev2", {KEY2, KEY3, 1, 1}},    {"off1", {KEY1, KEY3, 0, 1}},
+    {"x509", {"", "", 1, 0}},        {"dev1/m1", {KEY1, KEY3, 1, 1}}, /* the key of the Node module capture */
+    {"dev2/mod", {KEY1, "", 1, 1}},  /* dev2's keys are KEY2/KEY3: a different key */
+    {"dev2/offm", {KEY1, "", 0, 1}}, /* a disabled module row */
+    {"off1/m1", {KEY2, "", 1, 1}},   /* an enabled module of a disabled device */
+    {"ghost2/m1", {KEY2, "", 1, 1}}, /* a module row whose device row is gone */
     {"dev2/x509m", {"", "", 1, 0}},
 };
 static int lookups;
@@ -87,8 +84,8 @@ static void make_token(const char *host, const char *id, const char *key, long l
 }
 
 /* Token for host/devices/dev/modules/mod signed with key, valid until se. */
-static void make_module_token(const char *host, const char *dev, const char *mod, const char *key, long long se,
-                              char *out, size_t n)
+static void make_module_token(const char *host, const char *dev, const char *mod, const char *key,
+                              long long se, char *out, size_t n)
 {
     char res[512];
     snprintf(res, sizeof res, "%s/devices/%s/modules/%s", host, dev, mod);
@@ -426,8 +423,8 @@ Test(devauth, mh_devauth_check_module_bad_credentials_fails)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mh_devauth_result r;
-        cr_assert_eq(check("localhost", cases[i].cid, cases[i].user, cases[i].pass, NOW, &r), MH_DEVAUTH_DENIED,
-                     "case %zu: %s", i, r.reason);
+        cr_assert_eq(check("localhost", cases[i].cid, cases[i].user, cases[i].pass, NOW, &r),
+                     MH_DEVAUTH_DENIED, "case %zu: %s", i, r.reason);
         cr_assert(strstr(r.reason, cases[i].why), "case %zu: reason '%s' lacks '%s'", i, r.reason,
                   cases[i].why);
     }
@@ -443,8 +440,8 @@ Test(devauth, mh_devauth_check_module_expired_and_lookup_error_fails)
                  MH_DEVAUTH_DENIED);
     cr_assert(strstr(r.reason, "expired"), "%s", r.reason);
     cr_assert_eq(lookups, 0);
-    cr_assert_eq(mh_devauth_check("myhub.azure-devices.net", "dev1/m1", NODE_MODULE_USER, NODE_MODULE_PASS, NOW,
-                                  failing_lookup, NULL, &r),
+    cr_assert_eq(mh_devauth_check("myhub.azure-devices.net", "dev1/m1", NODE_MODULE_USER, NODE_MODULE_PASS,
+                                  NOW, failing_lookup, NULL, &r),
                  MH_DEVAUTH_ERROR);
     cr_assert(strstr(r.reason, "lookup failed"), "%s", r.reason);
 }

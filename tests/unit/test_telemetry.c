@@ -173,7 +173,8 @@ Test(telemetry, mh_store_telemetry_module_messages_carry_module_id_succeeds)
     cJSON *e0 = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "event");
     cJSON *e1 = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1), "event");
     cJSON *e2 = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 2), "event");
-    cr_assert_str_eq(str_at(e0, "origin", NULL, NULL), "dev1", "origin is the device id, as in monitor-events");
+    cr_assert_str_eq(str_at(e0, "origin", NULL, NULL), "dev1",
+                     "origin is the device id, as in monitor-events");
     cr_assert_str_eq(str_at(e0, "module", NULL, NULL), "mod-a");
     cr_assert_str_eq(str_at(e0, "annotations", "iothub-connection-device-id", NULL), "dev1");
     cr_assert_str_eq(str_at(e0, "annotations", "iothub-connection-module-id", NULL), "mod-a");
@@ -181,7 +182,8 @@ Test(telemetry, mh_store_telemetry_module_messages_carry_module_id_succeeds)
     cr_assert_str_eq(str_at(e0, "properties", "system", "messageId"), "m-1");
     cr_assert_str_eq(str_at(e0, "properties", "application", "k"), "v");
     cr_assert_str_eq(str_at(e1, "module", NULL, NULL), "");
-    cr_assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(e1, "annotations"), "iothub-connection-module-id"));
+    cr_assert_null(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(e1, "annotations"), "iothub-connection-module-id"));
     cr_assert_str_eq(str_at(e2, "origin", NULL, NULL), "dev2");
     cr_assert_str_eq(str_at(e2, "module", NULL, NULL), "mod-a");
     cJSON_Delete(arr);

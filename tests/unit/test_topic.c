@@ -350,9 +350,7 @@ Test(topic, mh_topic_parse_device_publish_module_foreign_topics_fails)
 Test(topic, mh_topic_device_may_subscribe_module_filters_succeeds)
 {
     static const char *const good[] = {
-        "$iothub/methods/POST/#",
-        "$iothub/twin/res/#",
-        "$iothub/twin/PATCH/properties/desired/#",
+        "$iothub/methods/POST/#", "$iothub/twin/res/#", "$iothub/twin/PATCH/properties/desired/#",
         "devices/dev1/modules/m1/inputs/#", /* Node ModuleClient on('inputMessage') */
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
