@@ -615,7 +615,6 @@ Test(query_exec, mh_query_execute_errors_fails)
     static const struct exec_err cases[] = {
         {"", MH_ERR_ARGUMENT_INVALID},
         {"SELECT * FORM devices", MH_ERR_QUERY},
-        {"SELECT * FROM devices.modules", MH_ERR_NOT_IMPLEMENTED},
         {"SELECT * FROM devices.jobs", MH_ERR_NOT_IMPLEMENTED},
         {"SELECT * FROM devices WHERE x = 'unterminated", MH_ERR_QUERY},
         {longq, MH_ERR_ARGUMENT_INVALID},
