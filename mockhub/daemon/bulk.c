@@ -129,12 +129,7 @@ static mh_err parse_entry(const cJSON *entry, int index, mh_bulk_op *op, cJSON *
                        op->id);
     if (!opt_str(entry, "moduleId", &module))
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "moduleId of device '%.128s' must be a string", op->id);
-    /* MOCK: module entries of a bulk call are not emulated yet; refused loudly, nothing applied. */
-    if (module != NULL && module[0] != '\0')
-        return mh_fail(st, MH_ERR_NOT_IMPLEMENTED,
-                       "mockhub does not implement module entries in bulk registry operations "
-                       "(device '%.128s', module '%.128s'); use PUT /devices/{id}/modules/{moduleId}",
-                       op->id, module);
+    op->module = module != NULL && module[0] != '\0' ? module : NULL;
     return twin_patch_of(entry, twins, &op->twin, st);
 }
 
@@ -199,9 +194,11 @@ mh_err mh_bulk_parse(const char *body, size_t len, mh_bulk_request *out, mh_stat
          * entry is applied; MOCK: whether the hub refuses the call or only the repeated entry is
          * not documented). At most 100 entries: quadratic is fine. */
         for (int j = 0; j < i; j++)
-            if (strcmp(r.ops[j].id, r.ops[i].id) == 0) {
-                err = mh_fail(st, MH_ERR_DEFINED_TWICE, "Device '%.128s' is defined more than once in the list",
-                              r.ops[i].id);
+            if (strcmp(r.ops[j].id, r.ops[i].id) == 0 && (r.ops[j].module == NULL) == (r.ops[i].module == NULL) &&
+                (r.ops[i].module == NULL || strcmp(r.ops[j].module, r.ops[i].module) == 0)) {
+                err = mh_fail(st, MH_ERR_DEFINED_TWICE, "%s '%.128s%s%.128s' is defined more than once in the list",
+                              r.ops[i].module ? "Module" : "Device", r.ops[i].id, r.ops[i].module ? "/" : "",
+                              r.ops[i].module ? r.ops[i].module : "");
                 goto fail;
             }
         i++;
@@ -232,6 +229,26 @@ static void kick(const mh_bulk_env *env, const char *id, int forget)
 {
     if (env->kick != NULL)
         env->kick(env->ctx, id, forget);
+}
+
+/* Drops a device's connection and its modules' (identities read before a delete took them). */
+static void kick_device(const mh_bulk_env *env, const char *id, const cJSON *modules, int forget)
+{
+    const cJSON *one;
+    kick(env, id, forget);
+    cJSON_ArrayForEach(one, modules)
+    {
+        if (cJSON_IsString(one))
+            kick(env, one->valuestring, forget);
+    }
+}
+
+static cJSON *module_identities(const mh_bulk_env *env, const char *device_id)
+{
+    cJSON *ids = NULL;
+    if (env->kick == NULL || mh_store_module_identities(env->store, device_id, &ids) != MH_OK)
+        return NULL;
+    return ids;
 }
 
 /* An If-Match value for an entry's etag: the IfMatchETag modes need one (an absent etag never
@@ -272,8 +289,11 @@ static mh_err op_update(const mh_bulk_env *env, const mh_bulk_op *op, int if_mat
     cJSON_Delete(dev);
     if (err != MH_OK)
         return err;
-    if (now_disabled) /* AZURE: the hub closes a disabled device's connection at once */
-        kick(env, op->id, 0);
+    if (now_disabled) { /* AZURE: the hub closes a disabled device's connection at once */
+        cJSON *modules = module_identities(env, op->id);
+        kick_device(env, op->id, modules, 0); /* MOCK: and its modules', as PUT /devices/{id} does */
+        cJSON_Delete(modules);
+    }
     /* MOCK: twin sections of an update are merged as a twin PATCH (the import documentation says
      * "overwritten"; the difference for absent members is not captured). */
     if (op->twin != NULL)
@@ -281,9 +301,69 @@ static mh_err op_update(const mh_bulk_env *env, const mh_bulk_op *op, int if_mat
     return err;
 }
 
+/* A module entry: the same modes on mh_store_module_*, the twin on the identity "{id}/{module}". */
+static mh_err module_apply(const mh_bulk_env *env, const mh_bulk_op *op, mh_status *st)
+{
+    char identity[MH_IDENTITY_MAX + 1], buf[160];
+    cJSON *out = NULL;
+    mh_err err = mh_identity_join(identity, sizeof identity, op->id, op->module, st);
+    int create = 0, if_match = 0;
+    if (err != MH_OK)
+        return err;
+    switch (op->mode) {
+    case MH_BULK_CREATE:
+        create = 1;
+        break;
+    case MH_BULK_CREATE_OR_UPDATE:
+    case MH_BULK_CREATE_OR_UPDATE_IF_MATCH:
+        err = mh_store_module_get(env->store, op->id, op->module, &out, st);
+        cJSON_Delete(out);
+        out = NULL;
+        if (err != MH_OK && err != MH_ERR_MODULE_NOT_FOUND)
+            return err;
+        create = err == MH_ERR_MODULE_NOT_FOUND;
+        if_match = op->mode == MH_BULK_CREATE_OR_UPDATE_IF_MATCH;
+        break;
+    case MH_BULK_UPDATE:
+        break;
+    case MH_BULK_UPDATE_IF_MATCH:
+        if_match = 1;
+        break;
+    case MH_BULK_DELETE:
+    case MH_BULK_DELETE_IF_MATCH:
+        err = mh_store_module_delete(env->store, op->id, op->module,
+                                     if_match_of(op->etag, op->mode == MH_BULK_DELETE_IF_MATCH, buf, sizeof buf),
+                                     st);
+        if (err == MH_OK)
+            kick(env, identity, 1); /* AZURE: a deleted identity's connection is closed */
+        return err;
+    case MH_BULK_UPDATE_TWIN:
+    case MH_BULK_UPDATE_TWIN_IF_MATCH:
+        if (op->twin == NULL) {
+            err = mh_store_module_get(env->store, op->id, op->module, &out, st);
+            cJSON_Delete(out);
+            return err;
+        }
+        return twin_write(env, identity, op->twin,
+                          if_match_of(op->twin_etag, op->mode == MH_BULK_UPDATE_TWIN_IF_MATCH, buf, sizeof buf),
+                          st);
+    }
+    if (create)
+        err = mh_store_module_create(env->store, op->id, op->module, op->entry, &out, st);
+    else
+        err = mh_store_module_update(env->store, op->id, op->module, op->entry,
+                                     if_match ? if_match_of(op->etag, 1, buf, sizeof buf) : "*", &out, st);
+    cJSON_Delete(out);
+    if (err == MH_OK && op->twin != NULL) /* MOCK: as for devices, a twin PATCH after the write */
+        err = twin_write(env, identity, op->twin, NULL, st);
+    return err;
+}
+
 static mh_err op_apply(const mh_bulk_env *env, const mh_bulk_op *op, mh_status *st)
 {
     char buf[160];
+    if (op->module != NULL)
+        return module_apply(env, op, st);
     mh_err err = mh_device_id_check(op->id, st);
     if (err != MH_OK)
         return err;
@@ -306,13 +386,16 @@ static mh_err op_apply(const mh_bulk_env *env, const mh_bulk_op *op, mh_status *
     case MH_BULK_UPDATE_IF_MATCH:
         return op_update(env, op, 1, st);
     case MH_BULK_DELETE:
-    case MH_BULK_DELETE_IF_MATCH:
+    case MH_BULK_DELETE_IF_MATCH: {
+        cJSON *modules = module_identities(env, op->id); /* the delete takes the module rows */
         err = mh_store_device_delete(env->store, op->id,
                                      if_match_of(op->etag, op->mode == MH_BULK_DELETE_IF_MATCH, buf, sizeof buf),
                                      st);
         if (err == MH_OK)
-            kick(env, op->id, 1);
+            kick_device(env, op->id, modules, 1);
+        cJSON_Delete(modules);
         return err;
+    }
     case MH_BULK_UPDATE_TWIN:
     case MH_BULK_UPDATE_TWIN_IF_MATCH:
         if (op->twin == NULL) { /* nothing to write, but the device must exist */
@@ -346,6 +429,7 @@ cJSON *mh_bulk_apply(const mh_bulk_env *env, const mh_bulk_request *req)
         /* AZURE: errorCode is the ErrorCode name (DeviceRegistryOperationError in the REST reference) */
         cJSON *e = cJSON_CreateObject();
         if (e == NULL || !cJSON_AddStringToObject(e, "deviceId", req->ops[i].id) ||
+            (req->ops[i].module && !cJSON_AddStringToObject(e, "moduleId", req->ops[i].module)) ||
             !cJSON_AddStringToObject(e, "errorCode", mh_err_lookup(err)->name) ||
             !cJSON_AddStringToObject(e, "errorStatus", st.text[0] ? st.text : mh_err_lookup(err)->name) ||
             !cJSON_AddItemToArray(errors, e)) {

@@ -33,7 +33,8 @@ typedef enum mh_bulk_mode {
 /* One entry of the request; pointers borrow from the parsed document (valid while it lives). */
 typedef struct mh_bulk_op {
     const cJSON *entry;     /* the ExportImportDevice object */
-    const char *id;         /* "id" */
+    const char *id;         /* "id" (the device id) */
+    const char *module;     /* "moduleId", NULL for a device entry */
     mh_bulk_mode mode;      /* "importMode" */
     const char *etag;       /* "eTag" (the device etag, unquoted), NULL when absent */
     const char *twin_etag;  /* "twinETag", NULL when absent */
@@ -53,15 +54,15 @@ int mh_bulk_mode_parse(const char *text, mh_bulk_mode *out);
 /* Parses and checks a whole request body. Errors (nothing in *out then):
  * ArgumentNull (empty or null body), IotHubFormatError (not JSON), ArgumentInvalid (not an array,
  * no entries, an entry that is not an object or has no string "id", an unknown importMode, a
- * non-string eTag), TooManyDevices (more than MH_BULK_MAX entries), DeviceDefinedMultipleTimes (one
- * id twice), NotImplemented (module entries: "moduleId" set). Per-entry problems a store call can
+ * non-string eTag or moduleId), TooManyDevices (more than MH_BULK_MAX entries),
+ * DeviceDefinedMultipleTimes (one identity, id + moduleId, twice). Per-entry problems a store call can
  * report (a bad id, a bad status, an unknown device) are not errors here: they become entries of
  * the result. Release *out with mh_bulk_request_cleanup. */
 mh_err mh_bulk_parse(const char *body, size_t len, mh_bulk_request *out, mh_status *st) MH_WARN_UNUSED;
 void mh_bulk_request_cleanup(mh_bulk_request *req);
 
-/* What applying entries needs from the hub. kick: drop a live connection (forget=1 after a
- * delete); twin_write: a service twin PATCH of id (if_match NULL = unconditional), pushing desired
+/* What applying entries needs from the hub. kick: drop the live connection of an identity
+ * ("{deviceId}" or "{deviceId}/{moduleId}"; forget=1 after a delete); twin_write: a service twin PATCH of id (if_match NULL = unconditional), pushing desired
  * changes to a connected device. Either may be NULL (then kicks are skipped and twin sections
  * are written straight to the store). */
 typedef struct mh_bulk_env {
@@ -72,8 +73,11 @@ typedef struct mh_bulk_env {
 } mh_bulk_env;
 
 /* Applies every entry in order; an entry that fails does not stop the others (each is one store
- * transaction). Returns the BulkRegistryOperationResult {"isSuccessful","errors":[{deviceId,
- * errorCode,errorStatus}],"warnings":[]} (owned by the caller), NULL when out of memory. */
+ * transaction). A device entry goes through mh_store_device_*, a module entry through
+ * mh_store_module_*; twin sections through twin_write on the identity. A deleted or disabled
+ * device's connection and its modules' are dropped, a deleted module's too. Returns the
+ * BulkRegistryOperationResult {"isSuccessful","errors":[{deviceId,errorCode,errorStatus} (+moduleId
+ * for a module entry)],"warnings":[]} (owned by the caller), NULL when out of memory. */
 cJSON *mh_bulk_apply(const mh_bulk_env *env, const mh_bulk_request *req);
 
 /* POST /devices (a route of routes.c). */

@@ -149,7 +149,9 @@ Test(bulk, mh_bulk_parse_whole_call_errors_fails)
         {"[{\"id\":\"a\",\"eTag\":1}]", MH_ERR_ARGUMENT_INVALID, "eTag"},
         {"[{\"id\":\"a\"},{\"id\":\"b\"},{\"id\":\"a\",\"importMode\":\"delete\"}]", MH_ERR_DEFINED_TWICE,
          "'a' is defined more than once"},
-        {"[{\"id\":\"a\",\"moduleId\":\"m\"}]", MH_ERR_NOT_IMPLEMENTED, "module entries"},
+        {"[{\"id\":\"a\",\"moduleId\":\"m\"},{\"id\":\"a\",\"moduleId\":\"m\"}]", MH_ERR_DEFINED_TWICE,
+         "Module 'a/m' is defined more than once"},
+        {"[{\"id\":\"a\",\"moduleId\":1}]", MH_ERR_ARGUMENT_INVALID, "moduleId"},
         {"[{\"id\":\"a\\u0000b\"}]", MH_ERR_ARGUMENT_INVALID, "NUL"},
         {"[{\"id\":\"a\",\"properties\":[1]}]", MH_ERR_ARGUMENT_INVALID, "properties"},
     };
@@ -357,4 +359,55 @@ Test(bulk, mh_bulk_apply_twin_sections_succeeds)
     cr_assert_eq(mh_store_twin_get(store, "t1", &twin, &st), MH_OK);
     cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(twin, "tags"), "site")->valuestring, "south");
     cJSON_Delete(twin);
+}
+
+Test(bulk, mh_bulk_apply_module_entries_succeeds)
+{
+    mh_status st = {0};
+    cJSON *mod = NULL;
+    create("md");
+    /* a device and its module in one call: entries apply in order */
+    char *res = apply("[{\"id\":\"md2\",\"importMode\":\"create\"},"
+                      "{\"id\":\"md2\",\"moduleId\":\"m1\",\"importMode\":\"create\",\"tags\":{\"k\":1}},"
+                      "{\"id\":\"md\",\"moduleId\":\"m1\",\"importMode\":\"create\",\"managedBy\":\"me\"},"
+                      "{\"id\":\"md\",\"moduleId\":\"m2\"},"
+                      "{\"id\":\"nodev\",\"moduleId\":\"m1\",\"importMode\":\"create\"},"
+                      "{\"id\":\"md\",\"moduleId\":\"bad/id\",\"importMode\":\"create\"}]");
+    cJSON *doc = cJSON_Parse(res);
+    const cJSON *errors = cJSON_GetObjectItem(doc, "errors");
+    cr_assert_eq(cJSON_GetArraySize(errors), 2, "%s", res);
+    const cJSON *e0 = cJSON_GetArrayItem(errors, 0);
+    cr_expect_str_eq(cJSON_GetObjectItem(e0, "deviceId")->valuestring, "nodev");
+    cr_expect_str_eq(cJSON_GetObjectItem(e0, "moduleId")->valuestring, "m1");
+    cr_expect_str_eq(cJSON_GetObjectItem(e0, "errorCode")->valuestring, "DeviceNotFound");
+    cr_expect_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(errors, 1), "errorCode")->valuestring,
+                     "ArgumentInvalid");
+    cJSON_Delete(doc);
+    free(res);
+    cr_assert_eq(mh_store_module_get(store, "md", "m1", &mod, &st), MH_OK, "%s", st.text);
+    cr_expect_str_eq(cJSON_GetObjectItem(mod, "managedBy")->valuestring, "me");
+    cJSON_Delete(mod);
+    cr_assert_eq(mh_store_module_get(store, "md", "m2", &mod, &st), MH_OK, "%s", st.text);
+    cJSON_Delete(mod);
+    cJSON *twin = NULL;
+    cr_assert_eq(mh_store_twin_get(store, "md2/m1", &twin, &st), MH_OK, "%s", st.text);
+    cr_expect_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(twin, "tags"), "k")->valueint, 1);
+    cJSON_Delete(twin);
+    cr_expect_str_eq(kicked, "");
+
+    /* module create on an existing module fails; delete drops the module's connection; deleting the
+     * device drops its own and its remaining modules' */
+    res = apply("[{\"id\":\"md\",\"moduleId\":\"m1\",\"importMode\":\"create\"},"
+                "{\"id\":\"md\",\"moduleId\":\"m2\",\"importMode\":\"delete\"},"
+                "{\"id\":\"md\",\"moduleId\":\"m9\",\"importMode\":\"delete\"}]");
+    cr_expect(strstr(res, "\"moduleId\":\"m1\",\"errorCode\":\"ModuleAlreadyExistsOnDevice\"") != NULL, "%s", res);
+    cr_expect(strstr(res, "\"moduleId\":\"m9\",\"errorCode\":\"ModuleNotFound\"") != NULL, "%s", res);
+    free(res);
+    cr_expect_str_eq(kicked, "md/m2:1");
+    kicked[0] = '\0';
+    res = apply("[{\"id\":\"md\",\"importMode\":\"delete\"}]");
+    cr_expect_str_eq(res, "{\"isSuccessful\":true,\"errors\":[],\"warnings\":[]}");
+    free(res);
+    cr_expect_str_eq(kicked, "md:1,md/m1:1");
+    cr_expect_eq(mh_store_module_get(store, "md", "m1", &mod, &st), MH_ERR_DEVICE_NOT_FOUND);
 }
