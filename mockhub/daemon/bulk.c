@@ -54,10 +54,13 @@ void mh_bulk_request_cleanup(mh_bulk_request *req)
     memset(req, 0, sizeof *req);
 }
 
-/* Optional string member: absent or null -> 1 with *out NULL; a string -> 1; anything else 0. */
+/* Optional string member: absent or null -> 1 with *out NULL; a string -> 1; anything else 0.
+ * MOCK: ExportImportDevice member names are matched without case ("etag" as "eTag"): Node's
+ * Registry.updateDevices sends a device's own "etag" member, and the hub's .NET deserialiser is
+ * assumed to match names as Json.NET does by default (not captured). */
 static int opt_str(const cJSON *obj, const char *name, const char **out)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    const cJSON *v = cJSON_GetObjectItem(obj, name);
     *out = NULL;
     if (v == NULL || cJSON_IsNull(v))
         return 1;
@@ -110,7 +113,7 @@ static mh_err parse_entry(const cJSON *entry, int index, mh_bulk_op *op, cJSON *
     const char *mode_text = NULL, *module = NULL;
     if (!cJSON_IsObject(entry))
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Entry %d of the device list is not a JSON object", index);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(entry, "id");
+    const cJSON *id = cJSON_GetObjectItem(entry, "id");
     if (!cJSON_IsString(id))
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Entry %d of the device list has no device id (\"id\")", index);
     op->entry = entry;
