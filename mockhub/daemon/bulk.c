@@ -112,10 +112,12 @@ static mh_err parse_entry(const cJSON *entry, int index, mh_bulk_op *op, cJSON *
 {
     const char *mode_text = NULL, *module = NULL;
     if (!cJSON_IsObject(entry))
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Entry %d of the device list is not a JSON object", index);
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Entry %d of the device list is not a JSON object",
+                       index);
     const cJSON *id = cJSON_GetObjectItem(entry, "id");
     if (!cJSON_IsString(id))
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Entry %d of the device list has no device id (\"id\")", index);
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Entry %d of the device list has no device id (\"id\")",
+                       index);
     op->entry = entry;
     op->id = id->valuestring;
     if (!opt_str(entry, "importMode", &mode_text))
@@ -148,7 +150,8 @@ mh_err mh_bulk_parse(const char *body, size_t len, mh_bulk_request *out, mh_stat
         return mh_fail(st, MH_ERR_ARGUMENT_NULL, "BadRequest: the request body is empty");
     /* MOCK: as for single devices, \u0000 is refused rather than stored shorter (routes.c body_json) */
     if (mh_json_has_nul_escape(body, len))
-        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "JSON strings may not contain the NUL character (\\u0000)");
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                       "JSON strings may not contain the NUL character (\\u0000)");
     r.doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (r.doc != NULL) {
         while (end < body + len && isspace((unsigned char)*end))
@@ -165,7 +168,8 @@ mh_err mh_bulk_parse(const char *body, size_t len, mh_bulk_request *out, mh_stat
         goto fail;
     }
     if (!cJSON_IsArray(r.doc)) {
-        err = mh_fail(st, MH_ERR_ARGUMENT_INVALID, "The request body must be a JSON array of ExportImportDevice");
+        err = mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                      "The request body must be a JSON array of ExportImportDevice");
         goto fail;
     }
     r.n = cJSON_GetArraySize(r.doc);
@@ -197,9 +201,11 @@ mh_err mh_bulk_parse(const char *body, size_t len, mh_bulk_request *out, mh_stat
          * entry is applied; MOCK: whether the hub refuses the call or only the repeated entry is
          * not documented). At most 100 entries: quadratic is fine. */
         for (int j = 0; j < i; j++)
-            if (strcmp(r.ops[j].id, r.ops[i].id) == 0 && (r.ops[j].module == NULL) == (r.ops[i].module == NULL) &&
+            if (strcmp(r.ops[j].id, r.ops[i].id) == 0 &&
+                (r.ops[j].module == NULL) == (r.ops[i].module == NULL) &&
                 (r.ops[i].module == NULL || strcmp(r.ops[j].module, r.ops[i].module) == 0)) {
-                err = mh_fail(st, MH_ERR_DEFINED_TWICE, "%s '%.128s%s%.128s' is defined more than once in the list",
+                err = mh_fail(st, MH_ERR_DEFINED_TWICE,
+                              "%s '%.128s%s%.128s' is defined more than once in the list",
                               r.ops[i].module ? "Module" : "Device", r.ops[i].id, r.ops[i].module ? "/" : "",
                               r.ops[i].module ? r.ops[i].module : "");
                 goto fail;
@@ -334,9 +340,9 @@ static mh_err module_apply(const mh_bulk_env *env, const mh_bulk_op *op, mh_stat
         break;
     case MH_BULK_DELETE:
     case MH_BULK_DELETE_IF_MATCH:
-        err = mh_store_module_delete(env->store, op->id, op->module,
-                                     if_match_of(op->etag, op->mode == MH_BULK_DELETE_IF_MATCH, buf, sizeof buf),
-                                     st);
+        err = mh_store_module_delete(
+            env->store, op->id, op->module,
+            if_match_of(op->etag, op->mode == MH_BULK_DELETE_IF_MATCH, buf, sizeof buf), st);
         if (err == MH_OK)
             kick(env, identity, 1); /* AZURE: a deleted identity's connection is closed */
         return err;
@@ -347,9 +353,9 @@ static mh_err module_apply(const mh_bulk_env *env, const mh_bulk_op *op, mh_stat
             cJSON_Delete(out);
             return err;
         }
-        return twin_write(env, identity, op->twin,
-                          if_match_of(op->twin_etag, op->mode == MH_BULK_UPDATE_TWIN_IF_MATCH, buf, sizeof buf),
-                          st);
+        return twin_write(
+            env, identity, op->twin,
+            if_match_of(op->twin_etag, op->mode == MH_BULK_UPDATE_TWIN_IF_MATCH, buf, sizeof buf), st);
     }
     if (create)
         err = mh_store_module_create(env->store, op->id, op->module, op->entry, &out, st);
@@ -391,9 +397,9 @@ static mh_err op_apply(const mh_bulk_env *env, const mh_bulk_op *op, mh_status *
     case MH_BULK_DELETE:
     case MH_BULK_DELETE_IF_MATCH: {
         cJSON *modules = module_identities(env, op->id); /* the delete takes the module rows */
-        err = mh_store_device_delete(env->store, op->id,
-                                     if_match_of(op->etag, op->mode == MH_BULK_DELETE_IF_MATCH, buf, sizeof buf),
-                                     st);
+        err = mh_store_device_delete(
+            env->store, op->id, if_match_of(op->etag, op->mode == MH_BULK_DELETE_IF_MATCH, buf, sizeof buf),
+            st);
         if (err == MH_OK)
             kick_device(env, op->id, modules, 1);
         cJSON_Delete(modules);
@@ -407,9 +413,9 @@ static mh_err op_apply(const mh_bulk_env *env, const mh_bulk_op *op, mh_status *
             cJSON_Delete(dev);
             return err;
         }
-        return twin_write(env, op->id, op->twin,
-                          if_match_of(op->twin_etag, op->mode == MH_BULK_UPDATE_TWIN_IF_MATCH, buf, sizeof buf),
-                          st);
+        return twin_write(
+            env, op->id, op->twin,
+            if_match_of(op->twin_etag, op->mode == MH_BULK_UPDATE_TWIN_IF_MATCH, buf, sizeof buf), st);
     }
     return mh_fail(st, MH_ERR_INTERNAL, "unknown import mode");
 }
@@ -462,7 +468,8 @@ static void hub_kick(void *ctx, const char *id, int forget)
     mh_hub_kick(ctx, id, forget);
 }
 
-static mh_err hub_twin_write(void *ctx, const char *id, const cJSON *patch, const char *if_match, mh_status *st)
+static mh_err hub_twin_write(void *ctx, const char *id, const cJSON *patch, const char *if_match,
+                             mh_status *st)
 {
     cJSON *twin = NULL;
     mh_err err = mh_hub_twin_write(ctx, id, patch, if_match, 0, &twin, st);

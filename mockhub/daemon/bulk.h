@@ -32,19 +32,19 @@ typedef enum mh_bulk_mode {
 
 /* One entry of the request; pointers borrow from the parsed document (valid while it lives). */
 typedef struct mh_bulk_op {
-    const cJSON *entry;     /* the ExportImportDevice object */
-    const char *id;         /* "id" (the device id) */
-    const char *module;     /* "moduleId", NULL for a device entry */
-    mh_bulk_mode mode;      /* "importMode" */
-    const char *etag;       /* "eTag" (the device etag, unquoted), NULL when absent */
-    const char *twin_etag;  /* "twinETag", NULL when absent */
-    const cJSON *twin;      /* {"tags":..,"properties":{"desired":..}} built from the entry, or NULL */
+    const cJSON *entry;    /* the ExportImportDevice object */
+    const char *id;        /* "id" (the device id) */
+    const char *module;    /* "moduleId", NULL for a device entry */
+    mh_bulk_mode mode;     /* "importMode" */
+    const char *etag;      /* "eTag" (the device etag, unquoted), NULL when absent */
+    const char *twin_etag; /* "twinETag", NULL when absent */
+    const cJSON *twin;     /* {"tags":..,"properties":{"desired":..}} built from the entry, or NULL */
 } mh_bulk_op;
 
 typedef struct mh_bulk_request {
-    cJSON *doc;       /* the parsed body (owned) */
-    cJSON *twins;     /* owns the twin patches of ops (array) */
-    mh_bulk_op *ops;  /* n entries (owned) */
+    cJSON *doc;      /* the parsed body (owned) */
+    cJSON *twins;    /* owns the twin patches of ops (array) */
+    mh_bulk_op *ops; /* n entries (owned) */
     int n;
 } mh_bulk_request;
 

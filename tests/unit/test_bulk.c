@@ -142,7 +142,8 @@ Test(bulk, mh_bulk_parse_whole_call_errors_fails)
         {"{\"id\":\"a\"}", MH_ERR_ARGUMENT_INVALID, "JSON array"},
         {"[]", MH_ERR_ARGUMENT_INVALID, "empty"},
         {"[1]", MH_ERR_ARGUMENT_INVALID, "Entry 0"},
-        {"[{\"id\":\"a\"},{\"deviceId\":\"b\"}]", MH_ERR_ARGUMENT_INVALID, "Entry 1 of the device list has no"},
+        {"[{\"id\":\"a\"},{\"deviceId\":\"b\"}]", MH_ERR_ARGUMENT_INVALID,
+         "Entry 1 of the device list has no"},
         {"[{\"id\":7}]", MH_ERR_ARGUMENT_INVALID, "no device id"},
         {"[{\"id\":\"a\",\"importMode\":\"upsert\"}]", MH_ERR_ARGUMENT_INVALID, "importMode 'upsert'"},
         {"[{\"id\":\"a\",\"importMode\":3}]", MH_ERR_ARGUMENT_INVALID, "must be a string"},
@@ -191,10 +192,11 @@ Test(bulk, mh_bulk_parse_entries_succeeds)
 {
     mh_bulk_request req = {0};
     mh_status st = {0};
-    cr_assert_eq(parse("[{\"id\":\"a\"},{\"id\":\"b\",\"importMode\":\"deleteIfMatchETag\",\"eTag\":\"MTIz\"},"
-                       "{\"id\":\"c\",\"importMode\":null,\"moduleId\":null,\"tags\":{\"t\":1}}]",
-                       &req, &st),
-                 MH_OK, "%s", st.text);
+    cr_assert_eq(
+        parse("[{\"id\":\"a\"},{\"id\":\"b\",\"importMode\":\"deleteIfMatchETag\",\"eTag\":\"MTIz\"},"
+              "{\"id\":\"c\",\"importMode\":null,\"moduleId\":null,\"tags\":{\"t\":1}}]",
+              &req, &st),
+        MH_OK, "%s", st.text);
     cr_assert_eq(req.n, 3);
     cr_expect_str_eq(req.ops[0].id, "a");
     cr_expect_eq(req.ops[0].mode, MH_BULK_CREATE_OR_UPDATE); /* the default */
@@ -238,11 +240,8 @@ Test(bulk, mh_bulk_apply_bad_entries_do_not_stop_good_ones_succeeds)
     cr_expect_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "warnings")), 0);
     const cJSON *errors = cJSON_GetObjectItem(doc, "errors");
     static const char *const want[][2] = {
-        {"old", "DeviceAlreadyExists"},
-        {"bad id!", "ArgumentInvalid"},
-        {"new2", "ArgumentInvalid"},
-        {"ghost", "DeviceNotFound"},
-        {"ghost2", "DeviceNotFound"},
+        {"old", "DeviceAlreadyExists"}, {"bad id!", "ArgumentInvalid"}, {"new2", "ArgumentInvalid"},
+        {"ghost", "DeviceNotFound"},    {"ghost2", "DeviceNotFound"},
     };
     cr_assert_eq(cJSON_GetArraySize(errors), 5, "%s", res);
     for (int i = 0; i < 5; i++) {
@@ -271,11 +270,12 @@ Test(bulk, mh_bulk_apply_etags_succeeds)
     etag_of("u2", e2, sizeof e2);
     etag_of("u3", e3, sizeof e3);
     /* u1: matching etag; u2: stale etag; u3: no etag in an IfMatchETag mode */
-    snprintf(body, sizeof body,
-             "[{\"id\":\"u1\",\"importMode\":\"updateIfMatchETag\",\"eTag\":\"%s\",\"status\":\"disabled\"},"
-             "{\"id\":\"u2\",\"importMode\":\"updateIfMatchETag\",\"eTag\":\"AAAA%s\",\"status\":\"disabled\"},"
-             "{\"id\":\"u3\",\"importMode\":\"UpdateIfMatchETag\",\"status\":\"disabled\"}]",
-             e1, e2);
+    snprintf(
+        body, sizeof body,
+        "[{\"id\":\"u1\",\"importMode\":\"updateIfMatchETag\",\"eTag\":\"%s\",\"status\":\"disabled\"},"
+        "{\"id\":\"u2\",\"importMode\":\"updateIfMatchETag\",\"eTag\":\"AAAA%s\",\"status\":\"disabled\"},"
+        "{\"id\":\"u3\",\"importMode\":\"UpdateIfMatchETag\",\"status\":\"disabled\"}]",
+        e1, e2);
     char *res = apply(body);
     cJSON *doc = cJSON_Parse(res);
     const cJSON *errors = cJSON_GetObjectItem(doc, "errors");
@@ -324,7 +324,8 @@ Test(bulk, mh_bulk_apply_create_or_update_succeeds)
 {
     char buf[32];
     create("c1");
-    char *res = apply("[{\"id\":\"c1\",\"status\":\"disabled\"},{\"id\":\"c2\",\"importMode\":\"createOrUpdate\"}]");
+    char *res =
+        apply("[{\"id\":\"c1\",\"status\":\"disabled\"},{\"id\":\"c2\",\"importMode\":\"createOrUpdate\"}]");
     cr_expect_str_eq(res, "{\"isSuccessful\":true,\"errors\":[],\"warnings\":[]}");
     free(res);
     cr_expect_str_eq(status_of("c1", buf, sizeof buf), "disabled");
@@ -400,7 +401,8 @@ Test(bulk, mh_bulk_apply_module_entries_succeeds)
     res = apply("[{\"id\":\"md\",\"moduleId\":\"m1\",\"importMode\":\"create\"},"
                 "{\"id\":\"md\",\"moduleId\":\"m2\",\"importMode\":\"delete\"},"
                 "{\"id\":\"md\",\"moduleId\":\"m9\",\"importMode\":\"delete\"}]");
-    cr_expect(strstr(res, "\"moduleId\":\"m1\",\"errorCode\":\"ModuleAlreadyExistsOnDevice\"") != NULL, "%s", res);
+    cr_expect(strstr(res, "\"moduleId\":\"m1\",\"errorCode\":\"ModuleAlreadyExistsOnDevice\"") != NULL, "%s",
+              res);
     cr_expect(strstr(res, "\"moduleId\":\"m9\",\"errorCode\":\"ModuleNotFound\"") != NULL, "%s", res);
     free(res);
     cr_expect_str_eq(kicked, "md/m2:1");

@@ -711,15 +711,15 @@ Test(query_exec, mh_query_execute_modules_succeeds)
         }
     }
     long ver;
-    cr_assert_eq(mh_store_twin_report(store, "dev-02/ma", "{\"status\":\"scanning\"}", 21, -1, &ver, &st), MH_OK,
-                 "%s", st.text);
+    cr_assert_eq(mh_store_twin_report(store, "dev-02/ma", "{\"status\":\"scanning\"}", 21, -1, &ver, &st),
+                 MH_OK, "%s", st.text);
 
     static const struct {
         const char *q;
         const char *want;
     } cases[] = {
-        {"SELECT * FROM devices.modules",
-         "dev-01/ma,dev-01/mb,dev-02/ma,dev-02/mb,dev-03/ma,dev-03/mb,dev-04/ma,dev-04/mb,dev-05/ma,dev-05/mb"},
+        {"SELECT * FROM devices.modules", "dev-01/ma,dev-01/mb,dev-02/ma,dev-02/mb,dev-03/ma,dev-03/"
+                                          "mb,dev-04/ma,dev-04/mb,dev-05/ma,dev-05/mb"},
         {"SELECT * FROM devices.modules WHERE moduleId = 'mb' AND tags.k > 3", "dev-04/mb,dev-05/mb"},
         {"SELECT * FROM devices.modules WHERE deviceId IN ['dev-03', 'dev-09']", "dev-03/ma,dev-03/mb"},
         {"SELECT * FROM devices.modules WHERE properties.reported.status = 'scanning' AND deviceId IN "
@@ -743,7 +743,9 @@ Test(query_exec, mh_query_execute_modules_succeeds)
     /* projections and aggregates see the module columns */
     cJSON *rows = run_all("SELECT deviceId, moduleId FROM devices.modules WHERE tags.k = 2", 1, NULL, NULL);
     char *text = cJSON_PrintUnformatted(rows);
-    cr_expect_str_eq(text, "[{\"deviceId\":\"dev-02\",\"moduleId\":\"ma\"},{\"deviceId\":\"dev-02\",\"moduleId\":\"mb\"}]");
+    cr_expect_str_eq(
+        text,
+        "[{\"deviceId\":\"dev-02\",\"moduleId\":\"ma\"},{\"deviceId\":\"dev-02\",\"moduleId\":\"mb\"}]");
     free(text);
     cJSON_Delete(rows);
     rows = run_all("SELECT COUNT() AS n FROM devices.modules", 10, NULL, NULL);

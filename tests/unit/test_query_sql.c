@@ -160,11 +160,13 @@ static void run_on_rows(const mh_qplan *plan, char *out, size_t outsz)
         " reported_meta, reported_version, twin_etag, owner_id, module_id) VALUES"
         " ('d1', 'g', 1, 'enabled', 't', 'sas', 'Disconnected', 't', 't', '{\"x\":1}', '{}', '{}', 1, '{}',"
         "  '{}', 1, 1, '', ''),"
-        " ('d2', 'g', 1, 'disabled', 't', 'sas', 'Disconnected', 't', 't', NULL, '{}', '{}', 1, '{}', '{}', 1, 1,"
+        " ('d2', 'g', 1, 'disabled', 't', 'sas', 'Disconnected', 't', 't', NULL, '{}', '{}', 1, '{}', '{}', "
+        "1, 1,"
         "  '', ''),"
         " ('d1/m1', 'g', 1, 'enabled', 't', 'sas', 'Disconnected', 't', 't', '{\"x\":2}', '{}', '{}', 1,"
         "  '{\"status\":\"scanning\"}', '{}', 1, 1, 'd1', 'm1'),"
-        " ('d1/m2', 'g', 1, 'enabled', 't', 'sas', 'Disconnected', 't', 't', NULL, '{}', '{}', 1, '{}', '{}', 1,"
+        " ('d1/m2', 'g', 1, 'enabled', 't', 'sas', 'Disconnected', 't', 't', NULL, '{}', '{}', 1, '{}', "
+        "'{}', 1,"
         "  1, 'd1', 'm2'),"
         " ('d2/m1', 'g', 1, 'enabled', 't', 'sas', 'Disconnected', 't', 't', '{\"x\":3}', '{}', '{}', 1,"
         "  '{\"status\":\"scanning\"}', '{}', 1, 1, 'd2', 'm1');";
@@ -217,8 +219,8 @@ static const struct rows_case rows_cases[] = {
     {"SELECT * FROM devices.modules WHERE devices.modules.moduleId = 'm2'", NULL, "d1/m2"},
     {"SELECT * FROM devices.modules WHERE deviceId = 'd1'", NULL, "d1/m1,d1/m2"},
     {"SELECT * FROM devices.modules WHERE deviceId IN ['d2', 'x'] AND moduleId NIN ['m2']", NULL, "d2/m1"},
-    {"SELECT * FROM devices.modules WHERE properties.reported.status = 'scanning' AND deviceId IN ['d1']", NULL,
-     "d1/m1"},
+    {"SELECT * FROM devices.modules WHERE properties.reported.status = 'scanning' AND deviceId IN ['d1']",
+     NULL, "d1/m1"},
     {"SELECT * FROM devices.modules WHERE tags.x >= 2", NULL, "d1/m1,d2/m1"},
     {"SELECT * FROM devices.modules WHERE status = 'disabled'", NULL, ""},
     {"SELECT COUNT() AS n FROM devices.modules", NULL, "3"},

@@ -388,7 +388,8 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
     if (g->modules && (seg_is(&s[0], "deviceId") || seg_is(&s[0], "moduleId"))) {
         if (ns > 1)
             return set_static(g, out, ST_UNDEF, sfmt(g, "NULL"));
-        return set_static(g, out, ST_STR, sfmt(g, "%s", seg_is(&s[0], "deviceId") ? "owner_id" : "module_id"));
+        return set_static(g, out, ST_STR,
+                          sfmt(g, "%s", seg_is(&s[0], "deviceId") ? "owner_id" : "module_id"));
     }
     for (i = 0; i < sizeof sysfields / sizeof sysfields[0]; i++) {
         if (seg_is(&s[0], sysfields[i].name)) {
@@ -911,7 +912,8 @@ static char *proj_name(gen *g, const mh_qproj *p, int *unnamed)
     if (n->kind == MH_QN_PATH && n->segs[n->nsegs - 1].name) {
         const char *last = n->segs[n->nsegs - 1].name;
         if (n->nsegs == 1 || (n->nsegs == 2 && seg_is(&n->segs[0], "devices")) ||
-            (g->modules && n->nsegs == 3 && seg_is(&n->segs[0], "devices") && seg_is(&n->segs[1], "modules"))) {
+            (g->modules && n->nsegs == 3 && seg_is(&n->segs[0], "devices") &&
+             seg_is(&n->segs[1], "modules"))) {
             for (i = 0; i < sizeof sysfields / sizeof sysfields[0]; i++)
                 if (strcasecmp(last, sysfields[i].name) == 0)
                     return sfmt(g, "%s", sysfields[i].name);
