@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bulk.h"
 #include "hub_internal.h"
 #include "query.h"
 #include "replies.h"
@@ -639,6 +640,7 @@ static void r_not_implemented(mh_hub *hub, const mh_http_request *req, mh_http_r
 static const route routes[] = {
     {"GET", "/health", 0, r_health},
     {"GET", "/devices", R_READ, r_device_list},
+    {"POST", "/devices", R_WRITE, mh_bulk_r_post}, /* bulk registry operations (bulk.c) */
     {"POST", "/devices/query", R_READ | R_SVC, r_query},
     {"PUT", "/devices/{id}", R_WRITE, r_device_put},
     {"GET", "/devices/{id}", R_READ, r_device_get},
@@ -672,7 +674,6 @@ static const route routes[] = {
     {"GET", "/ui/*", 0, mh_ui_r_get},
     {"POST", "/ui/session", 0, mh_ui_r_session},
     /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
-    {"POST", "/devices", R_ANY, r_not_implemented}, /* bulk registry operations */
     /* AZURE: C2D to modules is not a hub feature (routes, not messages) */
     {"*", "/devices/{id}/modules/{mid}/messages/*", R_ANY, r_not_implemented},
     {"DELETE", "/devices/{id}/commands", R_SVC, r_c2d_purge},
