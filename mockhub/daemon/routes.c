@@ -253,8 +253,9 @@ static void r_module_put(mh_hub *hub, const mh_http_request *req, mh_http_reply 
     if (body == NULL)
         return;
     const char *if_match = mh_http_header(req, "If-Match");
-    mh_err err = if_match == NULL ? mh_store_module_create(hub->store, device, module, body, &out, &st)
-                                  : mh_store_module_update(hub->store, device, module, body, if_match, &out, &st);
+    mh_err err = if_match == NULL
+                     ? mh_store_module_create(hub->store, device, module, body, &out, &st)
+                     : mh_store_module_update(hub->store, device, module, body, if_match, &out, &st);
     cJSON_Delete(body);
     if (err != MH_OK) {
         mh_reply_status(reply, &st);

@@ -525,7 +525,8 @@ static unsigned route_op(const char *method, const char *pattern)
         return OP_REGISTRY;
     if (strcmp(pattern, "/twins/{id}") == 0 || strcmp(pattern, "/twins/{id}/modules/{mid}") == 0)
         return strcmp(method, "GET") == 0 ? OP_TWIN_READ : OP_TWIN_WRITE;
-    if (strcmp(pattern, "/twins/{id}/methods") == 0 || strcmp(pattern, "/twins/{id}/modules/{mid}/methods") == 0)
+    if (strcmp(pattern, "/twins/{id}/methods") == 0 ||
+        strcmp(pattern, "/twins/{id}/modules/{mid}/methods") == 0)
         return OP_METHOD;
     return 0;
 }
