@@ -626,8 +626,8 @@ static void r_not_implemented(mh_hub *hub, const mh_http_request *req, mh_http_r
     (void)id;
     char text[600];
     snprintf(text, sizeof text,
-             "mockhub does not implement %s %s yet (modules, jobs, configurations, "
-             "bulk registry operations, cloud-to-device and file upload are not emulated)",
+             "mockhub does not implement %s %s (jobs, configurations, digital twins, file upload, "
+             "C2D over REST and messages to modules are not emulated)",
              req->method, req->path);
     mh_reply_error(reply, MH_ERR_NOT_IMPLEMENTED, text);
 }
