@@ -1125,12 +1125,8 @@ void mh_testctl_r_c2d_send(mh_hub *hub, const mh_http_request *req, mh_http_repl
     memset(&m, 0, sizeof m);
     if (!owner_ok(hub, req, reply))
         return;
-    if (strchr(id, '/') != NULL) {
-        /* AZURE: the hub keeps C2D queues for devices only; there is no address for a module's */
-        send_error(reply, MH_ERR_ARGUMENT_INVALID,
-                   "cloud-to-device messages go to devices only: modules have no cloud-to-device queue");
-        return;
-    }
+    /* AZURE: C2D queues are devices' only; a module has no address here ({id} is one path segment, so
+     * .../devices/d%2Fm/messages is a path no route matches: 404) */
     if (mh_device_id_check(id, &st) != MH_OK) {
         send_error(reply, st.code, st.text);
         return;
