@@ -33,6 +33,12 @@ typedef enum mh_err {
     MH_ERR_QUERY,              /* 400 BadRequest 400000 with position and reason (query syntax) */
     MH_ERR_SERVER_BUSY,        /* 503 ServerBusy 503005 (test control's fault injection) */
     MH_ERR_QUEUE_FULL,         /* 403 DeviceMaximumQueueDepthExceeded 403004 (C2D) */
+    MH_ERR_MODULE_NOT_FOUND,   /* 404 ModuleNotFound 404010 */
+    MH_ERR_MODULE_EXISTS,      /* 409 ModuleAlreadyExistsOnDevice 409301 */
+    MH_ERR_TOO_MANY_MODULES,   /* 413 TooManyModulesOnDevice 413003 */
+    MH_ERR_DEFINED_TWICE,      /* 400 DeviceDefinedMultipleTimes 400011 (bulk registry) */
+    MH_ERR_BULK_FAILURE,       /* 400 BulkRegistryOperationFailure 400013 */
+    MH_ERR_TOO_MANY_DEVICES,   /* 413 TooManyDevices 413002 (bulk: over 100 entries) */
     MH_ERR__COUNT
 } mh_err;
 

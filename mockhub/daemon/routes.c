@@ -91,6 +91,36 @@ static int id_ok(const char *id, mh_http_reply *reply)
     return 1;
 }
 
+/* An identity from the path: "{deviceId}" or "{deviceId}/{moduleId}" (match() joins a {mid}
+ * segment with '/'); both ids are checked. */
+static int identity_ok(const char *id, mh_http_reply *reply)
+{
+    char device[MH_ID_MAX + 1];
+    mh_status st = {0};
+    const char *module = mh_identity_module(id);
+    if (!mh_identity_device(id, device, sizeof device))
+        return id_ok(id, reply); /* too long: says so */
+    if (mh_device_id_check(device, &st) != MH_OK || (module && mh_module_id_check(module, &st) != MH_OK)) {
+        mh_reply_status(reply, &st);
+        return 0;
+    }
+    return 1;
+}
+
+/* Drops the live connections of device_id's modules (the device is deleted or disabled). */
+static void kick_modules(mh_hub *hub, const char *device_id, int forget)
+{
+    cJSON *ids = NULL, *one;
+    if (mh_store_module_identities(hub->store, device_id, &ids) != MH_OK)
+        return;
+    cJSON_ArrayForEach(one, ids)
+    {
+        if (cJSON_IsString(one))
+            mh_hub_kick(hub, one->valuestring, forget);
+    }
+    cJSON_Delete(ids);
+}
+
 /* ---- /health ---- */
 
 static void r_health(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
@@ -156,8 +186,10 @@ static void r_device_put(mh_hub *hub, const mh_http_request *req, mh_http_reply 
         mh_reply_status(reply, &st);
         return;
     }
-    if (now_disabled) /* AZURE: the hub closes a disabled device's connection at once */
+    if (now_disabled) { /* AZURE: the hub closes a disabled device's connection at once */
         mh_hub_kick(hub, id, 0);
+        kick_modules(hub, id, 0); /* MOCK: and its modules' (they cannot connect while it is disabled) */
+    }
     reply_device(reply, out);
 }
 
@@ -178,14 +210,102 @@ static void r_device_get(mh_hub *hub, const mh_http_request *req, mh_http_reply 
 static void r_device_delete(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {
     mh_status st = {0};
+    cJSON *modules = NULL, *one;
     if (!id_ok(id, reply))
         return;
+    /* read first: the delete takes the module rows with it */
+    if (mh_store_module_identities(hub->store, id, &modules) != MH_OK)
+        modules = NULL;
     if (mh_store_device_delete(hub->store, id, mh_http_header(req, "If-Match"), &st) != MH_OK) {
+        cJSON_Delete(modules);
         mh_reply_status(reply, &st);
         return;
     }
     mh_hub_kick(hub, id, 1);
+    cJSON_ArrayForEach(one, modules)
+    {
+        if (cJSON_IsString(one))
+            mh_hub_kick(hub, one->valuestring, 1);
+    }
+    cJSON_Delete(modules);
     mh_reply_empty(reply, 204);
+}
+
+/* ---- modules: the path's identity is "{deviceId}/{moduleId}" ---- */
+
+/* Splits a module identity into its device part (into device) and module part. */
+static const char *module_parts(const char *id, char device[MH_ID_MAX + 1])
+{
+    mh_identity_device(id, device, MH_ID_MAX + 1);
+    return mh_identity_module(id);
+}
+
+static void r_module_put(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    char device[MH_ID_MAX + 1];
+    mh_status st = {0};
+    cJSON *out = NULL;
+    if (!identity_ok(id, reply))
+        return;
+    const char *module = module_parts(id, device);
+    cJSON *body = body_json(req, reply);
+    if (body == NULL)
+        return;
+    const char *if_match = mh_http_header(req, "If-Match");
+    mh_err err = if_match == NULL ? mh_store_module_create(hub->store, device, module, body, &out, &st)
+                                  : mh_store_module_update(hub->store, device, module, body, if_match, &out, &st);
+    cJSON_Delete(body);
+    if (err != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    /* AZURE: no ETag header on module PUT (addendum 1); 201 on create, 200 on update (swagger) */
+    mh_reply_json(reply, if_match == NULL ? 201 : 200, out, NULL);
+}
+
+static void r_module_get(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)req;
+    char device[MH_ID_MAX + 1];
+    mh_status st = {0};
+    cJSON *out = NULL;
+    if (!identity_ok(id, reply))
+        return;
+    const char *module = module_parts(id, device);
+    if (mh_store_module_get(hub->store, device, module, &out, &st) != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    reply_device(reply, out);
+}
+
+static void r_module_delete(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    char device[MH_ID_MAX + 1];
+    mh_status st = {0};
+    if (!identity_ok(id, reply))
+        return;
+    const char *module = module_parts(id, device);
+    if (mh_store_module_delete(hub->store, device, module, mh_http_header(req, "If-Match"), &st) != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    mh_hub_kick(hub, id, 1); /* AZURE: a deleted identity's connection is closed */
+    mh_reply_empty(reply, 204);
+}
+
+static void r_module_list(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    (void)req;
+    mh_status st = {0};
+    cJSON *out = NULL;
+    if (!id_ok(id, reply))
+        return;
+    if (mh_store_module_list(hub->store, id, &out, &st) != MH_OK) {
+        mh_reply_status(reply, &st);
+        return;
+    }
+    mh_reply_json(reply, 200, out, NULL);
 }
 
 /* DELETE /devices/{id}/commands: purges the device's C2D queue (hub_c2d.c). */
@@ -233,7 +353,7 @@ static void r_twin_get(mh_hub *hub, const mh_http_request *req, mh_http_reply *r
     (void)req;
     mh_status st = {0};
     cJSON *out = NULL;
-    if (!id_ok(id, reply))
+    if (!identity_ok(id, reply))
         return;
     if (mh_store_twin_get(hub->store, id, &out, &st) != MH_OK) {
         mh_reply_status(reply, &st);
@@ -246,7 +366,7 @@ static void twin_write(mh_hub *hub, const mh_http_request *req, mh_http_reply *r
                        int replace)
 {
     mh_status st = {0};
-    if (!id_ok(id, reply))
+    if (!identity_ok(id, reply))
         return;
     cJSON *body = body_json(req, reply);
     if (body == NULL)
@@ -333,7 +453,7 @@ static void method_done(void *ctx, mh_err err, int status, const char *payload, 
 static void r_method(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {
     char *payload = NULL;
-    if (!id_ok(id, reply))
+    if (!identity_ok(id, reply))
         return;
     cJSON *body = body_json(req, reply);
     if (body == NULL)
@@ -527,6 +647,14 @@ static const route routes[] = {
     {"PATCH", "/twins/{id}", R_SVC, r_twin_patch},
     {"PUT", "/twins/{id}", R_SVC, r_twin_put},
     {"POST", "/twins/{id}/methods", R_SVC, r_method},
+    {"GET", "/devices/{id}/modules", R_READ, r_module_list},
+    {"PUT", "/devices/{id}/modules/{mid}", R_WRITE, r_module_put},
+    {"GET", "/devices/{id}/modules/{mid}", R_READ, r_module_get},
+    {"DELETE", "/devices/{id}/modules/{mid}", R_WRITE, r_module_delete},
+    {"GET", "/twins/{id}/modules/{mid}", R_SVC | R_READ, r_twin_get},
+    {"PATCH", "/twins/{id}/modules/{mid}", R_SVC, r_twin_patch},
+    {"PUT", "/twins/{id}/modules/{mid}", R_SVC, r_twin_put},
+    {"POST", "/twins/{id}/modules/{mid}/methods", R_SVC, r_method},
     {"GET", "/statistics/devices", R_READ, r_stats_devices},
     {"GET", "/statistics/service", R_SVC | R_READ, r_stats_service},
     {"GET", "/mockhub/events", R_SVC, r_events}, /* MOCK: mockhub-only, see r_events */
@@ -546,9 +674,8 @@ static const route routes[] = {
     {"POST", "/ui/session", 0, mh_ui_r_session},
     /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
     {"POST", "/devices", R_ANY, r_not_implemented}, /* bulk registry operations */
-    {"*", "/devices/{id}/modules/*", R_ANY, r_not_implemented},
-    {"*", "/devices/{id}/modules", R_ANY, r_not_implemented},
-    {"*", "/twins/{id}/modules/*", R_ANY, r_not_implemented},
+    /* AZURE: C2D to modules is not a hub feature (routes, not messages) */
+    {"*", "/devices/{id}/modules/{mid}/messages/*", R_ANY, r_not_implemented},
     {"DELETE", "/devices/{id}/commands", R_SVC, r_c2d_purge},
     {"*", "/devices/{id}/commands", R_ANY, r_not_implemented},
     {"*", "/devices/{id}/files/*", R_ANY, r_not_implemented},
@@ -593,25 +720,34 @@ static mh_err policy_lookup(void *store, const char *name, mh_policy *out)
     return mh_store_policy_get(store, name, out);
 }
 
-/* Matches path against pattern; copies the {id} segment into id. A trailing '/' on the path is
- * accepted (.NET and Node ask for "/devices/"). A segment too long for id is cut: it is still far
- * over the 128 characters of a device id, so the handler refuses it with 400, not 404. */
+/* Matches path against pattern; copies the {id} segment into id, and a {mid} segment after it as
+ * "{id}/{mid}" (an identity, identity.h). A trailing '/' on the path is accepted (.NET and Node ask
+ * for "/devices/"). A segment too long for id is cut: it is still far over the 128 characters of
+ * an id, so the handler refuses it with 400, not 404. */
 static int match(const char *pattern, const char *path, char *id, size_t idlen)
 {
     const char *p = pattern, *s = path;
+    size_t used = 0;
     while (*p) {
         if (*p == '*')
             return *s != '\0';
-        if (strncmp(p, "{id}", 4) == 0) {
+        int is_id = strncmp(p, "{id}", 4) == 0, is_mid = strncmp(p, "{mid}", 5) == 0;
+        if (is_id || is_mid) {
             const char *end = strchr(s, '/');
             size_t n = end ? (size_t)(end - s) : strlen(s);
             if (n == 0)
                 return 0;
-            size_t kept = n < idlen ? n : idlen - 1;
-            memcpy(id, s, kept);
-            id[kept] = '\0';
+            if (is_mid && used + 1 < idlen)
+                id[used++] = '/';
+            size_t room = idlen - 1 - used;
+            size_t kept = n < MH_ID_MAX + 8 ? n : MH_ID_MAX + 8; /* over any id: refused as too long */
+            if (kept > room)
+                kept = room;
+            memcpy(id + used, s, kept);
+            used += kept;
+            id[used] = '\0';
             s += n;
-            p += 4;
+            p += is_id ? 4 : 5;
             continue;
         }
         if (*p != *s)
@@ -625,7 +761,7 @@ static int match(const char *pattern, const char *path, char *id, size_t idlen)
 void mh_routes_handle(void *ctx, const mh_http_request *req, mh_http_reply *reply)
 {
     mh_hub *hub = ctx;
-    char id[256];
+    char id[2 * (MH_ID_MAX + 8) + 2];
     const route *found = NULL;
     int path_known = 0;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

@@ -521,11 +521,11 @@ static unsigned route_op(const char *method, const char *pattern)
     if (strcmp(pattern, "/devices/query") == 0)
         return OP_QUERY;
     if (strcmp(pattern, "/devices") == 0 || strcmp(pattern, "/devices/{id}") == 0 ||
-        strncmp(pattern, "/statistics/", 12) == 0)
+        strncmp(pattern, "/devices/{id}/modules", 21) == 0 || strncmp(pattern, "/statistics/", 12) == 0)
         return OP_REGISTRY;
-    if (strcmp(pattern, "/twins/{id}") == 0)
+    if (strcmp(pattern, "/twins/{id}") == 0 || strcmp(pattern, "/twins/{id}/modules/{mid}") == 0)
         return strcmp(method, "GET") == 0 ? OP_TWIN_READ : OP_TWIN_WRITE;
-    if (strcmp(pattern, "/twins/{id}/methods") == 0)
+    if (strcmp(pattern, "/twins/{id}/methods") == 0 || strcmp(pattern, "/twins/{id}/modules/{mid}/methods") == 0)
         return OP_METHOD;
     return 0;
 }

@@ -11,7 +11,13 @@
 #define DEVICE_COLUMNS                                                                                       \
     "id, generation_id, etag, status, status_reason, status_updated, auth_type, primary_key, "               \
     "secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, connection_state, "                  \
-    "connection_state_updated, last_activity, c2d_count"
+    "connection_state_updated, last_activity, c2d_count, device_scope, parent_scopes"
+
+/* A module row, as modules.c renders it. */
+#define MODULE_COLUMNS                                                                                       \
+    "owner_id, module_id, managed_by, generation_id, etag, connection_state, connection_state_updated, "     \
+    "last_activity, c2d_count, auth_type, primary_key, secondary_key, primary_thumbprint, "                  \
+    "secondary_thumbprint"
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS devices("
@@ -116,20 +122,35 @@ static int schema_upgrade(sqlite3 *db)
 
 static const char *const stmt_sql[MH_STMT__COUNT] = {
     [MH_STMT_DEVICE_AUTH] = MH_KEYS_AUTH_SQL,
-    [MH_STMT_DEVICE_GET] = "SELECT " DEVICE_COLUMNS " FROM devices WHERE id = ?1",
+    [MH_STMT_DEVICE_GET] = "SELECT " DEVICE_COLUMNS " FROM devices WHERE id = ?1 AND owner_id = ''",
     [MH_STMT_DEVICE_INSERT] =
         "INSERT INTO devices(id, generation_id, etag, status, status_reason, status_updated, auth_type,"
         " primary_key, secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, connection_state,"
         " connection_state_updated, last_activity, c2d_count, model_id, tags, desired, desired_meta,"
-        " desired_version, reported, reported_meta, reported_version, twin_etag)"
+        " desired_version, reported, reported_meta, reported_version, twin_etag, device_scope, parent_scopes)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'Disconnected', ?6, ?6, 0, '', NULL,"
-        " '{}', ?13, 1, '{}', ?13, 1, 1)",
+        " '{}', ?13, 1, '{}', ?13, 1, 1, ?14, ?15)",
     [MH_STMT_DEVICE_UPDATE] =
         "UPDATE devices SET etag = ?2, status = ?3, status_reason = ?4, status_updated = ?5, auth_type = ?6,"
         " primary_key = ?7, secondary_key = ?8, primary_thumbprint = ?9, secondary_thumbprint = ?10,"
-        " iot_edge = ?11 WHERE id = ?1",
+        " iot_edge = ?11, device_scope = ?12, parent_scopes = ?13 WHERE id = ?1",
     [MH_STMT_DEVICE_DELETE] = "DELETE FROM devices WHERE id = ?1",
-    [MH_STMT_DEVICE_LIST] = "SELECT " DEVICE_COLUMNS " FROM devices ORDER BY id LIMIT ?1",
+    [MH_STMT_DEVICE_LIST] = "SELECT " DEVICE_COLUMNS " FROM devices WHERE owner_id = '' ORDER BY id LIMIT ?1",
+    [MH_STMT_MODULE_INSERT] =
+        "INSERT INTO devices(id, generation_id, etag, status, status_reason, status_updated, auth_type,"
+        " primary_key, secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, connection_state,"
+        " connection_state_updated, last_activity, c2d_count, model_id, tags, desired, desired_meta,"
+        " desired_version, reported, reported_meta, reported_version, twin_etag, owner_id, module_id, managed_by)"
+        " VALUES(?1, ?2, ?3, 'enabled', NULL, '" MH_NEVER_TIME "', ?4, ?5, ?6, ?7, ?8, 0, 'Disconnected',"
+        " '" MH_NEVER_TIME "', '" MH_NEVER_TIME "', 0, '', NULL, '{}',"
+        " '{\"$lastUpdated\":\"" MH_NEVER_TIME "\"}', 1, '{}', '{\"$lastUpdated\":\"" MH_NEVER_TIME "\"}', 1, 1,"
+        " ?9, ?10, ?11)",
+    [MH_STMT_MODULE_UPDATE] = "UPDATE devices SET etag = ?2, auth_type = ?3, primary_key = ?4, secondary_key = ?5,"
+                              " primary_thumbprint = ?6, secondary_thumbprint = ?7, managed_by = ?8 WHERE id = ?1",
+    [MH_STMT_MODULE_GET] = "SELECT " MODULE_COLUMNS " FROM devices WHERE id = ?1 AND owner_id <> ''",
+    [MH_STMT_MODULE_LIST] = "SELECT " MODULE_COLUMNS " FROM devices WHERE owner_id = ?1 ORDER BY id",
+    [MH_STMT_MODULE_COUNT] = "SELECT COUNT(*) FROM devices WHERE owner_id = ?1",
+    [MH_STMT_IDENTITY_EXISTS] = "SELECT iot_edge, device_scope FROM devices WHERE id = ?1",
     [MH_STMT_DEVICE_ETAG] = "SELECT etag FROM devices WHERE id = ?1",
     [MH_STMT_SET_CONNECTED] =
         "UPDATE devices SET connection_state = 'Connected', connection_state_updated = ?2,"

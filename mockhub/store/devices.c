@@ -14,13 +14,10 @@
 #include "store_internal.h"
 #include "twin.h"
 
-#define NEVER_TIME "0001-01-01T00:00:00Z"
-#define MAX_REASON 512 /* statusReason bytes (input cap) */
-#define MAX_THUMBPRINT 128
 
 /* ---- helpers: randomness, keys, times ---- */
 
-static int random_bytes(void *buf, size_t len)
+int mh_store_random_bytes(void *buf, size_t len)
 {
     unsigned char *p = buf;
 
@@ -39,7 +36,7 @@ int mh_store_key_generate(char out[64])
 {
     unsigned char raw[32];
 
-    return random_bytes(raw, sizeof raw) && iot_b64_encode(raw, sizeof raw, out, 64) == IOT_OK;
+    return mh_store_random_bytes(raw, sizeof raw) && iot_b64_encode(raw, sizeof raw, out, 64) == IOT_OK;
 }
 
 /* AZURE: symmetric keys are base64 of 16..64 bytes. */
@@ -54,7 +51,7 @@ int mh_store_key_valid(const char *key)
 }
 
 /* generationId: .NET ticks of now (18 digits), as the real hub's values are. */
-static void generation_id(char out[24])
+void mh_store_generation_id(char out[24])
 {
     struct timespec ts;
     unsigned long long ticks;
@@ -67,21 +64,6 @@ static void generation_id(char out[24])
 
 /* ---- device rows ---- */
 
-typedef struct dev_row {
-    long long etag;
-    char status[16];
-    char status_reason[MAX_REASON + 1];
-    int has_reason;
-    char status_updated[40];
-    char auth_type[32];
-    char primary_key[MH_KEY_SIZE];
-    char secondary_key[MH_KEY_SIZE];
-    char primary_thumbprint[MAX_THUMBPRINT + 1];
-    int has_primary_thumbprint;
-    char secondary_thumbprint[MAX_THUMBPRINT + 1];
-    int has_secondary_thumbprint;
-    int iot_edge;
-} dev_row;
 
 /* Loads the writable fields of a DEVICE_COLUMNS row. */
 static int dev_row_load(sqlite3_stmt *s, dev_row *row)
@@ -92,6 +74,13 @@ static int dev_row_load(sqlite3_stmt *s, dev_row *row)
     row->has_primary_thumbprint = sqlite3_column_type(s, 9) != SQLITE_NULL;
     row->has_secondary_thumbprint = sqlite3_column_type(s, 10) != SQLITE_NULL;
     row->iot_edge = sqlite3_column_int(s, 11);
+    if (!mh_db_col_copy(s, 16, row->scope, sizeof row->scope) ||
+        !mh_db_col_copy(s, 1, row->generation, sizeof row->generation))
+        return 0;
+    cJSON *parents = cJSON_Parse(mh_db_col_text(s, 17) ? mh_db_col_text(s, 17) : "[]");
+    const cJSON *first = cJSON_GetArrayItem(parents, 0);
+    snprintf(row->parent_scope, sizeof row->parent_scope, "%s", cJSON_IsString(first) ? first->valuestring : "");
+    cJSON_Delete(parents);
     return mh_db_col_copy(s, 3, row->status, sizeof row->status) &&
            mh_db_col_copy(s, 4, row->status_reason, sizeof row->status_reason) &&
            mh_db_col_copy(s, 5, row->status_updated, sizeof row->status_updated) &&
@@ -124,11 +113,11 @@ static mh_err set_thumbprint(const cJSON *x509, const char *name, char *buf, int
     const char *v;
     int r = opt_string(x509, name, &v);
 
-    if (r < 0 || (v && strlen(v) > MAX_THUMBPRINT))
+    if (r < 0 || (v && strlen(v) > MH_MAX_THUMBPRINT))
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "Invalid x509Thumbprint.%s", name);
     if (r == 1) {
         *has = v != NULL;
-        snprintf(buf, MAX_THUMBPRINT + 1, "%s", v ? v : "");
+        snprintf(buf, MH_MAX_THUMBPRINT + 1, "%s", v ? v : "");
     }
     return MH_OK;
 }
@@ -137,7 +126,7 @@ static mh_err set_thumbprint(const cJSON *x509, const char *name, char *buf, int
  * keys as they are (the caller generates missing ones). */
 static mh_err dev_row_apply(dev_row *row, const char *device_id, const cJSON *body, mh_status *st)
 {
-    const cJSON *auth, *sym, *x509, *caps, *edge, *id;
+    const cJSON *caps, *edge, *id;
     const char *v;
     int r;
 
@@ -162,9 +151,9 @@ static mh_err dev_row_apply(dev_row *row, const char *device_id, const cJSON *bo
                            v);
     }
     r = opt_string(body, "statusReason", &v);
-    if (r < 0 || (v && strlen(v) > MAX_REASON))
+    if (r < 0 || (v && strlen(v) > MH_MAX_REASON))
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "statusReason must be a string of at most %d bytes",
-                       MAX_REASON);
+                       MH_MAX_REASON);
     if (r == 1) {
         row->has_reason = v != NULL;
         snprintf(row->status_reason, sizeof row->status_reason, "%s", v ? v : "");
@@ -179,7 +168,110 @@ static mh_err dev_row_apply(dev_row *row, const char *device_id, const cJSON *bo
     } else if (caps && !cJSON_IsNull(caps)) {
         return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "capabilities must be a JSON object");
     }
-    auth = cJSON_GetObjectItemCaseSensitive(body, "authentication");
+    return mh_store_auth_apply(row, cJSON_GetObjectItemCaseSensitive(body, "authentication"), st);
+}
+
+/* The edge scope of device_id: "ms-azure-iot-edge://{deviceId}-{generation}". */
+static void edge_scope(char out[MH_SCOPE_MAX + 1], const char *device_id, const char *generation)
+{
+    snprintf(out, MH_SCOPE_MAX + 1, "ms-azure-iot-edge://%s-%s", device_id, generation);
+}
+
+/* Applies deviceScope and parentScopes of a Device body (create: creating = 1) to row, whose
+ * iot_edge is already the new value.
+ * AZURE (azure-iot-sdk-csharp e2e RegistryManagerE2ETests AddAndRemoveDeviceWithScope,
+ * AddDevices2Async_Works): an edge device gets a generated scope of its own, a nested edge device
+ * keeps the parentScopes it is given, a device created or updated with a deviceScope gets that
+ * scope copied into its parentScopes. Scopes are not checked against existing edge devices.
+ * MOCK: an edge device's own scope cannot be changed by an update (400); the hub's exact answer
+ * there is not captured. An empty deviceScope on a leaf device removes its parent. */
+static mh_err dev_row_apply_scopes(dev_row *row, const char *device_id, const char *generation, int was_edge,
+                                   const cJSON *body, mh_status *st)
+{
+    const cJSON *scope = cJSON_GetObjectItemCaseSensitive(body, "deviceScope");
+    const cJSON *parents = cJSON_GetObjectItemCaseSensitive(body, "parentScopes");
+    char own[MH_SCOPE_MAX + 1];
+    int scope_given = cJSON_IsString(scope), parents_given = cJSON_IsArray(parents);
+
+    if (scope && !cJSON_IsNull(scope) && !scope_given)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "deviceScope must be a string");
+    if (scope_given && strlen(scope->valuestring) > MH_SCOPE_MAX)
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID, "deviceScope is longer than %d characters", MH_SCOPE_MAX);
+    if (parents && !cJSON_IsNull(parents)) {
+        const cJSON *first = cJSON_GetArrayItem(parents, 0);
+        if (!parents_given || cJSON_GetArraySize(parents) > 1 || (first && !cJSON_IsString(first)) ||
+            (first && strlen(first->valuestring) > MH_SCOPE_MAX))
+            return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                           "parentScopes must be an array of at most one scope string");
+    }
+    edge_scope(own, device_id, generation);
+    if (row->iot_edge) {
+        int owns = strncmp(row->scope, own, strlen(own)) == 0 && row->scope[0] != '\0';
+        if (!was_edge || !row->scope[0]) {
+            /* becoming an edge device: a scope it held as a leaf becomes its parent */
+            if (row->scope[0] && !owns && !row->parent_scope[0])
+                snprintf(row->parent_scope, sizeof row->parent_scope, "%s", row->scope);
+            if (scope_given && scope->valuestring[0])
+                snprintf(row->scope, sizeof row->scope, "%s", scope->valuestring);
+            else
+                snprintf(row->scope, sizeof row->scope, "%s", own);
+        } else if (scope_given && scope->valuestring[0] && strcmp(scope->valuestring, row->scope) != 0) {
+            return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                           "The deviceScope of edge device %s cannot be changed (it is %s)", device_id, row->scope);
+        }
+        if (parents_given) {
+            const cJSON *first = cJSON_GetArrayItem(parents, 0);
+            snprintf(row->parent_scope, sizeof row->parent_scope, "%s", first ? first->valuestring : "");
+        }
+        return MH_OK;
+    }
+    if (scope_given) {
+        snprintf(row->scope, sizeof row->scope, "%s", scope->valuestring);
+        snprintf(row->parent_scope, sizeof row->parent_scope, "%s", scope->valuestring);
+    } else if (parents_given && !row->scope[0]) {
+        const cJSON *first = cJSON_GetArrayItem(parents, 0);
+        snprintf(row->parent_scope, sizeof row->parent_scope, "%s", first ? first->valuestring : "");
+    }
+    return MH_OK;
+}
+
+/* parentScopes as stored: a JSON array text (malloc'd), NULL when out of memory. */
+static char *parent_scopes_json(const dev_row *row)
+{
+    cJSON *arr = cJSON_CreateArray();
+    char *text = NULL;
+
+    if (arr && (!row->parent_scope[0] || cJSON_AddItemToArray(arr, cJSON_CreateString(row->parent_scope))))
+        text = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return text;
+}
+
+/* The system modules of an edge device (AZURE: the hub creates $edgeAgent and $edgeHub with the
+ * device; their twins start empty here). Lock and transaction held; existing ones are kept. */
+static mh_err edge_modules(mh_store *store, const char *device_id, mh_status *st)
+{
+    static const char *const names[] = {"$edgeAgent", "$edgeHub"};
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        dev_row mod;
+        memset(&mod, 0, sizeof mod);
+        strcpy(mod.auth_type, "sas");
+        mh_err err = mh_store_fill_keys(&mod, st);
+        if (err == MH_OK)
+            err = mh_store_module_insert_locked(store, device_id, names[i], NULL, &mod, st);
+        if (err != MH_OK && err != MH_ERR_MODULE_EXISTS)
+            return err;
+    }
+    return MH_OK;
+}
+
+mh_err mh_store_auth_apply(dev_row *row, const cJSON *auth, mh_status *st)
+{
+    const cJSON *sym, *x509;
+    const char *v;
+    int r;
+
     if (!auth || cJSON_IsNull(auth))
         return MH_OK;
     if (!cJSON_IsObject(auth))
@@ -234,7 +326,7 @@ static mh_err dev_row_apply(dev_row *row, const char *device_id, const cJSON *bo
 }
 
 /* SAS devices need both keys: generates the empty ones. */
-static mh_err dev_row_fill_keys(dev_row *row, mh_status *st)
+mh_err mh_store_fill_keys(dev_row *row, mh_status *st)
 {
     if (strcmp(row->auth_type, "sas") != 0)
         return MH_OK;
@@ -245,11 +337,11 @@ static mh_err dev_row_fill_keys(dev_row *row, mh_status *st)
 }
 
 /* Device time as stored (with Z); the create response drops the Z of never-set times. */
-static cJSON *add_time(cJSON *obj, const char *name, const char *t, int create_form)
+cJSON *mh_store_add_time(cJSON *obj, const char *name, const char *t, int create_form)
 {
-    if (create_form && t && strcmp(t, NEVER_TIME) == 0)
+    if (create_form && t && strcmp(t, MH_NEVER_TIME) == 0)
         return cJSON_AddStringToObject(obj, name, "0001-01-01T00:00:00");
-    return cJSON_AddStringToObject(obj, name, t ? t : NEVER_TIME);
+    return cJSON_AddStringToObject(obj, name, t ? t : MH_NEVER_TIME);
 }
 
 cJSON *mh_store_add_text_or_null(cJSON *obj, const char *name, const char *t)
@@ -271,9 +363,9 @@ static cJSON *device_render(sqlite3_stmt *s, int create_form)
         !cJSON_AddStringToObject(dev, "connectionState", mh_db_col_text(s, 12)) ||
         !cJSON_AddStringToObject(dev, "status", mh_db_col_text(s, 3)) ||
         !mh_store_add_text_or_null(dev, "statusReason", mh_db_col_text(s, 4)) ||
-        !add_time(dev, "connectionStateUpdatedTime", mh_db_col_text(s, 13), create_form) ||
-        !add_time(dev, "statusUpdatedTime", mh_db_col_text(s, 5), create_form) ||
-        !add_time(dev, "lastActivityTime", mh_db_col_text(s, 14), create_form) ||
+        !mh_store_add_time(dev, "connectionStateUpdatedTime", mh_db_col_text(s, 13), create_form) ||
+        !mh_store_add_time(dev, "statusUpdatedTime", mh_db_col_text(s, 5), create_form) ||
+        !mh_store_add_time(dev, "lastActivityTime", mh_db_col_text(s, 14), create_form) ||
         !cJSON_AddNumberToObject(dev, "cloudToDeviceMessageCount", (double)sqlite3_column_int64(s, 15)) ||
         !(auth = cJSON_AddObjectToObject(dev, "authentication")) ||
         !(sym = cJSON_AddObjectToObject(auth, "symmetricKey")) ||
@@ -285,7 +377,15 @@ static cJSON *device_render(sqlite3_stmt *s, int create_form)
         !cJSON_AddStringToObject(auth, "type", mh_db_col_text(s, 6)) ||
         !(caps = cJSON_AddObjectToObject(dev, "capabilities")) ||
         !cJSON_AddBoolToObject(caps, "iotEdge", sqlite3_column_int(s, 11)) ||
-        !cJSON_AddNullToObject(dev, "deviceScope") || !cJSON_AddArrayToObject(dev, "parentScopes")) {
+        !(mh_db_col_text(s, 16) && mh_db_col_text(s, 16)[0]
+              ? cJSON_AddStringToObject(dev, "deviceScope", mh_db_col_text(s, 16))
+              : cJSON_AddNullToObject(dev, "deviceScope"))) {
+        cJSON_Delete(dev);
+        return NULL;
+    }
+    cJSON *parents = cJSON_Parse(mh_db_col_text(s, 17) ? mh_db_col_text(s, 17) : "[]");
+    if (!cJSON_IsArray(parents) || !cJSON_AddItemToObject(dev, "parentScopes", parents)) {
+        cJSON_Delete(parents);
         cJSON_Delete(dev);
         return NULL;
     }
@@ -338,7 +438,7 @@ mh_err mh_store_device_create(mh_store *store, const char *device_id, const cJSO
                               mh_status *st)
 {
     dev_row row;
-    char now[40], gen[24], meta[80];
+    char now[40], gen[24], meta[80], *parents = NULL;
     long long etag_start;
     unsigned int rnd = 0;
     cJSON *dev = NULL;
@@ -354,18 +454,23 @@ mh_err mh_store_device_create(mh_store *store, const char *device_id, const cJSO
     memset(&row, 0, sizeof row);
     strcpy(row.status, "enabled");
     strcpy(row.auth_type, "sas");
-    strcpy(row.status_updated, NEVER_TIME);
+    strcpy(row.status_updated, MH_NEVER_TIME);
+    mh_store_generation_id(gen);
     err = dev_row_apply(&row, device_id, body, st);
     if (err == MH_OK)
-        err = dev_row_fill_keys(&row, st);
+        err = dev_row_apply_scopes(&row, device_id, gen, 0, body, st);
+    if (err == MH_OK)
+        err = mh_store_fill_keys(&row, st);
     if (err != MH_OK)
         return err;
+    parents = parent_scopes_json(&row);
+    if (!parents)
+        return mh_fail(st, MH_ERR_NOMEM, "out of memory");
     /* AZURE: the device etag is a decimal counter with a random start ("945273454") */
-    if (!random_bytes(&rnd, sizeof rnd))
+    if (!mh_store_random_bytes(&rnd, sizeof rnd))
         rnd = (unsigned)time(NULL);
     etag_start = 100000000LL + (long long)(rnd % 900000000u);
     mh_time_now_iso(now, sizeof now);
-    generation_id(gen);
     snprintf(meta, sizeof meta, "{\"$lastUpdated\":\"%s\"}", now);
 
     mh_store_lock(store);
@@ -382,7 +487,7 @@ mh_err mh_store_device_create(mh_store *store, const char *device_id, const cJSO
     sqlite3_bind_int64(s, 3, etag_start);
     mh_db_bind_text(s, 4, row.status);
     mh_db_bind_text(s, 5, row.has_reason ? row.status_reason : NULL);
-    mh_db_bind_text(s, 6, NEVER_TIME);
+    mh_db_bind_text(s, 6, MH_NEVER_TIME);
     mh_db_bind_text(s, 7, row.auth_type);
     mh_db_bind_text(s, 8, row.primary_key[0] ? row.primary_key : NULL);
     mh_db_bind_text(s, 9, row.secondary_key[0] ? row.secondary_key : NULL);
@@ -390,6 +495,8 @@ mh_err mh_store_device_create(mh_store *store, const char *device_id, const cJSO
     mh_db_bind_text(s, 11, row.has_secondary_thumbprint ? row.secondary_thumbprint : NULL);
     sqlite3_bind_int(s, 12, row.iot_edge);
     mh_db_bind_text(s, 13, meta);
+    mh_db_bind_text(s, 14, row.scope);
+    mh_db_bind_text(s, 15, parents);
     rc = sqlite3_step(s);
     mh_db_done(s);
     if (rc == SQLITE_CONSTRAINT) {
@@ -400,6 +507,8 @@ mh_err mh_store_device_create(mh_store *store, const char *device_id, const cJSO
         err = mh_db_fail(store, st, "device insert");
         goto rollback;
     }
+    if (row.iot_edge && (err = edge_modules(store, device_id, st)) != MH_OK)
+        goto rollback;
     err = device_fetch(store, device_id, 1, &dev, st);
     if (err != MH_OK)
         goto rollback;
@@ -414,6 +523,7 @@ rollback:
 done:
     mh_store_unlock(store);
     cJSON_Delete(dev);
+    free(parents);
     return err;
 }
 
@@ -449,8 +559,8 @@ mh_err mh_store_device_update(mh_store *store, const char *device_id, const cJSO
                               cJSON **out_device, int *out_now_disabled, mh_status *st)
 {
     dev_row row;
-    char now[40];
-    int was_enabled, status_changed;
+    char now[40], *parents = NULL;
+    int was_enabled, status_changed, was_edge;
     char old_status[16];
     cJSON *dev = NULL;
     sqlite3_stmt *s;
@@ -470,9 +580,16 @@ mh_err mh_store_device_update(mh_store *store, const char *device_id, const cJSO
     was_enabled = strcmp(row.status, "enabled") == 0;
     /* MOCK: empty keys in an update keep the stored keys (Node's Registry.update sends "" keys for a
      * status-only update); the real hub's handling of that case is not captured. */
+    was_edge = row.iot_edge;
     err = dev_row_apply(&row, device_id, body, st);
     if (err == MH_OK)
-        err = dev_row_fill_keys(&row, st);
+        err = dev_row_apply_scopes(&row, device_id, row.generation, was_edge, body, st);
+    if (err == MH_OK)
+        err = mh_store_fill_keys(&row, st);
+    if (err == MH_OK && !(parents = parent_scopes_json(&row)))
+        err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
+    if (err == MH_OK && row.iot_edge && !was_edge)
+        err = edge_modules(store, device_id, st);
     if (err != MH_OK)
         goto rollback;
     status_changed = strcmp(old_status, row.status) != 0;
@@ -496,6 +613,8 @@ mh_err mh_store_device_update(mh_store *store, const char *device_id, const cJSO
     mh_db_bind_text(s, 9, row.has_primary_thumbprint ? row.primary_thumbprint : NULL);
     mh_db_bind_text(s, 10, row.has_secondary_thumbprint ? row.secondary_thumbprint : NULL);
     sqlite3_bind_int(s, 11, row.iot_edge);
+    mh_db_bind_text(s, 12, row.scope);
+    mh_db_bind_text(s, 13, parents);
     rc = sqlite3_step(s);
     mh_db_done(s);
     if (rc != SQLITE_DONE) {
@@ -518,6 +637,7 @@ rollback:
 done:
     mh_store_unlock(store);
     cJSON_Delete(dev);
+    free(parents);
     return err;
 }
 

@@ -22,6 +22,7 @@
 
 #include "c2d_queue.h"
 #include "devices.h"
+#include "modules.h"
 #include "eventlog.h"
 #include "policies.h"
 #include "sessions.h"

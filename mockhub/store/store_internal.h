@@ -20,6 +20,12 @@ enum {
     MH_STMT_DEVICE_UPDATE,
     MH_STMT_DEVICE_DELETE,
     MH_STMT_DEVICE_LIST,
+    MH_STMT_MODULE_INSERT,
+    MH_STMT_MODULE_UPDATE,
+    MH_STMT_MODULE_GET,
+    MH_STMT_MODULE_LIST,
+    MH_STMT_MODULE_COUNT,
+    MH_STMT_IDENTITY_EXISTS,
     MH_STMT_DEVICE_ETAG,
     MH_STMT_SET_CONNECTED,
     MH_STMT_SET_DISCONNECTED,
@@ -98,6 +104,51 @@ const char *mh_db_col_text(sqlite3_stmt *s, int i);
 int mh_db_col_copy(sqlite3_stmt *s, int i, char *buf, size_t len);
 
 /* ---- devices.c: keys and document helpers also used by policies.c and twins.c ---- */
+
+/* The writable fields of a devices row (devices.c, modules.c). */
+#define MH_MAX_REASON 512 /* statusReason bytes (input cap) */
+#define MH_MAX_THUMBPRINT 128
+#define MH_SCOPE_MAX 256 /* "ms-azure-iot-edge://{deviceId}-{generation}" is at most 168 */
+typedef struct dev_row {
+    long long etag;
+    char status[16];
+    char status_reason[MH_MAX_REASON + 1];
+    int has_reason;
+    char status_updated[40];
+    char auth_type[32];
+    char primary_key[MH_KEY_SIZE];
+    char secondary_key[MH_KEY_SIZE];
+    char primary_thumbprint[MH_MAX_THUMBPRINT + 1];
+    int has_primary_thumbprint;
+    char secondary_thumbprint[MH_MAX_THUMBPRINT + 1];
+    int has_secondary_thumbprint;
+    int iot_edge;
+    char generation[24];                 /* generationId (read only) */
+    char scope[MH_SCOPE_MAX + 1];        /* deviceScope, "" when none */
+    char parent_scope[MH_SCOPE_MAX + 1]; /* parentScopes[0], "" when none (the hub allows one) */
+} dev_row;
+
+#define MH_NEVER_TIME "0001-01-01T00:00:00Z"
+
+/* Applies an "authentication" member (type, symmetricKey, x509Thumbprint) to row; absent or null
+ * changes nothing, empty keys keep the row's. */
+mh_err mh_store_auth_apply(dev_row *row, const cJSON *auth, mh_status *st);
+/* SAS identities need both keys: generates the empty ones. */
+mh_err mh_store_fill_keys(dev_row *row, mh_status *st);
+/* generationId: .NET ticks of now (18 digits). */
+void mh_store_generation_id(char out[24]);
+/* 1 when len random bytes were read into buf. */
+int mh_store_random_bytes(void *buf, size_t len);
+/* Adds an identity time (create_form: never-set times without the Z, as the create response). */
+cJSON *mh_store_add_time(cJSON *obj, const char *name, const char *t, int create_form);
+/* The not-found error for identity (caller holds the lock): DeviceNotFound for a device, or for a
+ * module of a device that does not exist; ModuleNotFound otherwise. */
+mh_err mh_store_not_found(mh_store *store, const char *identity, mh_status *st);
+
+/* Inserts module module_id of device_id (which must exist) with row's auth (keys already filled)
+ * inside the caller's transaction, lock held. Errors: ModuleAlreadyExistsOnDevice, database errors. */
+mh_err mh_store_module_insert_locked(mh_store *store, const char *device_id, const char *module_id,
+                                     const char *managed_by, const dev_row *row, mh_status *st);
 
 /* A new symmetric key: base64 of 32 random bytes (44 characters). 0 when no random bytes. */
 int mh_store_key_generate(char out[64]);

@@ -54,9 +54,15 @@ cJSON *mh_store_twin_render(sqlite3_stmt *s, int c)
 
     if (!twin)
         return NULL;
+    const char *identity = mh_db_col_text(s, c), *module = mh_identity_module(identity);
+    char device[MH_ID_MAX + 1];
+
     mh_twin_etag_format((uint64_t)twin_n, etag);
     mh_twin_device_etag_format(sqlite3_column_int64(s, c + 1), dev_etag);
-    if (!cJSON_AddStringToObject(twin, "deviceId", mh_db_col_text(s, c)) ||
+    /* a module's row id is "{deviceId}/{moduleId}" (identity.h): its twin names both */
+    if (!mh_identity_device(identity, device, sizeof device) ||
+        !cJSON_AddStringToObject(twin, "deviceId", device) ||
+        (module && !cJSON_AddStringToObject(twin, "moduleId", module)) ||
         !cJSON_AddStringToObject(twin, "etag", etag) ||
         !cJSON_AddStringToObject(twin, "deviceEtag", dev_etag) ||
         !cJSON_AddStringToObject(twin, "status", mh_db_col_text(s, c + 2)) ||
@@ -94,8 +100,8 @@ cJSON *mh_store_twin_render(sqlite3_stmt *s, int c)
         cJSON_Delete(sec);
         goto fail;
     }
-    if (!(caps = cJSON_AddObjectToObject(twin, "capabilities")) ||
-        !cJSON_AddBoolToObject(caps, "iotEdge", sqlite3_column_int(s, c + 8)))
+    if (!module && (!(caps = cJSON_AddObjectToObject(twin, "capabilities")) ||
+                    !cJSON_AddBoolToObject(caps, "iotEdge", sqlite3_column_int(s, c + 8))))
         goto fail;
     return twin;
 fail:
@@ -117,7 +123,7 @@ static mh_err twin_fetch(mh_store *store, const char *device_id, cJSON **out, mh
         twin = mh_store_twin_render(s, 0);
     mh_db_done(s);
     if (rc == SQLITE_DONE)
-        return mh_fail(st, MH_ERR_DEVICE_NOT_FOUND, "%s", device_id);
+        return mh_store_not_found(store, device_id, st);
     if (rc != SQLITE_ROW)
         return mh_db_fail(store, st, "twin get");
     if (!twin)
@@ -216,7 +222,7 @@ mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON 
     }
     mh_db_done(s);
     if (rc == SQLITE_DONE) {
-        err = mh_fail(st, MH_ERR_DEVICE_NOT_FOUND, "%s", device_id);
+        err = mh_store_not_found(store, device_id, st);
         goto rollback;
     }
     if (rc != SQLITE_ROW) {
@@ -386,7 +392,7 @@ mh_err mh_store_twin_get_properties(mh_store *store, const char *device_id, char
             }
         }
     } else if (rc == SQLITE_DONE) {
-        err = mh_fail(st, MH_ERR_DEVICE_NOT_FOUND, "%s", device_id);
+        err = mh_store_not_found(store, device_id, st);
     } else {
         err = mh_db_fail(store, st, "twin properties");
     }
@@ -461,7 +467,7 @@ mh_err mh_store_twin_report(mh_store *store, const char *device_id, const char *
     }
     mh_db_done(s);
     if (rc == SQLITE_DONE) {
-        err = mh_fail(st, MH_ERR_DEVICE_NOT_FOUND, "%s", device_id);
+        err = mh_store_not_found(store, device_id, st);
         goto rollback;
     }
     if (rc != SQLITE_ROW) {
