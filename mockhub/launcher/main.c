@@ -570,7 +570,8 @@ static int cmd_monitor_events(const mh_config *cfg, int argc, char **argv)
             if (count != 0 && printed >= count)
                 break;
             after = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "sequenceNumber"));
-            const cJSON *mod = cJSON_GetObjectItemCaseSensitive(ev, "module");
+            const cJSON *mod =
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "event"), "module");
             if (module != NULL && !(cJSON_IsString(mod) && strcmp(mod->valuestring, module) == 0))
                 continue; /* another module's, or a device's own message */
             char *line = cJSON_PrintUnformatted(ev);

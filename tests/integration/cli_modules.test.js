@@ -165,9 +165,14 @@ test('a ModuleClient on the CLI connection string: invoke-module-method, desired
   const { Message } = require('azure-iot-device');
   await withTimeout(mod.sendEvent(new Message('{"t":1}')), 10000, 'module sendEvent');
   const ev = await ok(['monitor-events', '--device', deviceId, '--module', 'filter', '--from-start', '--count', '1', '--timeout', '10']);
+  if (!ev.stdout.trim()) {
+    const all = await cli(['monitor-events', '--device', deviceId, '--from-start', '--timeout', '1']);
+    assert.fail(`monitor-events --module filter printed nothing; without --module: ${all.stdout} ${all.stderr}`);
+  }
   const line = JSON.parse(ev.stdout.trim().split('\n')[0]);
-  assert.equal(line.origin, deviceId);
-  assert.equal(line.module, 'filter');
+  assert.equal(line.event.origin, deviceId);
+  assert.equal(line.event.module, 'filter');
+  assert.deepEqual(line.event.payload, { t: 1 });
   const none = await ok(['monitor-events', '--device', deviceId, '--module', 'other', '--from-start', '--timeout', '1']);
   assert.equal(none.stdout, '', 'nothing from module other');
 });
