@@ -255,7 +255,8 @@ test('modules: our device app as a module + our service app with --module-id; th
   assert.deepEqual(unknown, { status: 404, payload: { Response: 'Unknown method' } });
   const notDevice = await svc.invokeDeviceMethod(deviceId, { methodName: 'ping', payload: null }).then(() => null, (e) => e);
   assert.ok(notDevice, 'the device itself is not connected');
-  assert.equal(notDevice.name, 'DeviceNotOnlineError');
+  assert.equal(notDevice.response && notDevice.response.statusCode, 404, `${notDevice.name}: ${notDevice.message}`);
+  assert.match(`${notDevice.message} ${notDevice.responseBody || ''}`, /DeviceNotOnline|404103/);
   // our service app: the module's method, then the module twin until the new reboot time shows
   const t0 = Date.now();
   const app = runServiceApp(hub, deviceId, ['--module-id', 'rebooter', '--interval', '1', '--count', '15']);
