@@ -7,6 +7,7 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+. scripts/node-env.sh
 MODE=full
 ONLY=""
 for a in "$@"; do

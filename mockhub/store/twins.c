@@ -235,7 +235,10 @@ mh_err mh_store_twin_update(mh_store *store, const char *device_id, const cJSON 
     }
     mh_twin_etag_format((uint64_t)twin_n, etag);
     if (!mh_twin_etag_matches(if_match, etag)) {
-        err = mh_fail(st, MH_ERR_PRECONDITION, "ETag mismatch for device ID '%s'", device_id);
+        /* AZURE: a module twin's 412 names the device id too ([R-mtwin412]) */
+        char device[MH_ID_MAX + 1] = "";
+        (void)mh_identity_device(device_id, device, sizeof device);
+        err = mh_fail(st, MH_ERR_PRECONDITION, "ETag mismatch for device ID '%s'", device);
         goto rollback;
     }
     if (!has_tags && !has_desired) {

@@ -28,6 +28,7 @@ if [ ! -x "$BUILD/mockhub" ] || [ ! -f "${MOCKHUB_PLUGIN:-$BUILD/mockhub_bridge.
     exit 2
 fi
 command -v node >/dev/null || { echo "integration: node not found (run scripts/deps.sh)" >&2; exit 2; }
+. "$HERE/../../scripts/node-env.sh"
 lock="$HERE/package-lock.json"
 stamp="$HERE/node_modules/.mockhub-lock"
 if ! cmp -s "$lock" "$stamp" 2>/dev/null; then

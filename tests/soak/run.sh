@@ -11,6 +11,7 @@ if [ "${MOCKHUB_SOAK_NETNS:-}" != 1 ]; then
     exec unshare -r -n -- env MOCKHUB_SOAK_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 [ -d tests/integration/node_modules ] || { echo "soak: run \`make deps-test\` first" >&2; exit 2; }
+. scripts/node-env.sh
 out="build/soak/run-$(date +%Y%m%d-%H%M%S)-$$"
 mkdir -p "$out"
 ln -sfn "$(basename "$out")" build/soak/last
