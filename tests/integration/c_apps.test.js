@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const {
   BUILD, useHub, uid, createDevice, openDevice, registry, serviceClient, withTimeout, waitFor, spawnApp,
-  deviceConnectionString,
+  deviceConnectionString, rest,
 } = require('./lib/hub');
 
 const DEVICE_APP = path.join(BUILD, 'dmpatterns_getstarted_device');
@@ -280,4 +280,35 @@ test('modules: our device app as a module + our service app with --module-id; th
   assert.equal((await expectExit(idle, 30000, 'service app (idle module)')).code, 6, idle.output());
   const stop = await dev.stop('SIGINT');
   assert.equal(stop.code, 0, `device app exit after Ctrl-C: ${JSON.stringify(stop)}\n${dev.output()}`);
+});
+
+test('modules: our device library sends module telemetry with an output name ($.on)', { timeout: 60000 }, async () => {
+  const hub = ctx.hub;
+  const reg = registry(hub);
+  const { deviceId, connectionString: deviceCs } = await createDevice(hub, uid('capp-mout'));
+  const { responseBody: module } = await withTimeout(reg.addModule({ deviceId, moduleId: 'sensor' }), 10000, 'addModule');
+  const cs = `${deviceConnectionString(hub, deviceId, module.authentication.symmetricKey.primaryKey)};ModuleId=sensor`;
+  const sender = path.join(BUILD, 'iotd_send_events');
+  const app = spawnApp(sender, ['mout', '2'], { IOTHUB_DEVICE_CONNECTION_STRING: cs, IOTHUB_CA_FILE: hub.ca, IOTD_OUTPUT_NAME: 'alerts' });
+  const info = await expectExit(app, 30000, 'iotd_send_events (module)');
+  assert.equal(info.code, 0, app.output());
+  let evs = [];
+  await waitFor(async () => {
+    const res = await rest(hub, 'GET', `/mockhub/events?deviceId=${encodeURIComponent(deviceId)}`);
+    evs = (res.json || []).map((e) => e.event);
+    return evs.length >= 2;
+  }, { timeout: 10000, what: 'the module\'s two events' });
+  for (const [i, e] of evs.entries()) {
+    assert.equal(e.origin, deviceId);
+    assert.equal(e.module, 'sensor');
+    assert.equal(e.annotations['iothub-connection-module-id'], 'sensor');
+    assert.equal(e.properties.system['$.on'], 'alerts', 'the output name arrives');
+    assert.equal(e.properties.system.messageId, `mout-${i + 1}`);
+    assert.equal(e.properties.application.source, 'c-device');
+  }
+  // an output name on a device connection is refused by the library, before anything is sent
+  const dev = spawnApp(sender, ['dout', '1'], { IOTHUB_DEVICE_CONNECTION_STRING: deviceCs, IOTHUB_CA_FILE: hub.ca, IOTD_OUTPUT_NAME: 'alerts' });
+  const dinfo = await expectExit(dev, 30000, 'iotd_send_events (device)');
+  assert.equal(dinfo.code, 2, dev.output());
+  assert.match(dev.output(), /an output name \(\$\.on\) needs a module identity/);
 });
