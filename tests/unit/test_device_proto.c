@@ -362,3 +362,12 @@ Test(device_proto, iotd_proto_telemetry_topic_output_without_module_fails)
     cr_assert_eq(iotd_proto_telemetry_topic("dev1", NULL, &p, out, sizeof(out)), IOTD_OK);
     cr_assert_str_eq(out, "devices/dev1/messages/events/");
 }
+
+Test(device_proto, iotd_proto_username_module_succeeds)
+{
+    char out[256], id[64];
+    /* AZURE: a module's user name is {host}/{deviceId}/{moduleId}/?api-version=... */
+    cr_assert_eq(iotd_proto_client_id("dev1", "m1", id, sizeof(id)), IOTD_OK);
+    cr_assert_eq(iotd_proto_username("h.azure-devices.net", id, out, sizeof(out)), IOTD_OK);
+    cr_assert_str_eq(out, "h.azure-devices.net/dev1/m1/?api-version=2021-04-12&DeviceClientType=iotd-c%2F0.1");
+}
