@@ -48,6 +48,7 @@ declare -A WHY=(
     [openssl]="certificates for the bench's broker-only floor"
     [python3-azure]="Python azure-eventhub 5.11: eventhub_python.test.js reads D2C through the Event Hubs endpoint"
     [python3-uamqp]="the uamqp transport of azure-eventhub (uamqp_transport=True, MSSBCBS SASL), as az CLI uses"
+    [sqlite3]="the fault tests' PRAGMA integrity_check of the hub's database after kill -9"
     [iproute2]="integration tests in private network namespaces (ip)"
     [util-linux]="integration tests in private network namespaces (unshare)"
     [nodejs]="Microsoft's Node.js SDKs, the conformance clients"
@@ -62,8 +63,8 @@ declare -A WHY=(
 PKGS=(build-essential pkg-config libmosquitto-dev mosquitto-dev libmicrohttpd-dev libsqlite3-dev
       libcjson-dev libssl-dev libcurl4-openssl-dev libqpid-proton11-dev mosquitto ca-certificates curl)
 if [ "$tier" != run ]; then
-    PKGS+=(libcriterion-dev clang libclang-rt-14-dev openssl python3-azure python3-uamqp iproute2 util-linux
-          chromium)
+    PKGS+=(libcriterion-dev clang libclang-rt-14-dev openssl python3-azure python3-uamqp sqlite3 iproute2
+          util-linux chromium)
     # A Node.js from elsewhere (NodeSource, nvm) is fine: only install Debian's when none is there.
     command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
     command -v npm >/dev/null 2>&1 || PKGS+=(npm)

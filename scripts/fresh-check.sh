@@ -159,6 +159,9 @@ in_chroot() { # $1 = "net" (host network) or "nonet" (private network namespace)
         set -e
         R=$1 net=$2; shift 2
         [ "$net" = net ] || ip link set lo up # the private network namespace: loopback only
+        # the root of the chroot must be a mount point, as on a real machine: tests that make their own mount
+        # namespace (disk_full.test.js: unshare -m) fail with EINVAL otherwise
+        mount --bind "$R" "$R"
         mount -t proc proc "$R/proc"
         mount --rbind /sys "$R/sys"
         mount --rbind /dev "$R/dev"
