@@ -670,6 +670,7 @@ static const route routes[] = {
     {"DELETE", "/mockhub/faults", 0, mh_testctl_r_faults_clear},
     {"DELETE", "/mockhub/faults/{id}", 0, mh_testctl_r_fault_delete},
     {"POST", "/mockhub/devices/{id}/drop", 0, mh_testctl_r_drop},
+    {"POST", "/mockhub/devices/{id}/messages", 0, mh_testctl_r_c2d_send},
     /* MOCK: the web dashboard (ui.c): a login page, then a session cookie checked by ui.c */
     {"GET", "/ui", 0, mh_ui_r_get},
     {"GET", "/ui/*", 0, mh_ui_r_get},
