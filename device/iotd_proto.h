@@ -27,7 +27,7 @@ typedef struct iotd_message_props {
     const char *expiry_utc;       /* $.exp, ISO-8601 */
     const iotd_property *user;    /* application properties, in order; key "dt-subject" is sent as $.sub */
     size_t user_count;
-    const char *output_name;      /* $.on: a module's output (Node's sendOutputEvent); modules only */
+    const char *output_name; /* $.on: a module's output (Node's sendOutputEvent); modules only */
 } iotd_message_props;
 
 /* A cloud-to-device message as the hub delivers it on devices/{id}/messages/devicebound/{property bag}:

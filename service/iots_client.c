@@ -359,7 +359,8 @@ iots_err iots_get_twin(iots_client *client, const char *device_id, char **out_tw
     return get_twin(client, device_id, NULL, out_twin);
 }
 
-iots_err iots_get_module_twin(iots_client *client, const char *device_id, const char *module_id, char **out_twin)
+iots_err iots_get_module_twin(iots_client *client, const char *device_id, const char *module_id,
+                              char **out_twin)
 {
     if (client && !module_id)
         return fail(client, IOTS_ERR_ARG, "module_id is required");
@@ -367,8 +368,8 @@ iots_err iots_get_module_twin(iots_client *client, const char *device_id, const 
 }
 
 /* PATCH (patch) or PUT (replace) a device's or module's twin with body (taken over). */
-static iots_err write_twin(iots_client *client, const char *method, const char *device_id, const char *module_id,
-                           char *body, const char *etag, char **out_twin)
+static iots_err write_twin(iots_client *client, const char *method, const char *device_id,
+                           const char *module_id, char *body, const char *etag, char **out_twin)
 {
     char ifm[HEADER_MAX - 16];
     iots_http_response resp = {0};
@@ -434,8 +435,8 @@ static iots_err replace_twin(iots_client *client, const char *device_id, const c
     return write_twin(client, "PUT", device_id, module_id, body, etag, out_twin);
 }
 
-iots_err iots_replace_twin(iots_client *client, const char *device_id, const char *twin_json, const char *etag,
-                           char **out_twin)
+iots_err iots_replace_twin(iots_client *client, const char *device_id, const char *twin_json,
+                           const char *etag, char **out_twin)
 {
     return replace_twin(client, device_id, NULL, twin_json, etag, out_twin);
 }
@@ -509,7 +510,8 @@ iots_err iots_delete_device(iots_client *client, const char *device_id, const ch
     return rc;
 }
 
-iots_err iots_create_module(iots_client *client, const char *device_id, const char *module_id, char **out_module)
+iots_err iots_create_module(iots_client *client, const char *device_id, const char *module_id,
+                            char **out_module)
 {
     char *body = NULL;
     iots_http_response resp = {0};
@@ -534,8 +536,8 @@ iots_err iots_create_module(iots_client *client, const char *device_id, const ch
     return rc;
 }
 
-static iots_err get_json(iots_client *client, iots_path_kind kind, const char *device_id, const char *module_id,
-                         char **out)
+static iots_err get_json(iots_client *client, iots_path_kind kind, const char *device_id,
+                         const char *module_id, char **out)
 {
     iots_http_response resp = {0};
     if (!client)
@@ -573,7 +575,8 @@ iots_err iots_list_modules(iots_client *client, const char *device_id, char **ou
     return rc;
 }
 
-iots_err iots_delete_module(iots_client *client, const char *device_id, const char *module_id, const char *etag)
+iots_err iots_delete_module(iots_client *client, const char *device_id, const char *module_id,
+                            const char *etag)
 {
     char ifm[HEADER_MAX - 16];
     iots_http_response resp = {0};

@@ -72,8 +72,8 @@ iots_err iots_delete_device(iots_client *client, const char *device_id, const ch
 
 /* PUT /twins/{id} with twin_json (a JSON object; its tags and desired properties replace the twin's),
  * If-Match as iots_update_twin. *out_twin (may be NULL) = the new twin (malloc'd). */
-iots_err iots_replace_twin(iots_client *client, const char *device_id, const char *twin_json, const char *etag,
-                           char **out_twin) IOTS_WARN_UNUSED;
+iots_err iots_replace_twin(iots_client *client, const char *device_id, const char *twin_json,
+                           const char *etag, char **out_twin) IOTS_WARN_UNUSED;
 
 /* ---- modules: identity "{device_id}/{module_id}" (module_id required, IOTS_ERR_ARG when NULL). A
  * missing module answers 404 ModuleNotFound (IOTS_ERR_DEVICE_NOT_FOUND); a module that is not
@@ -82,7 +82,8 @@ iots_err iots_replace_twin(iots_client *client, const char *device_id, const cha
 /* POST /twins/{id}/modules/{mid}/methods: as iots_invoke_method. */
 iots_err iots_invoke_module_method(iots_client *client, const char *device_id, const char *module_id,
                                    const char *method_name, const char *payload_json, int response_timeout_s,
-                                   int connect_timeout_s, int *out_status, char **out_payload) IOTS_WARN_UNUSED;
+                                   int connect_timeout_s, int *out_status,
+                                   char **out_payload) IOTS_WARN_UNUSED;
 /* GET /twins/{id}/modules/{mid}: as iots_get_twin (the twin has "deviceId" and "moduleId"). */
 iots_err iots_get_module_twin(iots_client *client, const char *device_id, const char *module_id,
                               char **out_twin) IOTS_WARN_UNUSED;

@@ -110,11 +110,12 @@ iots_err iots_url_format_module(const char *host_name, iots_path_kind kind, cons
                      enc, menc);
         break;
     case IOTS_PATH_MODULES:
-        n = snprintf(out, outsz, "https://%s/devices/%s/modules?api-version=" IOTS_API_VERSION, host_name, enc);
+        n = snprintf(out, outsz, "https://%s/devices/%s/modules?api-version=" IOTS_API_VERSION, host_name,
+                     enc);
         break;
     case IOTS_PATH_MODULE_TWIN:
-        n = snprintf(out, outsz, "https://%s/twins/%s/modules/%s?api-version=" IOTS_API_VERSION, host_name, enc,
-                     menc);
+        n = snprintf(out, outsz, "https://%s/twins/%s/modules/%s?api-version=" IOTS_API_VERSION, host_name,
+                     enc, menc);
         break;
     case IOTS_PATH_MODULE_METHODS:
         n = snprintf(out, outsz, "https://%s/twins/%s/modules/%s/methods?api-version=" IOTS_API_VERSION,
@@ -373,9 +374,10 @@ iots_err iots_module_create_body_format(const char *device_id, const char *modul
     root = cJSON_CreateObject();
     if (!root || !cJSON_AddStringToObject(root, "deviceId", device_id) ||
         !cJSON_AddStringToObject(root, "moduleId", module_id) ||
-        !(auth = cJSON_AddObjectToObject(root, "authentication")) || !cJSON_AddStringToObject(auth, "type", "sas") ||
-        !(sk = cJSON_AddObjectToObject(auth, "symmetricKey")) || !cJSON_AddStringToObject(sk, "primaryKey", "") ||
-        !cJSON_AddStringToObject(sk, "secondaryKey", ""))
+        !(auth = cJSON_AddObjectToObject(root, "authentication")) ||
+        !cJSON_AddStringToObject(auth, "type", "sas") ||
+        !(sk = cJSON_AddObjectToObject(auth, "symmetricKey")) ||
+        !cJSON_AddStringToObject(sk, "primaryKey", "") || !cJSON_AddStringToObject(sk, "secondaryKey", ""))
         goto cleanup;
     char *text = print_and_free(root);
     root = NULL;

@@ -793,10 +793,10 @@ static int v_query(cli *c)
 
 /* ---- modules: module-identity, module-twin, invoke-module-method ---- */
 
-static const char *const mod_cols[] = {"deviceId", "moduleId", "connectionState", "managedBy",
-                                       "lastActivityTime", NULL};
-static const char *const mod_heads[] = {"DeviceId", "ModuleId", "ConnectionState", "ManagedBy",
-                                        "LastActivityTime", NULL};
+static const char *const mod_cols[] = {"deviceId",  "moduleId",         "connectionState",
+                                       "managedBy", "lastActivityTime", NULL};
+static const char *const mod_heads[] = {"DeviceId",  "ModuleId",         "ConnectionState",
+                                        "ManagedBy", "LastActivityTime", NULL};
 static const char *const mtwin_cols[] = {"deviceId", "moduleId", "connectionState", "version", "etag", NULL};
 static const char *const mtwin_heads[] = {"DeviceId", "ModuleId", "ConnectionState", "Version", "Etag", NULL};
 
@@ -920,7 +920,8 @@ static int v_module_delete(cli *c)
 static const char *doc_key(const cJSON *doc, const char *kt)
 {
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "authentication"), "symmetricKey"),
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "authentication"),
+                                         "symmetricKey"),
         strcmp(kt, "primary") == 0 ? "primaryKey" : "secondaryKey");
     if (!cJSON_IsString(key) || key->valuestring[0] == '\0')
         return NULL;
@@ -1039,7 +1040,8 @@ static int v_c2d_send(cli *c)
     if (!need_id(c, path, sizeof path, "/mockhub/devices/", "/messages"))
         return MH_CLI_ERR_USAGE;
     const char *ack = arg(c, "ack");
-    if (ack && strcmp(ack, "positive") && strcmp(ack, "negative") && strcmp(ack, "full") && strcmp(ack, "none"))
+    if (ack && strcmp(ack, "positive") && strcmp(ack, "negative") && strcmp(ack, "full") &&
+        strcmp(ack, "none"))
         return usage_error(c, "--ack must be positive, negative or full, not '%s'", ack);
     long long expiry = 0;
     if (has(c, "expiry-time-utc")) {
@@ -1056,12 +1058,9 @@ static int v_c2d_send(cli *c)
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "data", has(c, "data") ? arg(c, "data") : "Ping from Az CLI IoT Extension");
     cJSON_AddItemToObject(body, "properties", props);
-    const char *strs[][2] = {{"ack", "ack"},
-                             {"message-id", "messageId"},
-                             {"correlation-id", "correlationId"},
-                             {"user-id", "userId"},
-                             {"content-type", "contentType"},
-                             {"content-encoding", "contentEncoding"}};
+    const char *strs[][2] = {
+        {"ack", "ack"},        {"message-id", "messageId"},     {"correlation-id", "correlationId"},
+        {"user-id", "userId"}, {"content-type", "contentType"}, {"content-encoding", "contentEncoding"}};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (has(c, strs[i][0]))
             cJSON_AddStringToObject(body, strs[i][1], arg(c, strs[i][0]));
@@ -1330,8 +1329,8 @@ static const verb verbs[] = {
     {"invoke-module-method", v_invoke_module, "call a module's direct method and print its answer",
      OPTS("device-id", "module-id", "method-name", "method-payload", "timeout", "connect-timeout")},
     {"c2d-message send", v_c2d_send, "send a cloud-to-device message to a device (queued until it takes it)",
-     OPTS("device-id", "data", "props", "ack", "message-id", "correlation-id", "user-id",
-          "content-type", "content-encoding", "expiry-time-utc")},
+     OPTS("device-id", "data", "props", "ack", "message-id", "correlation-id", "user-id", "content-type",
+          "content-encoding", "expiry-time-utc")},
     {"query", v_query, "run an IoT Hub query", OPTS("query-command", "top")},
     {"generate-sas-token", v_sas, "a SAS token for a device (-d), a module (-d -m) or the login's policy",
      OPTS("device-id", "module-id", "key-type", "duration", "policy-name")},

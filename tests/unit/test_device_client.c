@@ -64,7 +64,8 @@ static iotd_client *offline_client(const char *ids)
     iotd_client *c = NULL;
     char cs[512], why[256] = "";
     unsetenv("IOTHUB_CA_FILE");
-    snprintf(cs, sizeof(cs), "HostName=h.example;%s;SharedAccessKey=" KEY1 ";GatewayHostName=localhost:1", ids);
+    snprintf(cs, sizeof(cs), "HostName=h.example;%s;SharedAccessKey=" KEY1 ";GatewayHostName=localhost:1",
+             ids);
     cr_assert_eq(iotd_client_new(cs, NULL, &c, why, sizeof(why)), IOTD_OK, "%s", why);
     return c;
 }
@@ -92,7 +93,8 @@ Test(device_client, iotd_client_new_module_identity_succeeds)
 Test(device_client, iotd_client_new_slash_in_ids_fails)
 {
     check_config_error("HostName=h;DeviceId=a/b;SharedAccessKey=" KEY1, NULL, "may not contain '/'");
-    check_config_error("HostName=h;DeviceId=a;ModuleId=m/x;SharedAccessKey=" KEY1, NULL, "may not contain '/'");
+    check_config_error("HostName=h;DeviceId=a;ModuleId=m/x;SharedAccessKey=" KEY1, NULL,
+                       "may not contain '/'");
 }
 
 Test(device_client, iotd_client_on_c2d_module_fails)

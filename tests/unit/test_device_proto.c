@@ -369,5 +369,6 @@ Test(device_proto, iotd_proto_username_module_succeeds)
     /* AZURE: a module's user name is {host}/{deviceId}/{moduleId}/?api-version=... */
     cr_assert_eq(iotd_proto_client_id("dev1", "m1", id, sizeof(id)), IOTD_OK);
     cr_assert_eq(iotd_proto_username("h.azure-devices.net", id, out, sizeof(out)), IOTD_OK);
-    cr_assert_str_eq(out, "h.azure-devices.net/dev1/m1/?api-version=2021-04-12&DeviceClientType=iotd-c%2F0.1");
+    cr_assert_str_eq(out,
+                     "h.azure-devices.net/dev1/m1/?api-version=2021-04-12&DeviceClientType=iotd-c%2F0.1");
 }

@@ -177,7 +177,8 @@ Test(service_client, iots_get_module_twin_closed_port_fails)
                  IOTS_OK);
     cr_assert_eq(iots_get_module_twin(c, "dev1", "mod 1", &twin), IOTS_ERR_TRANSPORT);
     const iots_error_info *e = iots_client_last_error(c);
-    cr_assert(strstr(e->message, "https://127.0.0.1:1/twins/dev1/modules/mod%201?api-version=2021-04-12") != NULL,
+    cr_assert(strstr(e->message, "https://127.0.0.1:1/twins/dev1/modules/mod%201?api-version=2021-04-12") !=
+                  NULL,
               "%s", e->message);
     cr_assert_null(twin);
     iots_client_free(c);

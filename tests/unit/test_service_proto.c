@@ -297,7 +297,8 @@ Test(service_proto, iots_url_format_module_paths_succeeds)
     cr_assert_str_eq(url, "https://h/devices/dev1/modules/mod1?api-version=2021-04-12");
     cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULES, "dev1", NULL, url, sizeof url), IOTS_OK);
     cr_assert_str_eq(url, "https://h/devices/dev1/modules?api-version=2021-04-12");
-    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE_TWIN, "dev1", "mod1", url, sizeof url), IOTS_OK);
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE_TWIN, "dev1", "mod1", url, sizeof url),
+                 IOTS_OK);
     cr_assert_str_eq(url, "https://h/twins/dev1/modules/mod1?api-version=2021-04-12");
     cr_assert_eq(iots_url_format_module("h:4443", IOTS_PATH_MODULE_METHODS, "d #", "m+1", url, sizeof url),
                  IOTS_OK);
@@ -313,7 +314,8 @@ Test(service_proto, iots_url_format_module_bad_input_fails)
     memset(longid, 'm', sizeof longid - 1);
     longid[sizeof longid - 1] = '\0';
     cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE, "dev1", NULL, url, sizeof url), IOTS_ERR_ARG);
-    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE_TWIN, "dev1", "", url, sizeof url), IOTS_ERR_ARG);
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE_TWIN, "dev1", "", url, sizeof url),
+                 IOTS_ERR_ARG);
     cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE_METHODS, "dev1", longid, url, sizeof url),
                  IOTS_ERR_ARG);
     cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULES, "", NULL, url, sizeof url), IOTS_ERR_ARG);
@@ -326,12 +328,12 @@ Test(service_proto, iots_module_bodies_succeeds)
 {
     char *b = NULL;
     cr_assert_eq(iots_module_create_body_format("dev1", "mod1", &b), IOTS_OK);
-    cr_assert_str_eq(b,
-                     "{\"deviceId\":\"dev1\",\"moduleId\":\"mod1\",\"authentication\":{\"type\":\"sas\","
-                     "\"symmetricKey\":{\"primaryKey\":\"\",\"secondaryKey\":\"\"}}}");
+    cr_assert_str_eq(b, "{\"deviceId\":\"dev1\",\"moduleId\":\"mod1\",\"authentication\":{\"type\":\"sas\","
+                        "\"symmetricKey\":{\"primaryKey\":\"\",\"secondaryKey\":\"\"}}}");
     free(b);
-    cr_assert_eq(iots_twin_replace_body_format("{ \"tags\": {\"a\": 1},\n \"properties\": {\"desired\": {}} }", &b),
-                 IOTS_OK);
+    cr_assert_eq(
+        iots_twin_replace_body_format("{ \"tags\": {\"a\": 1},\n \"properties\": {\"desired\": {}} }", &b),
+        IOTS_OK);
     cr_assert_str_eq(b, "{\"tags\":{\"a\":1},\"properties\":{\"desired\":{}}}");
     free(b);
 }
