@@ -257,7 +257,8 @@ int main(int argc, char **argv)
     }
     if (iotd_client_on_method(app.client, "rebootDevice", on_reboot, &app) != IOTD_OK ||
         iotd_client_on_method(app.client, NULL, on_unknown, &app) != IOTD_OK ||
-        iotd_client_on_c2d(app.client, on_c2d, &app) != IOTD_OK) {
+        /* modules get no cloud-to-device messages (the hub has no queue for them) */
+        (!iotd_client_is_module(app.client) && iotd_client_on_c2d(app.client, on_c2d, &app) != IOTD_OK)) {
         fprintf(stderr, "error: cannot register method and message handlers\n");
         iotd_client_free(app.client);
         return EXIT_USAGE;

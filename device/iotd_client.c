@@ -386,6 +386,12 @@ static iotd_err client_setup(iotd_client *c, const char *connection_string, cons
 
     if (iot_connstr_parse_device(connection_string, &c->cs, why, whylen) != IOT_OK)
         return IOTD_E_CONFIG;
+    /* the identity is "{device}" or "{device}/{module}": a '/' in either id would make it ambiguous,
+     * and the hub allows neither (device and module ids take letters, digits and -.+%_#*?!(),:=@$') */
+    if (strchr(c->cs.device_id, '/') || strchr(c->cs.module_id, '/')) {
+        snprintf(why, whylen, "DeviceId and ModuleId may not contain '/'");
+        return IOTD_E_CONFIG;
+    }
     if (c->cs.x509) {
         snprintf(why, whylen, "x509 authentication is not supported by this client; use SharedAccessKey");
         return IOTD_E_CONFIG;
@@ -548,8 +554,16 @@ iotd_err iotd_client_on_desired(iotd_client *c, iotd_desired_cb cb, void *ctx)
 
 iotd_err iotd_client_on_c2d(iotd_client *c, iotd_c2d_cb cb, void *ctx)
 {
-    if (!c || !cb || c->cs.module_id[0])
+    if (!c || !cb)
         return IOTD_E_INVALID;
+    if (c->cs.module_id[0]) {
+        /* AZURE: the hub has no cloud-to-device queue for modules (no devicebound topic to subscribe) */
+        snprintf(c->last_error, sizeof(c->last_error),
+                 "cloud-to-device messages are not delivered to modules (%s is a module identity); "
+                 "use direct methods or desired properties",
+                 c->client_id);
+        return IOTD_E_INVALID;
+    }
     c->c2d_cb = cb;
     c->c2d_ctx = ctx;
     if (c->st == ST_CONNECTED && subscribe_c2d(c) != IOTD_OK)
@@ -608,6 +622,11 @@ iotd_err iotd_client_send_event(iotd_client *c, const void *body, size_t len, co
 
     if (!c || (!body && len > 0))
         return IOTD_E_INVALID;
+    if (props && props->output_name && *props->output_name && !c->cs.module_id[0]) {
+        snprintf(c->last_error, sizeof(c->last_error),
+                 "an output name ($.on) needs a module identity; %s is a device", c->client_id);
+        return IOTD_E_INVALID;
+    }
     if (c->st != ST_CONNECTED)
         return IOTD_E_NOT_CONNECTED;
     err = iotd_proto_telemetry_topic(c->cs.device_id, c->cs.module_id, props, topic, sizeof(topic));
@@ -699,6 +718,16 @@ void iotd_client_close(iotd_client *c)
     fail_pending(c, IOTD_E_DISCONNECTED);
     if (was_up)
         notify(c, IOTD_CONN_CLOSED, "");
+}
+
+const char *iotd_client_identity(const iotd_client *c)
+{
+    return c ? c->client_id : "";
+}
+
+int iotd_client_is_module(const iotd_client *c)
+{
+    return c && c->cs.module_id[0] != '\0';
 }
 
 int iotd_client_connected(const iotd_client *c)

@@ -67,14 +67,17 @@ iotd_err iotd_client_on_method(iotd_client *c, const char *name, iotd_method_cb 
 iotd_err iotd_client_method_respond(iotd_client *c, const char *rid, int status, const char *json) IOTD_WUR;
 iotd_err iotd_client_on_desired(iotd_client *c, iotd_desired_cb cb, void *ctx) IOTD_WUR;
 /* Registers the C2D callback; subscribes devices/{id}/messages/devicebound/# at QoS 1 now or at the
- * next connect (the hub then delivers queued messages). Not for module identities (IOTD_E_INVALID). */
+ * next connect (the hub then delivers queued messages). Not for module identities: IOTD_E_INVALID, and
+ * iotd_client_last_error says that the hub does not deliver cloud-to-device messages to modules. */
 iotd_err iotd_client_on_c2d(iotd_client *c, iotd_c2d_cb cb, void *ctx) IOTD_WUR;
 
 /* Twin requests (need a connection: IOTD_E_NOT_CONNECTED otherwise; IOTD_E_BUSY when too many pending). */
 iotd_err iotd_client_twin_get(iotd_client *c, iotd_twin_cb cb, void *ctx) IOTD_WUR;
 iotd_err iotd_client_twin_report(iotd_client *c, const char *json, iotd_twin_cb cb, void *ctx) IOTD_WUR;
 
-/* Telemetry at QoS 1 on devices/{id}/messages/events/{property bag}. props may be NULL. */
+/* Telemetry at QoS 1 on devices/{id}/messages/events/{property bag} (a module:
+ * devices/{id}/modules/{mid}/messages/events/...). props may be NULL; props->output_name ($.on) is for
+ * modules only (IOTD_E_INVALID with last_error on a device). */
 iotd_err iotd_client_send_event(iotd_client *c, const void *body, size_t len,
                                 const iotd_message_props *props) IOTD_WUR;
 
@@ -84,6 +87,10 @@ iotd_err iotd_client_run(iotd_client *c, int timeout_ms);
 /* Sends DISCONNECT and stops reconnecting. */
 void iotd_client_close(iotd_client *c);
 int iotd_client_connected(const iotd_client *c);
+/* The identity the client connects as (its MQTT client id): "{device}" or "{device}/{module}". */
+const char *iotd_client_identity(const iotd_client *c);
+/* 1 when the connection string has a ModuleId. */
+int iotd_client_is_module(const iotd_client *c);
 /* Last connection error text ("" when none); valid until the next call on c. */
 const char *iotd_client_last_error(const iotd_client *c);
 

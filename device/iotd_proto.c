@@ -92,6 +92,8 @@ struct sysprop {
 };
 
 static const struct sysprop sysprops[] = {
+    /* AZURE: sendOutputEvent puts $.on before the message's own system properties */
+    {"%24.on", offsetof(iotd_message_props, output_name)},
     {"%24.mid", offsetof(iotd_message_props, message_id)},
     {"%24.cid", offsetof(iotd_message_props, correlation_id)},
     {"%24.uid", offsetof(iotd_message_props, user_id)},
@@ -108,7 +110,7 @@ iotd_err iotd_proto_telemetry_topic(const char *device_id, const char *module_id
     int first = 1;
     iotd_err err;
 
-    if (empty(device_id) || !out)
+    if (empty(device_id) || !out || (props && !empty(props->output_name) && empty(module_id)))
         return IOTD_E_INVALID;
     if (empty(module_id))
         err = buf_printf(out, outsz, &pos, "devices/%s/messages/events/", device_id);

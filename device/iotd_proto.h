@@ -27,6 +27,7 @@ typedef struct iotd_message_props {
     const char *expiry_utc;       /* $.exp, ISO-8601 */
     const iotd_property *user;    /* application properties, in order; key "dt-subject" is sent as $.sub */
     size_t user_count;
+    const char *output_name; /* $.on: a module's output (Node's sendOutputEvent); modules only */
 } iotd_message_props;
 
 /* A cloud-to-device message as the hub delivers it on devices/{id}/messages/devicebound/{property bag}:
@@ -67,8 +68,9 @@ iotd_err iotd_proto_sas_resource(const char *host, const char *device_id, const 
                                  size_t outsz) IOTD_WUR;
 
 /* "devices/{device}[/modules/{module}]/messages/events/" + property bag (props may be NULL). The bag is
- * the Node SDK's: system properties first in the order mid, cid, uid, to, ct, ce, exp with '$' sent as
- * %24, then encodeURIComponent(key)=encodeURIComponent(value) for each application property. */
+ * the Node SDK's: system properties first in the order on, mid, cid, uid, to, ct, ce, exp with '$' sent
+ * as %24, then encodeURIComponent(key)=encodeURIComponent(value) for each application property.
+ * An output name without a module id is IOTD_E_INVALID (outputs are a module feature). */
 iotd_err iotd_proto_telemetry_topic(const char *device_id, const char *module_id,
                                     const iotd_message_props *props, char *out, size_t outsz) IOTD_WUR;
 

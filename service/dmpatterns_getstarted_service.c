@@ -33,6 +33,7 @@ enum exit_code {
 typedef struct settings {
     const char *connection_string;
     const char *device_id;
+    const char *module_id; /* NULL or "": the device itself */
     const char *ca_file;
     long interval_s;
     long count;
@@ -56,6 +57,8 @@ static void usage(FILE *f)
             "                          HostName=<hub>;SharedAccessKeyName=<policy>;SharedAccessKey=<key>\n"
             "                          (HostName may be host:port for a hub on another port)\n"
             "  --device-id ID          target device                   [env IOTHUB_DEVICE_ID]\n"
+            "  --module-id ID          target a module of the device instead (its method and module twin)\n"
+            "                                                          [env IOTHUB_MODULE_ID]\n"
             "  --ca FILE               extra trusted CA (PEM), added to the system store\n"
             "                          [env IOTHUB_CA_FILE; for mockhub: <data dir>/ca.pem]\n"
             "  --interval SECONDS      time between twin reads (default 5)\n"
@@ -91,10 +94,11 @@ static int parse_long(const char *text, long min, long max, long *out)
 
 static int parse_args(int argc, char **argv, settings *s)
 {
-    enum { OPT_CS = 1, OPT_DEV, OPT_CA, OPT_INTERVAL, OPT_COUNT, OPT_RESP, OPT_CONN, OPT_HELP };
+    enum { OPT_CS = 1, OPT_DEV, OPT_MOD, OPT_CA, OPT_INTERVAL, OPT_COUNT, OPT_RESP, OPT_CONN, OPT_HELP };
     static const struct option longopts[] = {
         {"connection-string", required_argument, NULL, OPT_CS},
         {"device-id", required_argument, NULL, OPT_DEV},
+        {"module-id", required_argument, NULL, OPT_MOD},
         {"ca", required_argument, NULL, OPT_CA},
         {"interval", required_argument, NULL, OPT_INTERVAL},
         {"count", required_argument, NULL, OPT_COUNT},
@@ -112,6 +116,9 @@ static int parse_args(int argc, char **argv, settings *s)
             break;
         case OPT_DEV:
             s->device_id = optarg;
+            break;
+        case OPT_MOD:
+            s->module_id = optarg;
             break;
         case OPT_CA:
             s->ca_file = optarg;
@@ -233,10 +240,11 @@ static void sleep_s(long s)
 }
 
 /* Reads the twin's reboot time into out ("" when not reported). Returns IOTS_OK or the call's error. */
-static iots_err read_reboot_time(iots_client *c, const char *device_id, char *out, size_t outsz)
+static iots_err read_reboot_time(iots_client *c, const settings *s, char *out, size_t outsz)
 {
     char *twin = NULL;
-    iots_err rc = iots_get_twin(c, device_id, &twin);
+    iots_err rc = s->module_id && *s->module_id ? iots_get_module_twin(c, s->device_id, s->module_id, &twin)
+                                                : iots_get_twin(c, s->device_id, &twin);
     out[0] = '\0';
     if (rc != IOTS_OK)
         return rc;
@@ -263,6 +271,7 @@ int main(int argc, char **argv)
     settings s = {
         .connection_string = getenv("IOTHUB_CONNECTION_STRING"),
         .device_id = getenv("IOTHUB_DEVICE_ID"),
+        .module_id = getenv("IOTHUB_MODULE_ID"),
         .interval_s = 5,
         .count = 10,
         .response_timeout_s = 30,
@@ -285,15 +294,23 @@ int main(int argc, char **argv)
     const char *host = iots_client_host_name(client);
 
     /* The reboot time before the call, so an old report is not taken for the new one. */
-    if (read_reboot_time(client, s.device_id, before, sizeof before) != IOTS_OK) {
+    if (read_reboot_time(client, &s, before, sizeof before) != IOTS_OK) {
         code = report("reading the device twin", iots_client_last_error(client), &s, host);
         goto cleanup;
     }
 
     long long invoked_ms = now_ms();
-    printf("Invoking direct method '%s' on device '%s' (hub %s)...\n", METHOD_NAME, s.device_id, host);
-    if (iots_invoke_method(client, s.device_id, METHOD_NAME, NULL, (int)s.response_timeout_s,
-                           (int)s.connect_timeout_s, &status, &payload) != IOTS_OK) {
+    int module = s.module_id && *s.module_id;
+    if (module)
+        printf("Invoking direct method '%s' on module '%s/%s' (hub %s)...\n", METHOD_NAME, s.device_id,
+               s.module_id, host);
+    else
+        printf("Invoking direct method '%s' on device '%s' (hub %s)...\n", METHOD_NAME, s.device_id, host);
+    if ((module ? iots_invoke_module_method(client, s.device_id, s.module_id, METHOD_NAME, NULL,
+                                            (int)s.response_timeout_s, (int)s.connect_timeout_s, &status,
+                                            &payload)
+                : iots_invoke_method(client, s.device_id, METHOD_NAME, NULL, (int)s.response_timeout_s,
+                                     (int)s.connect_timeout_s, &status, &payload)) != IOTS_OK) {
         code = report("direct method " METHOD_NAME, iots_client_last_error(client), &s, host);
         goto cleanup;
     }
@@ -308,7 +325,7 @@ int main(int argc, char **argv)
 
     for (long i = 1; i <= s.count; i++) {
         sleep_s(s.interval_s);
-        if (read_reboot_time(client, s.device_id, seen, sizeof seen) != IOTS_OK) {
+        if (read_reboot_time(client, &s, seen, sizeof seen) != IOTS_OK) {
             code = report("reading the device twin", iots_client_last_error(client), &s, host);
             goto cleanup;
         }

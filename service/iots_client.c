@@ -167,6 +167,7 @@ typedef struct call_spec {
     const char *method;
     iots_path_kind kind;
     const char *device_id;
+    const char *module_id; /* module paths only */
     const char *body;
     const char *if_match;  /* already formatted (quoted) or NULL */
     const char *max_items; /* x-ms-max-item-count value or NULL */
@@ -187,9 +188,9 @@ static iots_err call(iots_client *c, const call_spec *s, iots_http_response *out
     iots_err rc;
 
     memset(&c->last, 0, sizeof c->last);
-    rc = iots_url_format(c->host_name, s->kind, s->device_id, url, sizeof url);
+    rc = iots_url_format_module(c->host_name, s->kind, s->device_id, s->module_id, url, sizeof url);
     if (rc != IOTS_OK) {
-        iots_error_set(&c->last, rc, "invalid device id (empty or longer than 128 characters)");
+        iots_error_set(&c->last, rc, "invalid device or module id (empty or longer than 128 characters)");
         return rc;
     }
     rc = current_token(c);
@@ -276,9 +277,9 @@ static void take_body(iots_http_response *resp, char **out)
     iots_http_response_cleanup(resp);
 }
 
-iots_err iots_invoke_method(iots_client *client, const char *device_id, const char *method_name,
-                            const char *payload_json, int response_timeout_s, int connect_timeout_s,
-                            int *out_status, char **out_payload)
+static iots_err invoke(iots_client *client, const char *device_id, const char *module_id,
+                       const char *method_name, const char *payload_json, int response_timeout_s,
+                       int connect_timeout_s, int *out_status, char **out_payload)
 {
     char *body = NULL;
     iots_http_response resp = {0};
@@ -296,8 +297,9 @@ iots_err iots_invoke_method(iots_client *client, const char *device_id, const ch
                         : "out of memory");
     call_spec s = {
         .method = "POST",
-        .kind = IOTS_PATH_METHODS,
+        .kind = module_id ? IOTS_PATH_MODULE_METHODS : IOTS_PATH_METHODS,
         .device_id = device_id,
+        .module_id = module_id,
         .body = body,
         .timeout_s = iots_method_http_timeout_s(response_timeout_s, connect_timeout_s),
         .expect_status = 200,
@@ -315,7 +317,25 @@ cleanup:
     return rc;
 }
 
-iots_err iots_get_twin(iots_client *client, const char *device_id, char **out_twin)
+iots_err iots_invoke_method(iots_client *client, const char *device_id, const char *method_name,
+                            const char *payload_json, int response_timeout_s, int connect_timeout_s,
+                            int *out_status, char **out_payload)
+{
+    return invoke(client, device_id, NULL, method_name, payload_json, response_timeout_s, connect_timeout_s,
+                  out_status, out_payload);
+}
+
+iots_err iots_invoke_module_method(iots_client *client, const char *device_id, const char *module_id,
+                                   const char *method_name, const char *payload_json, int response_timeout_s,
+                                   int connect_timeout_s, int *out_status, char **out_payload)
+{
+    if (client && !module_id)
+        return fail(client, IOTS_ERR_ARG, "module_id is required");
+    return invoke(client, device_id, module_id, method_name, payload_json, response_timeout_s,
+                  connect_timeout_s, out_status, out_payload);
+}
+
+static iots_err get_twin(iots_client *client, const char *device_id, const char *module_id, char **out_twin)
 {
     iots_http_response resp = {0};
     if (!client)
@@ -323,8 +343,9 @@ iots_err iots_get_twin(iots_client *client, const char *device_id, char **out_tw
     if (!out_twin)
         return fail(client, IOTS_ERR_ARG, "out_twin is required");
     call_spec s = {.method = "GET",
-                   .kind = IOTS_PATH_TWIN,
+                   .kind = module_id ? IOTS_PATH_MODULE_TWIN : IOTS_PATH_TWIN,
                    .device_id = device_id,
+                   .module_id = module_id,
                    .timeout_s = client->request_timeout_s,
                    .expect_status = 200};
     iots_err rc = call(client, &s, &resp);
@@ -333,26 +354,35 @@ iots_err iots_get_twin(iots_client *client, const char *device_id, char **out_tw
     return rc;
 }
 
-iots_err iots_update_twin(iots_client *client, const char *device_id, const char *desired_json,
-                          const char *tags_json, const char *etag, char **out_twin)
+iots_err iots_get_twin(iots_client *client, const char *device_id, char **out_twin)
 {
-    char *body = NULL;
+    return get_twin(client, device_id, NULL, out_twin);
+}
+
+iots_err iots_get_module_twin(iots_client *client, const char *device_id, const char *module_id,
+                              char **out_twin)
+{
+    if (client && !module_id)
+        return fail(client, IOTS_ERR_ARG, "module_id is required");
+    return get_twin(client, device_id, module_id, out_twin);
+}
+
+/* PATCH (patch) or PUT (replace) a device's or module's twin with body (taken over). */
+static iots_err write_twin(iots_client *client, const char *method, const char *device_id,
+                           const char *module_id, char *body, const char *etag, char **out_twin)
+{
     char ifm[HEADER_MAX - 16];
     iots_http_response resp = {0};
     iots_err rc;
 
-    if (!client)
-        return IOTS_ERR_ARG;
-    rc = iots_twin_patch_body_format(desired_json, tags_json, &body);
-    if (rc != IOTS_OK)
-        return fail(client, rc, "bad twin patch: desired and tags must be JSON objects, at least one given");
     if (iots_if_match_format(etag, ifm, sizeof ifm) != IOTS_OK) {
         rc = fail(client, IOTS_ERR_ARG, "etag too long");
         goto cleanup;
     }
-    call_spec s = {.method = "PATCH",
-                   .kind = IOTS_PATH_TWIN,
+    call_spec s = {.method = method,
+                   .kind = module_id ? IOTS_PATH_MODULE_TWIN : IOTS_PATH_TWIN,
                    .device_id = device_id,
+                   .module_id = module_id,
                    .body = body,
                    .if_match = ifm,
                    .timeout_s = client->request_timeout_s,
@@ -364,6 +394,59 @@ iots_err iots_update_twin(iots_client *client, const char *device_id, const char
 cleanup:
     free(body);
     return rc;
+}
+
+static iots_err patch_twin(iots_client *client, const char *device_id, const char *module_id,
+                           const char *desired_json, const char *tags_json, const char *etag, char **out_twin)
+{
+    char *body = NULL;
+    if (!client)
+        return IOTS_ERR_ARG;
+    iots_err rc = iots_twin_patch_body_format(desired_json, tags_json, &body);
+    if (rc != IOTS_OK)
+        return fail(client, rc, "bad twin patch: desired and tags must be JSON objects, at least one given");
+    return write_twin(client, "PATCH", device_id, module_id, body, etag, out_twin);
+}
+
+iots_err iots_update_twin(iots_client *client, const char *device_id, const char *desired_json,
+                          const char *tags_json, const char *etag, char **out_twin)
+{
+    return patch_twin(client, device_id, NULL, desired_json, tags_json, etag, out_twin);
+}
+
+iots_err iots_update_module_twin(iots_client *client, const char *device_id, const char *module_id,
+                                 const char *desired_json, const char *tags_json, const char *etag,
+                                 char **out_twin)
+{
+    if (client && !module_id)
+        return fail(client, IOTS_ERR_ARG, "module_id is required");
+    return patch_twin(client, device_id, module_id, desired_json, tags_json, etag, out_twin);
+}
+
+static iots_err replace_twin(iots_client *client, const char *device_id, const char *module_id,
+                             const char *twin_json, const char *etag, char **out_twin)
+{
+    char *body = NULL;
+    if (!client)
+        return IOTS_ERR_ARG;
+    iots_err rc = iots_twin_replace_body_format(twin_json, &body);
+    if (rc != IOTS_OK)
+        return fail(client, rc, "bad twin: the replacement must be a JSON object");
+    return write_twin(client, "PUT", device_id, module_id, body, etag, out_twin);
+}
+
+iots_err iots_replace_twin(iots_client *client, const char *device_id, const char *twin_json,
+                           const char *etag, char **out_twin)
+{
+    return replace_twin(client, device_id, NULL, twin_json, etag, out_twin);
+}
+
+iots_err iots_replace_module_twin(iots_client *client, const char *device_id, const char *module_id,
+                                  const char *twin_json, const char *etag, char **out_twin)
+{
+    if (client && !module_id)
+        return fail(client, IOTS_ERR_ARG, "module_id is required");
+    return replace_twin(client, device_id, module_id, twin_json, etag, out_twin);
 }
 
 iots_err iots_create_device(iots_client *client, const char *device_id, char **out_device)
@@ -420,6 +503,94 @@ iots_err iots_delete_device(iots_client *client, const char *device_id, const ch
     call_spec s = {.method = "DELETE",
                    .kind = IOTS_PATH_DEVICE,
                    .device_id = device_id,
+                   .if_match = ifm,
+                   .timeout_s = client->request_timeout_s};
+    iots_err rc = call(client, &s, &resp);
+    iots_http_response_cleanup(&resp);
+    return rc;
+}
+
+iots_err iots_create_module(iots_client *client, const char *device_id, const char *module_id,
+                            char **out_module)
+{
+    char *body = NULL;
+    iots_http_response resp = {0};
+    iots_err rc;
+
+    if (!client)
+        return IOTS_ERR_ARG;
+    rc = iots_module_create_body_format(device_id, module_id, &body);
+    if (rc != IOTS_OK)
+        return fail(client, rc, "invalid device or module id (empty or longer than 128 characters)");
+    /* AZURE: like a device, a module is created by a PUT without If-Match */
+    call_spec s = {.method = "PUT",
+                   .kind = IOTS_PATH_MODULE,
+                   .device_id = device_id,
+                   .module_id = module_id,
+                   .body = body,
+                   .timeout_s = client->request_timeout_s};
+    rc = call(client, &s, &resp);
+    if (rc == IOTS_OK)
+        take_body(&resp, out_module);
+    free(body);
+    return rc;
+}
+
+static iots_err get_json(iots_client *client, iots_path_kind kind, const char *device_id,
+                         const char *module_id, char **out)
+{
+    iots_http_response resp = {0};
+    if (!client)
+        return IOTS_ERR_ARG;
+    if (!out)
+        return fail(client, IOTS_ERR_ARG, "the output pointer is required");
+    if (kind == IOTS_PATH_MODULE && !module_id)
+        return fail(client, IOTS_ERR_ARG, "module_id is required");
+    call_spec s = {.method = "GET",
+                   .kind = kind,
+                   .device_id = device_id,
+                   .module_id = module_id,
+                   .timeout_s = client->request_timeout_s,
+                   .expect_status = 200};
+    iots_err rc = call(client, &s, &resp);
+    if (rc == IOTS_OK)
+        take_body(&resp, out);
+    return rc;
+}
+
+iots_err iots_get_module(iots_client *client, const char *device_id, const char *module_id, char **out_module)
+{
+    return get_json(client, IOTS_PATH_MODULE, device_id, module_id, out_module);
+}
+
+iots_err iots_list_modules(iots_client *client, const char *device_id, char **out_modules)
+{
+    iots_err rc = get_json(client, IOTS_PATH_MODULES, device_id, NULL, out_modules);
+    int n = 0;
+    if (rc == IOTS_OK && iots_query_page_check(*out_modules, strlen(*out_modules), &n) != IOTS_OK) {
+        free(*out_modules);
+        *out_modules = NULL;
+        rc = fail(client, IOTS_ERR_PROTOCOL, "the hub's module list is not a JSON array");
+    }
+    return rc;
+}
+
+iots_err iots_delete_module(iots_client *client, const char *device_id, const char *module_id,
+                            const char *etag)
+{
+    char ifm[HEADER_MAX - 16];
+    iots_http_response resp = {0};
+
+    if (!client)
+        return IOTS_ERR_ARG;
+    if (!module_id)
+        return fail(client, IOTS_ERR_ARG, "module_id is required");
+    if (iots_if_match_format(etag, ifm, sizeof ifm) != IOTS_OK)
+        return fail(client, IOTS_ERR_ARG, "etag too long");
+    call_spec s = {.method = "DELETE",
+                   .kind = IOTS_PATH_MODULE,
+                   .device_id = device_id,
+                   .module_id = module_id,
                    .if_match = ifm,
                    .timeout_s = client->request_timeout_s};
     iots_err rc = call(client, &s, &resp);

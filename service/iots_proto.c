@@ -69,20 +69,29 @@ iots_err iots_host_split(const char *host_name, char *host, size_t hostsz, int *
     return IOTS_OK;
 }
 
-iots_err iots_url_format(const char *host_name, iots_path_kind kind, const char *device_id, char *out,
-                         size_t outsz)
+static int module_kind(iots_path_kind kind)
 {
-    char enc[DEVICE_ID_MAX * 3 + 1];
+    return kind == IOTS_PATH_MODULE || kind == IOTS_PATH_MODULE_TWIN || kind == IOTS_PATH_MODULE_METHODS;
+}
+
+/* encodeURIComponent(id) into enc; 0 for an empty, oversized or unencodable id */
+static int encode_id(const char *id, char *enc, size_t encsz)
+{
+    return id && *id && strlen(id) <= DEVICE_ID_MAX && iot_url_encode(id, strlen(id), enc, encsz) == IOT_OK;
+}
+
+iots_err iots_url_format_module(const char *host_name, iots_path_kind kind, const char *device_id,
+                                const char *module_id, char *out, size_t outsz)
+{
+    char enc[DEVICE_ID_MAX * 3 + 1], menc[DEVICE_ID_MAX * 3 + 1];
     int n;
 
     if (!host_name || !*host_name || !out)
         return IOTS_ERR_ARG;
-    if (kind != IOTS_PATH_QUERY) {
-        if (!device_id || !*device_id || strlen(device_id) > DEVICE_ID_MAX)
-            return IOTS_ERR_ARG;
-        if (iot_url_encode(device_id, strlen(device_id), enc, sizeof enc) != IOT_OK)
-            return IOTS_ERR_ARG;
-    }
+    if (kind != IOTS_PATH_QUERY && !encode_id(device_id, enc, sizeof enc))
+        return IOTS_ERR_ARG;
+    if (module_kind(kind) && !encode_id(module_id, menc, sizeof menc))
+        return IOTS_ERR_ARG;
     switch (kind) {
     case IOTS_PATH_DEVICE:
         n = snprintf(out, outsz, "https://%s/devices/%s?api-version=" IOTS_API_VERSION, host_name, enc);
@@ -96,12 +105,36 @@ iots_err iots_url_format(const char *host_name, iots_path_kind kind, const char 
     case IOTS_PATH_QUERY:
         n = snprintf(out, outsz, "https://%s/devices/query?api-version=" IOTS_API_VERSION, host_name);
         break;
+    case IOTS_PATH_MODULE:
+        n = snprintf(out, outsz, "https://%s/devices/%s/modules/%s?api-version=" IOTS_API_VERSION, host_name,
+                     enc, menc);
+        break;
+    case IOTS_PATH_MODULES:
+        n = snprintf(out, outsz, "https://%s/devices/%s/modules?api-version=" IOTS_API_VERSION, host_name,
+                     enc);
+        break;
+    case IOTS_PATH_MODULE_TWIN:
+        n = snprintf(out, outsz, "https://%s/twins/%s/modules/%s?api-version=" IOTS_API_VERSION, host_name,
+                     enc, menc);
+        break;
+    case IOTS_PATH_MODULE_METHODS:
+        n = snprintf(out, outsz, "https://%s/twins/%s/modules/%s/methods?api-version=" IOTS_API_VERSION,
+                     host_name, enc, menc);
+        break;
     default:
         return IOTS_ERR_ARG;
     }
     if (n < 0 || (size_t)n >= outsz)
         return IOTS_ERR_ARG;
     return IOTS_OK;
+}
+
+iots_err iots_url_format(const char *host_name, iots_path_kind kind, const char *device_id, char *out,
+                         size_t outsz)
+{
+    if (module_kind(kind) || kind == IOTS_PATH_MODULES)
+        return IOTS_ERR_ARG; /* needs a module id: iots_url_format_module */
+    return iots_url_format_module(host_name, kind, device_id, NULL, out, outsz);
 }
 
 iots_err iots_if_match_format(const char *etag, char *out, size_t outsz)
@@ -328,6 +361,50 @@ iots_err iots_device_create_body_format(const char *device_id, char **out)
 cleanup:
     cJSON_Delete(root);
     return rc;
+}
+
+iots_err iots_module_create_body_format(const char *device_id, const char *module_id, char **out)
+{
+    cJSON *root = NULL, *auth = NULL, *sk = NULL;
+    iots_err rc = IOTS_ERR_NOMEM;
+
+    if (!device_id || !*device_id || strlen(device_id) > DEVICE_ID_MAX || !module_id || !*module_id ||
+        strlen(module_id) > DEVICE_ID_MAX || !out)
+        return IOTS_ERR_ARG;
+    root = cJSON_CreateObject();
+    if (!root || !cJSON_AddStringToObject(root, "deviceId", device_id) ||
+        !cJSON_AddStringToObject(root, "moduleId", module_id) ||
+        !(auth = cJSON_AddObjectToObject(root, "authentication")) ||
+        !cJSON_AddStringToObject(auth, "type", "sas") ||
+        !(sk = cJSON_AddObjectToObject(auth, "symmetricKey")) ||
+        !cJSON_AddStringToObject(sk, "primaryKey", "") || !cJSON_AddStringToObject(sk, "secondaryKey", ""))
+        goto cleanup;
+    char *text = print_and_free(root);
+    root = NULL;
+    if (!text)
+        goto cleanup;
+    *out = text;
+    rc = IOTS_OK;
+
+cleanup:
+    cJSON_Delete(root);
+    return rc;
+}
+
+iots_err iots_twin_replace_body_format(const char *twin_json, char **out)
+{
+    if (!twin_json || !out)
+        return IOTS_ERR_ARG;
+    cJSON *root = cJSON_Parse(twin_json);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return IOTS_ERR_ARG;
+    }
+    char *text = print_and_free(root);
+    if (!text)
+        return IOTS_ERR_NOMEM;
+    *out = text;
+    return IOTS_OK;
 }
 
 iots_err iots_twin_patch_body_format(const char *desired_json, const char *tags_json, char **out)

@@ -20,6 +20,11 @@ typedef enum iots_path_kind {
     IOTS_PATH_TWIN,    /* /twins/{id} */
     IOTS_PATH_METHODS, /* /twins/{id}/methods */
     IOTS_PATH_QUERY,   /* /devices/query (device_id ignored) */
+    /* module paths (iots_url_format_module; the module id is required) */
+    IOTS_PATH_MODULE,         /* /devices/{id}/modules/{mid} */
+    IOTS_PATH_MODULES,        /* /devices/{id}/modules (module id ignored) */
+    IOTS_PATH_MODULE_TWIN,    /* /twins/{id}/modules/{mid} */
+    IOTS_PATH_MODULE_METHODS, /* /twins/{id}/modules/{mid}/methods */
 } iots_path_kind;
 
 /* Splits a HostName that may carry a port ("localhost:4443", "[::1]:4443") into host and port.
@@ -32,6 +37,12 @@ iots_err iots_host_split(const char *host_name, char *host, size_t hostsz, int *
  * oversized id, out too small). */
 iots_err iots_url_format(const char *host_name, iots_path_kind kind, const char *device_id, char *out,
                          size_t outsz) IOTS_WARN_UNUSED;
+
+/* As iots_url_format, for every kind: module_id (percent-encoded the same way) is required by the
+ * IOTS_PATH_MODULE* kinds except IOTS_PATH_MODULES, and ignored by the others. IOTS_ERR_ARG for an
+ * empty or oversized module id (128 characters at most, as a device id). */
+iots_err iots_url_format_module(const char *host_name, iots_path_kind kind, const char *device_id,
+                                const char *module_id, char *out, size_t outsz) IOTS_WARN_UNUSED;
 
 /* Writes the If-Match value: the etag in double quotes unless already quoted; NULL or "*" -> "\"*\"".
  * IOTS_ERR_ARG when out is too small. */
@@ -70,6 +81,15 @@ iots_err iots_query_body_format(const char *sql, char **out) IOTS_WARN_UNUSED;
 /* Device create body as azure-iothub sends it (empty keys -> the hub generates them):
  * {"deviceId":"..","authentication":{"type":"sas","symmetricKey":{"primaryKey":"","secondaryKey":""}}} */
 iots_err iots_device_create_body_format(const char *device_id, char **out) IOTS_WARN_UNUSED;
+
+/* Module create body as azure-iothub's Registry.addModule sends a module with empty keys (the hub
+ * generates them): {"deviceId":"..","moduleId":"..","authentication":{"type":"sas","symmetricKey":
+ * {"primaryKey":"","secondaryKey":""}}}. IOTS_ERR_ARG for an empty or oversized id. */
+iots_err iots_module_create_body_format(const char *device_id, const char *module_id,
+                                        char **out) IOTS_WARN_UNUSED;
+
+/* Twin PUT (replace) body: twin_json, which must be a JSON object, re-printed compact. */
+iots_err iots_twin_replace_body_format(const char *twin_json, char **out) IOTS_WARN_UNUSED;
 
 /* Twin PATCH body {"tags":<tags_json>,"properties":{"desired":<desired_json>}}; either part may be
  * NULL (left out) but not both; each given part must be a JSON object (IOTS_ERR_ARG otherwise). */

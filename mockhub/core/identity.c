@@ -19,11 +19,10 @@ static mh_err id_check(const char *what, const char *device_id, mh_status *st)
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
             (c && strchr("-.+%_#*?!(),=@$'", c)))
             continue;
-        return mh_fail(
-            st, MH_ERR_ARGUMENT_INVALID,
-            "The %s id %.128s is invalid: use up to 128 ASCII letters, digits and - . + %% _ # * "
-            "? ! ( ) , = @ $ '",
-            what, device_id);
+        return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
+                       "The %s id %.128s is invalid: use up to 128 ASCII letters, digits and - . + %% _ # * "
+                       "? ! ( ) , = @ $ '",
+                       what, device_id);
     }
     return MH_OK;
 }

@@ -45,8 +45,8 @@ mh_err mh_module_id_check(const char *module_id, mh_status *st) MH_WARN_UNUSED;
  * internal bus) an identity is one string: "{deviceId}" for a device, "{deviceId}/{moduleId}" for a
  * module. Neither id may contain '/', so the split is unambiguous; it is also the MQTT client id
  * a module connects with. */
-#define MH_ID_MAX 128                                  /* a device or module id */
-#define MH_IDENTITY_MAX (MH_ID_MAX + 1 + MH_ID_MAX)    /* "{deviceId}/{moduleId}" */
+#define MH_ID_MAX 128                               /* a device or module id */
+#define MH_IDENTITY_MAX (MH_ID_MAX + 1 + MH_ID_MAX) /* "{deviceId}/{moduleId}" */
 
 /* The module part of identity (after the '/'), or NULL for a device. */
 const char *mh_identity_module(const char *identity);

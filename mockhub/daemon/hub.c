@@ -141,9 +141,11 @@ void mh_hub_invoke_method(mh_hub *hub, const char *device_id, const char *method
     if (mh_store_device_auth(hub->store, device_id, &dev) != MH_OK) {
         /* a module of an existing device: ModuleNotFound */
         char device[MH_ID_MAX + 1];
-        int module_missing = mh_identity_module(device_id) && mh_identity_device(device_id, device, sizeof device) &&
+        int module_missing = mh_identity_module(device_id) &&
+                             mh_identity_device(device_id, device, sizeof device) &&
                              mh_store_device_auth(hub->store, device, &dev) == MH_OK;
-        done(done_ctx, module_missing ? MH_ERR_MODULE_NOT_FOUND : MH_ERR_DEVICE_NOT_FOUND, 0, NULL, 0, device_id);
+        done(done_ctx, module_missing ? MH_ERR_MODULE_NOT_FOUND : MH_ERR_DEVICE_NOT_FOUND, 0, NULL, 0,
+             device_id);
         return;
     }
     /* The device may hold its SUBACK while the plugin's subscribe event is still on its way: the

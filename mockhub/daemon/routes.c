@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bulk.h"
 #include "hub_internal.h"
 #include "query.h"
 #include "replies.h"
@@ -252,8 +253,9 @@ static void r_module_put(mh_hub *hub, const mh_http_request *req, mh_http_reply 
     if (body == NULL)
         return;
     const char *if_match = mh_http_header(req, "If-Match");
-    mh_err err = if_match == NULL ? mh_store_module_create(hub->store, device, module, body, &out, &st)
-                                  : mh_store_module_update(hub->store, device, module, body, if_match, &out, &st);
+    mh_err err = if_match == NULL
+                     ? mh_store_module_create(hub->store, device, module, body, &out, &st)
+                     : mh_store_module_update(hub->store, device, module, body, if_match, &out, &st);
     cJSON_Delete(body);
     if (err != MH_OK) {
         mh_reply_status(reply, &st);
@@ -624,8 +626,8 @@ static void r_not_implemented(mh_hub *hub, const mh_http_request *req, mh_http_r
     (void)id;
     char text[600];
     snprintf(text, sizeof text,
-             "mockhub does not implement %s %s yet (modules, jobs, configurations, "
-             "bulk registry operations, cloud-to-device and file upload are not emulated)",
+             "mockhub does not implement %s %s (jobs, configurations, digital twins, file upload, "
+             "C2D over REST and messages to modules are not emulated)",
              req->method, req->path);
     mh_reply_error(reply, MH_ERR_NOT_IMPLEMENTED, text);
 }
@@ -639,6 +641,7 @@ static void r_not_implemented(mh_hub *hub, const mh_http_request *req, mh_http_r
 static const route routes[] = {
     {"GET", "/health", 0, r_health},
     {"GET", "/devices", R_READ, r_device_list},
+    {"POST", "/devices", R_WRITE, mh_bulk_r_post}, /* bulk registry operations (bulk.c) */
     {"POST", "/devices/query", R_READ | R_SVC, r_query},
     {"PUT", "/devices/{id}", R_WRITE, r_device_put},
     {"GET", "/devices/{id}", R_READ, r_device_get},
@@ -667,12 +670,12 @@ static const route routes[] = {
     {"DELETE", "/mockhub/faults", 0, mh_testctl_r_faults_clear},
     {"DELETE", "/mockhub/faults/{id}", 0, mh_testctl_r_fault_delete},
     {"POST", "/mockhub/devices/{id}/drop", 0, mh_testctl_r_drop},
+    {"POST", "/mockhub/devices/{id}/messages", 0, mh_testctl_r_c2d_send},
     /* MOCK: the web dashboard (ui.c): a login page, then a session cookie checked by ui.c */
     {"GET", "/ui", 0, mh_ui_r_get},
     {"GET", "/ui/*", 0, mh_ui_r_get},
     {"POST", "/ui/session", 0, mh_ui_r_session},
     /* Known IoT Hub APIs mockhub does not emulate: loud 501, never a silent success. */
-    {"POST", "/devices", R_ANY, r_not_implemented}, /* bulk registry operations */
     /* AZURE: C2D to modules is not a hub feature (routes, not messages) */
     {"*", "/devices/{id}/modules/{mid}/messages/*", R_ANY, r_not_implemented},
     {"DELETE", "/devices/{id}/commands", R_SVC, r_c2d_purge},

@@ -525,7 +525,8 @@ static unsigned route_op(const char *method, const char *pattern)
         return OP_REGISTRY;
     if (strcmp(pattern, "/twins/{id}") == 0 || strcmp(pattern, "/twins/{id}/modules/{mid}") == 0)
         return strcmp(method, "GET") == 0 ? OP_TWIN_READ : OP_TWIN_WRITE;
-    if (strcmp(pattern, "/twins/{id}/methods") == 0 || strcmp(pattern, "/twins/{id}/modules/{mid}/methods") == 0)
+    if (strcmp(pattern, "/twins/{id}/methods") == 0 ||
+        strcmp(pattern, "/twins/{id}/modules/{mid}/methods") == 0)
         return OP_METHOD;
     return 0;
 }
@@ -1077,4 +1078,118 @@ void mh_testctl_r_reset(mh_hub *hub, const mh_http_request *req, mh_http_reply *
 done:
     cJSON_Delete(seed);
     cJSON_Delete(body);
+}
+
+/* ---- cloud-to-device send over REST ---- */
+
+/* A message id for a message sent without one (az iot hub c2d-message send does the same). */
+static void random_message_id(char out[37])
+{
+    unsigned char b[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+    size_t n = f ? fread(b, 1, sizeof b, f) : 0;
+    if (f)
+        fclose(f);
+    if (n != sizeof b) { /* only an id, not a secret: the clock will do */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof b; i++)
+            b[i] = (unsigned char)((unsigned long long)(ts.tv_nsec + ts.tv_sec * 31) >> ((i % 8) * 8));
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* Copies the string member name of doc into out (size outsz); 0 (and a 400 reply) when it is there
+ * but is not a string or is too long. Absent leaves out as it is. */
+static int c2d_string(const cJSON *doc, const char *name, char *out, size_t outsz, mh_http_reply *reply)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, name);
+    char text[160];
+    if (v == NULL || cJSON_IsNull(v))
+        return 1;
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= outsz) {
+        snprintf(text, sizeof text, "%s must be a string of at most %zu characters", name, outsz - 1);
+        send_error(reply, MH_ERR_ARGUMENT_INVALID, text);
+        return 0;
+    }
+    snprintf(out, outsz, "%s", v->valuestring);
+    return 1;
+}
+
+void mh_testctl_r_c2d_send(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
+{
+    mh_status st = {0};
+    mh_c2d_msg m;
+    memset(&m, 0, sizeof m);
+    if (!owner_ok(hub, req, reply))
+        return;
+    /* AZURE: C2D queues are devices' only; a module has no address here ({id} is one path segment, so
+     * .../devices/d%2Fm/messages is a path no route matches: 404) */
+    if (mh_device_id_check(id, &st) != MH_OK) {
+        send_error(reply, st.code, st.text);
+        return;
+    }
+    cJSON *doc = body_object(req, reply);
+    if (doc == NULL)
+        return;
+    char expiry[64] = "", ack[32] = "";
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(doc, "data");
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(doc, "properties");
+    const cJSON *p;
+    if (data != NULL && !cJSON_IsString(data)) {
+        send_error(reply, MH_ERR_ARGUMENT_INVALID, "data must be a string (the message body)");
+        goto done;
+    }
+    if (props != NULL && !cJSON_IsObject(props)) {
+        send_error(reply, MH_ERR_ARGUMENT_INVALID, "properties must be an object of strings");
+        goto done;
+    }
+    cJSON_ArrayForEach(p, props)
+    {
+        if (!cJSON_IsString(p)) {
+            send_error(reply, MH_ERR_ARGUMENT_INVALID, "properties must be an object of strings");
+            goto done;
+        }
+    }
+    snprintf(m.device_id, sizeof m.device_id, "%s", id);
+    if (!c2d_string(doc, "messageId", m.message_id, sizeof m.message_id, reply) ||
+        !c2d_string(doc, "correlationId", m.correlation_id, sizeof m.correlation_id, reply) ||
+        !c2d_string(doc, "userId", m.user_id, sizeof m.user_id, reply) ||
+        !c2d_string(doc, "contentType", m.content_type, sizeof m.content_type, reply) ||
+        !c2d_string(doc, "contentEncoding", m.content_encoding, sizeof m.content_encoding, reply) ||
+        !c2d_string(doc, "expiryTimeUtc", expiry, sizeof expiry, reply) ||
+        !c2d_string(doc, "ack", ack, sizeof ack, reply))
+        goto done;
+    if (m.message_id[0] == '\0')
+        random_message_id(m.message_id);
+    if (ack[0] != '\0' && mh_c2d_ack_parse(ack, &m.ack) != MH_OK) {
+        send_error(reply, MH_ERR_ARGUMENT_INVALID, "ack must be none, positive, negative or full");
+        goto done;
+    }
+    if (expiry[0] != '\0' && (m.expiry_ms = mh_c2d_parse_iso_ms(expiry)) < 0) {
+        send_error(reply, MH_ERR_ARGUMENT_INVALID, "expiryTimeUtc must be an ISO 8601 UTC time");
+        goto done;
+    }
+    m.props_json = props != NULL ? cJSON_PrintUnformatted(props) : NULL;
+    if (m.props_json != NULL && strlen(m.props_json) > MH_C2D_PROPS_MAX) {
+        send_error(reply, MH_ERR_TOO_LARGE, "the application properties are too large");
+        goto done;
+    }
+    m.body = data != NULL ? (unsigned char *)data->valuestring : NULL; /* borrowed from doc */
+    m.len = data != NULL ? strlen(data->valuestring) : 0;
+    if (mh_hub_c2d_send(hub, &m, &st) != MH_OK) {
+        send_error(reply, st.code, st.text);
+        goto done;
+    }
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "deviceId", m.device_id);
+    cJSON_AddStringToObject(out, "messageId", m.message_id);
+    cJSON_AddStringToObject(out, "ack", mh_c2d_ack_name(m.ack));
+    send_json(reply, 200, out);
+done:
+    free(m.props_json);
+    cJSON_Delete(doc);
 }

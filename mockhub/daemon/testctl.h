@@ -69,5 +69,10 @@ void mh_testctl_r_faults_list(mh_hub *hub, const mh_http_request *req, mh_http_r
 void mh_testctl_r_faults_clear(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id);
 void mh_testctl_r_fault_delete(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id);
 void mh_testctl_r_drop(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id);
+/* POST /mockhub/devices/{id}/messages: enqueues a cloud-to-device message as a service's AMQP send
+ * would (body {"data","properties","ack","messageId","correlationId","userId","contentType",
+ * "contentEncoding","expiryTimeUtc"}, all optional). MOCK: the hub sends C2D over AMQP only; this
+ * lets `mockhub c2d-message send` and tests enqueue without an AMQP client. Owner policy. */
+void mh_testctl_r_c2d_send(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id);
 
 #endif

@@ -1,5 +1,5 @@
-/* cli.c - `mockhub device-identity|device-twin|invoke-device-method|query|generate-sas-token|
- * connection-string show|test ...`: names and flags follow `az iot hub` (azure-iot CLI extension)
+/* cli.c - `mockhub device-identity|device-twin|invoke-device-method|module-identity|module-twin|
+ * invoke-module-method|c2d-message send|query|generate-sas-token|connection-string show|test ...`: names and flags follow `az iot hub` (azure-iot CLI extension)
  * where they exist; every verb answers --help, prints JSON by default (-o table for a table), and
  * exits 0 (done), 1 (the hub said no), 2 (bad command line) or 3 (hub unreachable).
  * https://learn.microsoft.com/cli/azure/iot/hub
@@ -63,6 +63,7 @@ struct cli {
 
 static const opt options[] = {
     {"device-id", "d", 0, "device id"},
+    {"module-id", "m", 0, "module id (of the device given with -d)"},
     {"edge-enabled", "ee", 1, "the device is an IoT Edge device"},
     {"status", NULL, 0, "enabled or disabled"},
     {"status-reason", NULL, 0, "why the status is what it is"},
@@ -96,6 +97,15 @@ static const opt options[] = {
     {"count", NULL, 0, "affect only the next N requests"},
     {"refuse-connects", NULL, 0, "refuse the device's next N MQTT connects (CONNACK 3)"},
     {"id", NULL, 0, "fault id"},
+    {"data", "da", 0, "message body (text)"},
+    {"props", "p", 0, "application properties: key0=value0;key1=value1"},
+    {"ack", NULL, 0, "feedback wanted: positive, negative or full (default none)"},
+    {"message-id", "mid", 0, "message id (default: a new UUID)"},
+    {"correlation-id", "cid", 0, "correlation id"},
+    {"user-id", "uid", 0, "user id"},
+    {"content-type", "ct", 0, "content type, e.g. application/json"},
+    {"content-encoding", "ce", 0, "content encoding, e.g. utf-8"},
+    {"expiry-time-utc", "expiry", 0, "expiry as milliseconds since the epoch (default: the hub's, 1 hour)"},
     /* global */
     {"output", "o", 0, "json (default) or table"},
     {"login", "l", 0, "service connection string (default: this hub's iothubowner from the environment)"},
@@ -648,12 +658,13 @@ static int twin_write(cli *c, const char *method, cJSON *body)
                           twin_heads);
 }
 
-static int v_twin_update(cli *c)
+/* {"tags":..,"properties":{"desired":..}} from --tags/--desired; NULL (message printed) when bad. */
+static cJSON *twin_patch_body(cli *c)
 {
-    if (!need(c, "device-id"))
-        return MH_CLI_ERR_USAGE;
-    if (!has(c, "desired") && !has(c, "tags"))
-        return usage_error(c, "give --desired and/or --tags");
+    if (!has(c, "desired") && !has(c, "tags")) {
+        usage_error(c, "give --desired and/or --tags");
+        return NULL;
+    }
     cJSON *body = cJSON_CreateObject(), *v = NULL;
     if (has(c, "tags")) {
         if ((v = json_arg(c, "tags")) == NULL || !cJSON_IsObject(v))
@@ -665,47 +676,76 @@ static int v_twin_update(cli *c)
             goto bad;
         cJSON_AddItemToObject(cJSON_AddObjectToObject(body, "properties"), "desired", v);
     }
-    return twin_write(c, "PATCH", body);
+    return body;
 bad:
     if (v != NULL)
         fprintf(stderr, "%s: --tags and --desired must be JSON objects\n", c->prog);
     cJSON_Delete(v);
     cJSON_Delete(body);
-    return MH_CLI_ERR_USAGE;
+    return NULL;
+}
+
+/* The --json twin; NULL (message printed) when it is not a JSON object. */
+static cJSON *twin_json_body(cli *c)
+{
+    cJSON *body = json_arg(c, "json");
+    if (!cJSON_IsObject(body)) {
+        if (body)
+            fprintf(stderr, "%s: --json must be a JSON object (a twin)\n", c->prog);
+        cJSON_Delete(body);
+        return NULL;
+    }
+    return body;
+}
+
+static int v_twin_update(cli *c)
+{
+    if (!need(c, "device-id"))
+        return MH_CLI_ERR_USAGE;
+    cJSON *body = twin_patch_body(c);
+    if (body == NULL)
+        return MH_CLI_ERR_USAGE;
+    return twin_write(c, "PATCH", body);
 }
 
 static int v_twin_replace(cli *c)
 {
     if (!need(c, "device-id") || !need(c, "json"))
         return MH_CLI_ERR_USAGE;
-    cJSON *body = json_arg(c, "json");
-    if (!cJSON_IsObject(body)) {
-        if (body)
-            fprintf(stderr, "%s: --json must be a JSON object (a twin)\n", c->prog);
-        cJSON_Delete(body);
+    cJSON *body = twin_json_body(c);
+    if (body == NULL)
         return MH_CLI_ERR_USAGE;
-    }
     return twin_write(c, "PUT", body);
 }
 
 /* ---- invoke-device-method, query ---- */
+
+/* The method call body from --method-name/--method-payload/--timeout/--connect-timeout; NULL (message
+ * printed) when an option is bad. */
+static cJSON *method_body(cli *c)
+{
+    long timeout = num_arg(c, "timeout", 5, 300, 30), ct = num_arg(c, "connect-timeout", 0, 300, 0);
+    if (timeout < 0 || ct < 0)
+        return NULL;
+    cJSON *payload = has(c, "method-payload") ? json_arg(c, "method-payload") : cJSON_CreateObject();
+    if (payload == NULL)
+        return NULL;
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "methodName", arg(c, "method-name"));
+    cJSON_AddItemToObject(body, "payload", payload);
+    cJSON_AddNumberToObject(body, "responseTimeoutInSeconds", (double)timeout);
+    cJSON_AddNumberToObject(body, "connectTimeoutInSeconds", (double)ct);
+    return body;
+}
 
 static int v_invoke(cli *c)
 {
     char path[600];
     if (!need_id(c, path, sizeof path, "/twins/", "/methods") || !need(c, "method-name"))
         return MH_CLI_ERR_USAGE;
-    long timeout = num_arg(c, "timeout", 5, 300, 30), ct = num_arg(c, "connect-timeout", 0, 300, 0);
-    if (timeout < 0 || ct < 0)
+    cJSON *body = method_body(c);
+    if (body == NULL)
         return MH_CLI_ERR_USAGE;
-    cJSON *payload = has(c, "method-payload") ? json_arg(c, "method-payload") : cJSON_CreateObject();
-    if (payload == NULL)
-        return MH_CLI_ERR_USAGE;
-    cJSON *body = cJSON_CreateObject();
-    cJSON_AddStringToObject(body, "methodName", arg(c, "method-name"));
-    cJSON_AddItemToObject(body, "payload", payload);
-    cJSON_AddNumberToObject(body, "responseTimeoutInSeconds", (double)timeout);
-    cJSON_AddNumberToObject(body, "connectTimeoutInSeconds", (double)ct);
     return send_and_print(c, "POST", path, body, NULL, NULL, NULL);
 }
 
@@ -751,34 +791,326 @@ static int v_query(cli *c)
     return rc;
 }
 
+/* ---- modules: module-identity, module-twin, invoke-module-method ---- */
+
+static const char *const mod_cols[] = {"deviceId",  "moduleId",         "connectionState",
+                                       "managedBy", "lastActivityTime", NULL};
+static const char *const mod_heads[] = {"DeviceId",  "ModuleId",         "ConnectionState",
+                                        "ManagedBy", "LastActivityTime", NULL};
+static const char *const mtwin_cols[] = {"deviceId", "moduleId", "connectionState", "version", "etag", NULL};
+static const char *const mtwin_heads[] = {"DeviceId", "ModuleId", "ConnectionState", "Version", "Etag", NULL};
+
+/* prefix{device}/modules/{module}suffix, both ids url-encoded; 0 (message printed) without -d and -m */
+static int need_module(cli *c, char *path, size_t len, const char *prefix, const char *suffix)
+{
+    char enc[512], tail[700];
+    if (!need(c, "device-id") || !need(c, "module-id"))
+        return 0;
+    const char *m = arg(c, "module-id");
+    if (iot_url_encode(m, strlen(m), enc, sizeof enc) != IOT_OK)
+        snprintf(enc, sizeof enc, "%s", m);
+    snprintf(tail, sizeof tail, "/modules/%s%s", enc, suffix);
+    path_for(path, len, prefix, arg(c, "device-id"), tail);
+    return 1;
+}
+
+/* Sets authentication.symmetricKey from --primary-key/--secondary-key (type sas). */
+static void apply_module_keys(cli *c, cJSON *mod)
+{
+    if (!has(c, "primary-key") && !has(c, "secondary-key"))
+        return;
+    cJSON *auth = cJSON_GetObjectItemCaseSensitive(mod, "authentication");
+    if (auth == NULL) {
+        auth = cJSON_AddObjectToObject(mod, "authentication");
+        cJSON_AddStringToObject(auth, "type", "sas");
+    }
+    cJSON *sym = cJSON_GetObjectItemCaseSensitive(auth, "symmetricKey");
+    if (sym == NULL)
+        sym = cJSON_AddObjectToObject(auth, "symmetricKey");
+    const char *names[2] = {"primary-key", "secondary-key"}, *fields[2] = {"primaryKey", "secondaryKey"};
+    for (int i = 0; i < 2; i++) {
+        if (!has(c, names[i]))
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(sym, fields[i]);
+        cJSON_AddStringToObject(sym, fields[i], arg(c, names[i]));
+    }
+}
+
+static int v_module_create(cli *c)
+{
+    char path[1400];
+    if (!need_module(c, path, sizeof path, "/devices/", ""))
+        return MH_CLI_ERR_USAGE;
+    /* AZURE: Registry.addModule sends {deviceId, moduleId, authentication}; empty keys -> generated */
+    cJSON *mod = cJSON_CreateObject();
+    cJSON_AddStringToObject(mod, "deviceId", arg(c, "device-id"));
+    cJSON_AddStringToObject(mod, "moduleId", arg(c, "module-id"));
+    apply_module_keys(c, mod);
+    return send_and_print(c, "PUT", path, mod, NULL, mod_cols, mod_heads);
+}
+
+static int v_module_show(cli *c)
+{
+    char path[1400];
+    resp r;
+    if (!need_module(c, path, sizeof path, "/devices/", ""))
+        return MH_CLI_ERR_USAGE;
+    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
+    if (rc == MH_CLI_OK)
+        output(c, r.json, mod_cols, mod_heads);
+    cJSON_Delete(r.json);
+    return rc;
+}
+
+static int v_module_list(cli *c)
+{
+    char path[700];
+    resp r;
+    long top = num_arg(c, "top", 1, 1000, 1000);
+    if (top < 0)
+        return MH_CLI_ERR_USAGE;
+    if (!need_id(c, path, sizeof path, "/devices/", "/modules"))
+        return MH_CLI_ERR_USAGE;
+    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
+    if (rc == MH_CLI_OK) {
+        /* the hub answers all of the device's modules (at most 50); --top trims like az */
+        while (cJSON_GetArraySize(r.json) > top)
+            cJSON_DeleteItemFromArray(r.json, cJSON_GetArraySize(r.json) - 1);
+        output(c, r.json, mod_cols, mod_heads);
+    }
+    cJSON_Delete(r.json);
+    return rc;
+}
+
+/* GET the module, set the keys given, PUT it back with its etag (or --etag). */
+static int v_module_update(cli *c)
+{
+    char path[1400];
+    resp r, w;
+    if (!need_module(c, path, sizeof path, "/devices/", ""))
+        return MH_CLI_ERR_USAGE;
+    if (!has(c, "primary-key") && !has(c, "secondary-key"))
+        return usage_error(c, "give --primary-key and/or --secondary-key");
+    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
+    if (rc != MH_CLI_OK)
+        return rc;
+    apply_module_keys(c, r.json);
+    char *body = cJSON_PrintUnformatted(r.json);
+    rc = call(c, "PUT", path, body, has(c, "etag") ? arg(c, "etag") : (r.etag[0] ? r.etag : "*"), NULL, &w);
+    free(body);
+    if (rc == MH_CLI_OK)
+        output(c, w.json, mod_cols, mod_heads);
+    cJSON_Delete(w.json);
+    cJSON_Delete(r.json);
+    return rc;
+}
+
+static int v_module_delete(cli *c)
+{
+    char path[1400];
+    resp r;
+    if (!need_module(c, path, sizeof path, "/devices/", ""))
+        return MH_CLI_ERR_USAGE;
+    int rc = call(c, "DELETE", path, NULL, has(c, "etag") ? arg(c, "etag") : "*", NULL, &r);
+    cJSON_Delete(r.json);
+    return rc; /* like az: nothing printed on success */
+}
+
+/* The --key-type key of a device or module document; NULL (message printed) when it has none. */
+static const char *doc_key(const cJSON *doc, const char *kt)
+{
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(doc, "authentication"),
+                                         "symmetricKey"),
+        strcmp(kt, "primary") == 0 ? "primaryKey" : "secondaryKey");
+    if (!cJSON_IsString(key) || key->valuestring[0] == '\0')
+        return NULL;
+    return key->valuestring;
+}
+
+static int v_module_cs(cli *c)
+{
+    char path[1400], cs[1400];
+    resp r;
+    if (!need_module(c, path, sizeof path, "/devices/", ""))
+        return MH_CLI_ERR_USAGE;
+    const char *kt = arg(c, "key-type") ? arg(c, "key-type") : "primary";
+    if (strcmp(kt, "primary") && strcmp(kt, "secondary"))
+        return usage_error(c, "--key-type must be primary or secondary, not '%s'", kt);
+    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
+    if (rc != MH_CLI_OK)
+        return rc;
+    const char *key = doc_key(r.json, kt);
+    if (key == NULL) {
+        fprintf(stderr, "ERROR: the module has no symmetric key (not a SAS module)\n");
+        cJSON_Delete(r.json);
+        return MH_CLI_ERR_HUB;
+    }
+    int n = snprintf(cs, sizeof cs, "HostName=%s;DeviceId=%s;ModuleId=%s;SharedAccessKey=%s", c->host,
+                     arg(c, "device-id"), arg(c, "module-id"), key);
+    /* a non-default MQTT port goes in GatewayHostName, which the device SDKs dial */
+    if (c->cfg->mqtt_port != 8883 && n > 0 && (size_t)n < sizeof cs)
+        snprintf(cs + n, sizeof cs - (size_t)n, ";GatewayHostName=%s:%d", c->host, c->cfg->mqtt_port);
+    cJSON_Delete(r.json);
+    cJSON *doc = cJSON_CreateObject();
+    cJSON_AddStringToObject(doc, "connectionString", cs);
+    output(c, doc, NULL, NULL);
+    cJSON_Delete(doc);
+    return MH_CLI_OK;
+}
+
+static int v_mtwin_show(cli *c)
+{
+    char path[1400];
+    resp r;
+    if (!need_module(c, path, sizeof path, "/twins/", ""))
+        return MH_CLI_ERR_USAGE;
+    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
+    if (rc == MH_CLI_OK)
+        output(c, r.json, mtwin_cols, mtwin_heads);
+    cJSON_Delete(r.json);
+    return rc;
+}
+
+static int v_mtwin_update(cli *c)
+{
+    char path[1400];
+    if (!need_module(c, path, sizeof path, "/twins/", ""))
+        return MH_CLI_ERR_USAGE;
+    cJSON *body = twin_patch_body(c);
+    if (body == NULL)
+        return MH_CLI_ERR_USAGE;
+    return send_and_print(c, "PATCH", path, body, has(c, "etag") ? arg(c, "etag") : "*", mtwin_cols,
+                          mtwin_heads);
+}
+
+static int v_mtwin_replace(cli *c)
+{
+    char path[1400];
+    if (!need_module(c, path, sizeof path, "/twins/", "") || !need(c, "json"))
+        return MH_CLI_ERR_USAGE;
+    cJSON *body = twin_json_body(c);
+    if (body == NULL)
+        return MH_CLI_ERR_USAGE;
+    return send_and_print(c, "PUT", path, body, has(c, "etag") ? arg(c, "etag") : "*", mtwin_cols,
+                          mtwin_heads);
+}
+
+static int v_invoke_module(cli *c)
+{
+    char path[1400];
+    if (!need_module(c, path, sizeof path, "/twins/", "/methods") || !need(c, "method-name"))
+        return MH_CLI_ERR_USAGE;
+    cJSON *body = method_body(c);
+    if (body == NULL)
+        return MH_CLI_ERR_USAGE;
+    return send_and_print(c, "POST", path, body, NULL, NULL, NULL);
+}
+
+/* ---- c2d-message send ---- */
+
+/* Parses --props "k0=v0;k1=v1" (az's form) into an object; NULL (message printed) when malformed. */
+static cJSON *props_arg(cli *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    const char *p = arg(c, "props");
+    while (p && *p) {
+        size_t n = strcspn(p, ";");
+        const char *eq = memchr(p, '=', n);
+        if (n > 0) {
+            if (eq == NULL || eq == p) {
+                usage_error(c, "--props must be key0=value0;key1=value1, not '%.*s'", (int)n, p);
+                cJSON_Delete(o);
+                return NULL;
+            }
+            char key[256], val[1024];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+            snprintf(val, sizeof val, "%.*s", (int)(n - (size_t)(eq - p) - 1), eq + 1);
+            cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+            cJSON_AddStringToObject(o, key, val);
+        }
+        p += n + (p[n] == ';');
+    }
+    return o;
+}
+
+static int v_c2d_send(cli *c)
+{
+    char path[700];
+    if (!need_id(c, path, sizeof path, "/mockhub/devices/", "/messages"))
+        return MH_CLI_ERR_USAGE;
+    const char *ack = arg(c, "ack");
+    if (ack && strcmp(ack, "positive") && strcmp(ack, "negative") && strcmp(ack, "full") &&
+        strcmp(ack, "none"))
+        return usage_error(c, "--ack must be positive, negative or full, not '%s'", ack);
+    long long expiry = 0;
+    if (has(c, "expiry-time-utc")) {
+        char *end = NULL;
+        const char *t = arg(c, "expiry-time-utc");
+        errno = 0;
+        expiry = strtoll(t, &end, 10);
+        if (t[0] < '0' || t[0] > '9' || *end != '\0' || errno != 0 || expiry <= 0)
+            return usage_error(c, "--expiry-time-utc must be milliseconds since the epoch, not '%s'", t);
+    }
+    cJSON *props = props_arg(c);
+    if (props == NULL)
+        return MH_CLI_ERR_USAGE;
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "data", has(c, "data") ? arg(c, "data") : "Ping from Az CLI IoT Extension");
+    cJSON_AddItemToObject(body, "properties", props);
+    const char *strs[][2] = {
+        {"ack", "ack"},        {"message-id", "messageId"},     {"correlation-id", "correlationId"},
+        {"user-id", "userId"}, {"content-type", "contentType"}, {"content-encoding", "contentEncoding"}};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (has(c, strs[i][0]))
+            cJSON_AddStringToObject(body, strs[i][1], arg(c, strs[i][0]));
+    if (expiry > 0) {
+        char iso[40];
+        time_t secs = (time_t)(expiry / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        size_t n = strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(iso + n, sizeof iso - n, ".%03lldZ", expiry % 1000);
+        cJSON_AddStringToObject(body, "expiryTimeUtc", iso);
+    }
+    /* MOCK: the hub takes C2D over AMQP only; mockhub's test-control route enqueues the same message */
+    return send_and_print(c, "POST", path, body, NULL, NULL, NULL);
+}
+
 /* ---- tokens and connection strings (offline) ---- */
 
 static int v_sas(cli *c)
 {
-    char resource[600], token[1200];
+    char resource[800], token[1400];
     long du = num_arg(c, "duration", 1, 365L * 24 * 3600, 3600);
     if (du < 0)
         return MH_CLI_ERR_USAGE;
     long long expiry = (long long)time(NULL) + du;
     iot_err err;
+    if (has(c, "module-id") && !has(c, "device-id"))
+        return usage_error(c, "--module-id needs --device-id (-d)");
     if (has(c, "device-id")) {
-        char path[600];
+        char path[1400];
         resp r;
-        path_for(path, sizeof path, "/devices/", arg(c, "device-id"), "");
+        int module = has(c, "module-id");
+        if (module)
+            need_module(c, path, sizeof path, "/devices/", "");
+        else
+            path_for(path, sizeof path, "/devices/", arg(c, "device-id"), "");
         const char *kt = arg(c, "key-type") ? arg(c, "key-type") : "primary";
         if (strcmp(kt, "primary") && strcmp(kt, "secondary"))
             return usage_error(c, "--key-type must be primary or secondary, not '%s'", kt);
         int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
         if (rc != MH_CLI_OK)
             return rc;
-        const cJSON *key = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r.json, "authentication"),
-                                             "symmetricKey"),
-            strcmp(kt, "primary") == 0 ? "primaryKey" : "secondaryKey");
-        snprintf(resource, sizeof resource, "%s/devices/%s", c->host, arg(c, "device-id"));
-        err = cJSON_IsString(key)
-                  ? iot_sas_format(resource, key->valuestring, NULL, expiry, token, sizeof token)
-                  : IOT_E_INVALID;
+        const char *key = doc_key(r.json, kt);
+        /* AZURE: a module's token is for {host}/devices/{d}/modules/{m}, signed with the module's key */
+        if (module)
+            snprintf(resource, sizeof resource, "%s/devices/%s/modules/%s", c->host, arg(c, "device-id"),
+                     arg(c, "module-id"));
+        else
+            snprintf(resource, sizeof resource, "%s/devices/%s", c->host, arg(c, "device-id"));
+        err = key ? iot_sas_format(resource, key, NULL, expiry, token, sizeof token) : IOT_E_INVALID;
         cJSON_Delete(r.json);
     } else {
         if (has(c, "policy-name") && strcmp(arg(c, "policy-name"), c->policy) != 0)
@@ -979,9 +1311,29 @@ static const verb verbs[] = {
      OPTS("device-id", "json", "etag")},
     {"invoke-device-method", v_invoke, "call a direct method and print the device's answer",
      OPTS("device-id", "method-name", "method-payload", "timeout", "connect-timeout")},
+    {"module-identity create", v_module_create, "register a module of a device (keys generated unless given)",
+     OPTS("device-id", "module-id", "primary-key", "secondary-key")},
+    {"module-identity show", v_module_show, "a module's identity", OPTS("device-id", "module-id")},
+    {"module-identity list", v_module_list, "the modules of a device", OPTS("device-id", "top")},
+    {"module-identity update", v_module_update, "change a module's keys",
+     OPTS("device-id", "module-id", "primary-key", "secondary-key", "etag")},
+    {"module-identity delete", v_module_delete, "delete a module (drops its live connection)",
+     OPTS("device-id", "module-id", "etag")},
+    {"module-identity connection-string show", v_module_cs, "a module's connection string",
+     OPTS("device-id", "module-id", "key-type")},
+    {"module-twin show", v_mtwin_show, "a module's twin", OPTS("device-id", "module-id")},
+    {"module-twin update", v_mtwin_update, "merge desired properties and/or tags into a module twin",
+     OPTS("device-id", "module-id", "desired", "tags", "etag")},
+    {"module-twin replace", v_mtwin_replace, "replace a module twin's tags and desired properties",
+     OPTS("device-id", "module-id", "json", "etag")},
+    {"invoke-module-method", v_invoke_module, "call a module's direct method and print its answer",
+     OPTS("device-id", "module-id", "method-name", "method-payload", "timeout", "connect-timeout")},
+    {"c2d-message send", v_c2d_send, "send a cloud-to-device message to a device (queued until it takes it)",
+     OPTS("device-id", "data", "props", "ack", "message-id", "correlation-id", "user-id", "content-type",
+          "content-encoding", "expiry-time-utc")},
     {"query", v_query, "run an IoT Hub query", OPTS("query-command", "top")},
-    {"generate-sas-token", v_sas, "a SAS token for a device (-d) or the login's policy",
-     OPTS("device-id", "key-type", "duration", "policy-name")},
+    {"generate-sas-token", v_sas, "a SAS token for a device (-d), a module (-d -m) or the login's policy",
+     OPTS("device-id", "module-id", "key-type", "duration", "policy-name")},
     {"connection-string show", v_cs_show, "the service connection string (iothubowner)", OPTS("policy-name")},
     {"test reset", v_test_reset, "MOCK: reset the hub to empty or to its seed; drops live connections",
      OPTS("to")},

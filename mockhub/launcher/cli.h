@@ -1,6 +1,7 @@
 /* cli.h - the `az iot hub`-style verbs of the `mockhub` command (cli.c): device-identity,
- * device-twin, invoke-device-method, query, generate-sas-token, connection-string show and the
- * test-control verbs (`mockhub test ...`). They talk to the running hub's REST API with the owner
+ * device-twin, invoke-device-method, module-identity, module-twin, invoke-module-method,
+ * c2d-message send, query, generate-sas-token, connection-string show and the test-control verbs
+ * (`mockhub test ...`). They talk to the running hub's REST API with the owner
  * policy (or -l/--login), through the service library's HTTPS transport.
  */
 #ifndef MH_CLI_H

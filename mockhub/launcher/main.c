@@ -50,8 +50,10 @@ static void usage(FILE *f)
         "  device connection-string <id>   print the device's connection string\n"
         "  connection-string               print the service (iothubowner) connection string\n"
         "  connection-string --eventhub    print the Event Hubs-compatible connection string (telemetry)\n"
-        "  monitor-events [--device ID] [--timeout SECONDS] [--count N] [--from-start]\n"
+        "  monitor-events [--device ID] [--module ID] [--timeout SECONDS] [--count N] [--from-start]\n"
         "                                  print device-to-cloud messages as JSON lines as they arrive\n"
+        "                                  (a module's carry its id in \"module\"; --module keeps only "
+        "those)\n"
         "                                  (after the newest one stored, or all with --from-start); stops\n"
         "                                  after N events or SECONDS (0: until Ctrl-C)\n"
         "  --help                          this text\n"
@@ -525,7 +527,7 @@ static int parse_count(const char *text, long long *out)
  * 100 ms and prints each event as one JSON line, like `az iot hub monitor-events --props all`. */
 static int cmd_monitor_events(const mh_config *cfg, int argc, char **argv)
 {
-    const char *device = NULL;
+    const char *device = NULL, *module = NULL;
     long long timeout_s = 0, count = 0, after = 0, printed = 0;
     int from_start = 0, rc = 1;
     mh_store *store = NULL;
@@ -534,6 +536,8 @@ static int cmd_monitor_events(const mh_config *cfg, int argc, char **argv)
             from_start = 1;
         } else if (!strcmp(argv[i], "--device") && i + 1 < argc) {
             device = argv[++i];
+        } else if (!strcmp(argv[i], "--module") && i + 1 < argc) {
+            module = argv[++i];
         } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc &&
                    parse_count(argv[i + 1], &timeout_s) == 0) {
             i++;
@@ -566,11 +570,15 @@ static int cmd_monitor_events(const mh_config *cfg, int argc, char **argv)
         {
             if (count != 0 && printed >= count)
                 break;
+            after = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "sequenceNumber"));
+            const cJSON *mod =
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "event"), "module");
+            if (module != NULL && !(cJSON_IsString(mod) && strcmp(mod->valuestring, module) == 0))
+                continue; /* another module's, or a device's own message */
             char *line = cJSON_PrintUnformatted(ev);
             if (line)
                 printf("%s\n", line);
             free(line);
-            after = (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ev, "sequenceNumber"));
             printed++;
         }
         int got = cJSON_GetArraySize(events);

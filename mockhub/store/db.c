@@ -140,13 +140,16 @@ static const char *const stmt_sql[MH_STMT__COUNT] = {
         "INSERT INTO devices(id, generation_id, etag, status, status_reason, status_updated, auth_type,"
         " primary_key, secondary_key, primary_thumbprint, secondary_thumbprint, iot_edge, connection_state,"
         " connection_state_updated, last_activity, c2d_count, model_id, tags, desired, desired_meta,"
-        " desired_version, reported, reported_meta, reported_version, twin_etag, owner_id, module_id, managed_by)"
+        " desired_version, reported, reported_meta, reported_version, twin_etag, owner_id, module_id, "
+        "managed_by)"
         " VALUES(?1, ?2, ?3, 'enabled', NULL, '" MH_NEVER_TIME "', ?4, ?5, ?6, ?7, ?8, 0, 'Disconnected',"
         " '" MH_NEVER_TIME "', '" MH_NEVER_TIME "', 0, '', NULL, '{}',"
-        " '{\"$lastUpdated\":\"" MH_NEVER_TIME "\"}', 1, '{}', '{\"$lastUpdated\":\"" MH_NEVER_TIME "\"}', 1, 1,"
+        " '{\"$lastUpdated\":\"" MH_NEVER_TIME "\"}', 1, '{}', '{\"$lastUpdated\":\"" MH_NEVER_TIME
+        "\"}', 1, 1,"
         " ?9, ?10, ?11)",
-    [MH_STMT_MODULE_UPDATE] = "UPDATE devices SET etag = ?2, auth_type = ?3, primary_key = ?4, secondary_key = ?5,"
-                              " primary_thumbprint = ?6, secondary_thumbprint = ?7, managed_by = ?8 WHERE id = ?1",
+    [MH_STMT_MODULE_UPDATE] =
+        "UPDATE devices SET etag = ?2, auth_type = ?3, primary_key = ?4, secondary_key = ?5,"
+        " primary_thumbprint = ?6, secondary_thumbprint = ?7, managed_by = ?8 WHERE id = ?1",
     [MH_STMT_MODULE_GET] = "SELECT " MODULE_COLUMNS " FROM devices WHERE id = ?1 AND owner_id <> ''",
     [MH_STMT_MODULE_LIST] = "SELECT " MODULE_COLUMNS " FROM devices WHERE owner_id = ?1 ORDER BY id",
     [MH_STMT_MODULE_COUNT] = "SELECT COUNT(*) FROM devices WHERE owner_id = ?1",

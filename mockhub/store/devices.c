@@ -14,7 +14,6 @@
 #include "store_internal.h"
 #include "twin.h"
 
-
 /* ---- helpers: randomness, keys, times ---- */
 
 int mh_store_random_bytes(void *buf, size_t len)
@@ -64,7 +63,6 @@ void mh_store_generation_id(char out[24])
 
 /* ---- device rows ---- */
 
-
 /* Loads the writable fields of a DEVICE_COLUMNS row. */
 static int dev_row_load(sqlite3_stmt *s, dev_row *row)
 {
@@ -79,7 +77,8 @@ static int dev_row_load(sqlite3_stmt *s, dev_row *row)
         return 0;
     cJSON *parents = cJSON_Parse(mh_db_col_text(s, 17) ? mh_db_col_text(s, 17) : "[]");
     const cJSON *first = cJSON_GetArrayItem(parents, 0);
-    snprintf(row->parent_scope, sizeof row->parent_scope, "%s", cJSON_IsString(first) ? first->valuestring : "");
+    snprintf(row->parent_scope, sizeof row->parent_scope, "%s",
+             cJSON_IsString(first) ? first->valuestring : "");
     cJSON_Delete(parents);
     return mh_db_col_copy(s, 3, row->status, sizeof row->status) &&
            mh_db_col_copy(s, 4, row->status_reason, sizeof row->status_reason) &&
@@ -217,7 +216,8 @@ static mh_err dev_row_apply_scopes(dev_row *row, const char *device_id, const ch
                 snprintf(row->scope, sizeof row->scope, "%s", own);
         } else if (scope_given && scope->valuestring[0] && strcmp(scope->valuestring, row->scope) != 0) {
             return mh_fail(st, MH_ERR_ARGUMENT_INVALID,
-                           "The deviceScope of edge device %s cannot be changed (it is %s)", device_id, row->scope);
+                           "The deviceScope of edge device %s cannot be changed (it is %s)", device_id,
+                           row->scope);
         }
         if (parents_given) {
             const cJSON *first = cJSON_GetArrayItem(parents, 0);

@@ -158,8 +158,8 @@ mh_err mh_store_module_insert_locked(mh_store *store, const char *device_id, con
     rc = sqlite3_step(s);
     mh_db_done(s);
     if (rc == SQLITE_CONSTRAINT)
-        return mh_fail(st, MH_ERR_MODULE_EXISTS, "A module with ID '%s' is already registered on device '%s'.",
-                       module_id, device_id);
+        return mh_fail(st, MH_ERR_MODULE_EXISTS,
+                       "A module with ID '%s' is already registered on device '%s'.", module_id, device_id);
     if (rc != SQLITE_DONE)
         return mh_db_fail(store, st, "module insert");
     return MH_OK;
@@ -190,8 +190,8 @@ static mh_err device_modules(mh_store *store, const char *device_id, long long *
     return rc == SQLITE_ROW ? MH_OK : mh_db_fail(store, st, "module count");
 }
 
-mh_err mh_store_module_create(mh_store *store, const char *device_id, const char *module_id, const cJSON *body,
-                              cJSON **out_module, mh_status *st)
+mh_err mh_store_module_create(mh_store *store, const char *device_id, const char *module_id,
+                              const cJSON *body, cJSON **out_module, mh_status *st)
 {
     char identity[MH_IDENTITY_MAX + 1];
     const char *managed_by = NULL;
@@ -219,8 +219,8 @@ mh_err mh_store_module_create(mh_store *store, const char *device_id, const char
         goto done;
     err = device_modules(store, device_id, &count, st);
     if (err == MH_OK && count >= MH_MODULES_PER_DEVICE_MAX)
-        err = mh_fail(st, MH_ERR_TOO_MANY_MODULES, "Device %s already has %lld modules (the maximum)", device_id,
-                      count);
+        err = mh_fail(st, MH_ERR_TOO_MANY_MODULES, "Device %s already has %lld modules (the maximum)",
+                      device_id, count);
     if (err == MH_OK)
         err = mh_store_module_insert_locked(store, device_id, module_id, managed_by, &row, st);
     if (err == MH_OK)
@@ -257,7 +257,8 @@ static mh_err module_row_checked(mh_store *store, const char *identity, const ch
         row->etag = sqlite3_column_int64(s, 4);
         row->has_primary_thumbprint = sqlite3_column_type(s, 12) != SQLITE_NULL;
         row->has_secondary_thumbprint = sqlite3_column_type(s, 13) != SQLITE_NULL;
-        ok = mh_db_col_copy(s, 2, managed_by, mbsz) && mh_db_col_copy(s, 9, row->auth_type, sizeof row->auth_type) &&
+        ok = mh_db_col_copy(s, 2, managed_by, mbsz) &&
+             mh_db_col_copy(s, 9, row->auth_type, sizeof row->auth_type) &&
              mh_db_col_copy(s, 10, row->primary_key, sizeof row->primary_key) &&
              mh_db_col_copy(s, 11, row->secondary_key, sizeof row->secondary_key) &&
              mh_db_col_copy(s, 12, row->primary_thumbprint, sizeof row->primary_thumbprint) &&
@@ -278,8 +279,8 @@ static mh_err module_row_checked(mh_store *store, const char *identity, const ch
     return MH_OK;
 }
 
-mh_err mh_store_module_update(mh_store *store, const char *device_id, const char *module_id, const cJSON *body,
-                              const char *if_match, cJSON **out_module, mh_status *st)
+mh_err mh_store_module_update(mh_store *store, const char *device_id, const char *module_id,
+                              const cJSON *body, const char *if_match, cJSON **out_module, mh_status *st)
 {
     char identity[MH_IDENTITY_MAX + 1], stored_by[130];
     const char *managed_by = NULL;

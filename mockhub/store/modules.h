@@ -20,12 +20,13 @@ typedef struct mh_store mh_store; /* store.h */
  * Module JSON (moduleId/deviceId must match when present, managedBy, authentication; empty or
  * absent keys are generated). Errors: DeviceNotFound, ModuleAlreadyExistsOnDevice,
  * TooManyModulesOnDevice, ArgumentInvalid. *out_module: Module JSON. */
-mh_err mh_store_module_create(mh_store *store, const char *device_id, const char *module_id, const cJSON *body,
-                              cJSON **out_module, mh_status *st) MH_WARN_UNUSED;
+mh_err mh_store_module_create(mh_store *store, const char *device_id, const char *module_id,
+                              const cJSON *body, cJSON **out_module, mh_status *st) MH_WARN_UNUSED;
 /* PUT with If-Match (quoted etag, "*" or *): updates managedBy and authentication.
  * Errors: DeviceNotFound, ModuleNotFound, PreconditionFailed, ArgumentInvalid. */
-mh_err mh_store_module_update(mh_store *store, const char *device_id, const char *module_id, const cJSON *body,
-                              const char *if_match, cJSON **out_module, mh_status *st) MH_WARN_UNUSED;
+mh_err mh_store_module_update(mh_store *store, const char *device_id, const char *module_id,
+                              const cJSON *body, const char *if_match, cJSON **out_module,
+                              mh_status *st) MH_WARN_UNUSED;
 mh_err mh_store_module_get(mh_store *store, const char *device_id, const char *module_id, cJSON **out_module,
                            mh_status *st) MH_WARN_UNUSED;
 /* if_match NULL = unconditional. Errors: DeviceNotFound, ModuleNotFound, PreconditionFailed. */

@@ -161,8 +161,20 @@ static int on_row(void *ctx, cJSON *row)
         row = out;
     }
     if (id) {
+        /* a module twin's row id is its identity "{deviceId}/{moduleId}" (identity.h) */
+        const cJSON *module = cJSON_GetObjectItemCaseSensitive(row, "moduleId");
+        char identity[MH_IDENTITY_MAX + 1];
         free(c->last_id);
-        if (!cJSON_IsString(id) || !(c->last_id = strdup(id->valuestring)))
+        c->last_id = NULL;
+        if (!cJSON_IsString(id))
+            goto fail;
+        if (cJSON_IsString(module) && module->valuestring[0]) {
+            snprintf(identity, sizeof identity, "%s/%s", id->valuestring, module->valuestring);
+            c->last_id = strdup(identity);
+        } else {
+            c->last_id = strdup(id->valuestring);
+        }
+        if (!c->last_id)
             goto fail;
     }
     cJSON_AddItemToArray(c->items, row);

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const {
   BUILD, useHub, uid, createDevice, openDevice, registry, serviceClient, withTimeout, waitFor, spawnApp,
-  deviceConnectionString,
+  deviceConnectionString, rest,
 } = require('./lib/hub');
 
 const DEVICE_APP = path.join(BUILD, 'dmpatterns_getstarted_device');
@@ -235,4 +235,80 @@ test('the Node service SDK\'s Client.send over AMQP reaches our device app (C2D 
   } finally {
     await client.close();
   }
+});
+
+test('modules: our device app as a module + our service app with --module-id; the Node SDK calls the module too', { timeout: 90000 }, async () => {
+  const hub = ctx.hub;
+  const reg = registry(hub);
+  const { deviceId } = await createDevice(hub, uid('capp-mod'));
+  const { responseBody: module } = await withTimeout(reg.addModule({ deviceId, moduleId: 'rebooter' }), 10000, 'addModule');
+  const key = module.authentication.symmetricKey.primaryKey;
+  const cs = `${deviceConnectionString(hub, deviceId, key)};ModuleId=rebooter`;
+  const dev = startDeviceApp(hub, cs);
+  await dev.waitOutput(new RegExp(`connected to .* as ${deviceId}/rebooter`), 15000);
+  // the Node service SDK reaches the module (and only the module: the device itself is not connected)
+  const svc = serviceClient(hub);
+  const unknown = await waitFor(async () => {
+    const { result } = await svc.invokeDeviceMethod(deviceId, 'rebooter', { methodName: 'ping', payload: null });
+    return result;
+  }, { timeout: 15000, interval: 500, what: 'the module to answer methods' });
+  assert.deepEqual(unknown, { status: 404, payload: { Response: 'Unknown method' } });
+  const notDevice = await svc.invokeDeviceMethod(deviceId, { methodName: 'ping', payload: null }).then(() => null, (e) => e);
+  assert.ok(notDevice, 'the device itself is not connected');
+  assert.equal(notDevice.response && notDevice.response.statusCode, 404, `${notDevice.name}: ${notDevice.message}`);
+  assert.match(`${notDevice.message} ${notDevice.responseBody || ''}`, /DeviceNotOnline|404103/);
+  // our service app: the module's method, then the module twin until the new reboot time shows
+  const t0 = Date.now();
+  const app = runServiceApp(hub, deviceId, ['--module-id', 'rebooter', '--interval', '1', '--count', '15']);
+  const info = await expectExit(app, 45000, 'service app');
+  assert.equal(info.code, 0, `service app exit ${info.code}; output:\n${app.output()}`);
+  assert.match(app.output(), new RegExp(`on module '${deviceId}/rebooter'`));
+  assert.match(app.output(), /Reboot started/);
+  await dev.waitOutput(/reported rebootTime=/, 10000);
+  const mtwin = (await reg.getModuleTwin(deviceId, 'rebooter')).responseBody;
+  assert.equal(mtwin.moduleId, 'rebooter');
+  const rt = mtwin.properties.reported.rebootTime;
+  assert.ok(rt && Date.parse(rt) >= t0 - 1000, `module reported rebootTime ${rt}`);
+  assert.ok(app.output().includes(rt), `the service app printed the module's reboot time ${rt}:\n${app.output()}`);
+  const dtwin = (await reg.getTwin(deviceId)).responseBody;
+  assert.equal(dtwin.properties.reported.rebootTime, undefined, 'the device twin is untouched');
+  // the service app against a module that does not exist, or is not connected
+  const missing = runServiceApp(hub, deviceId, ['--module-id', 'nope', '--count', '1']);
+  assert.equal((await expectExit(missing, 30000, 'service app (no module)')).code, 5, missing.output());
+  await withTimeout(reg.addModule({ deviceId, moduleId: 'idle' }), 10000, 'addModule idle');
+  const idle = runServiceApp(hub, deviceId, ['--module-id', 'idle', '--count', '1']);
+  assert.equal((await expectExit(idle, 30000, 'service app (idle module)')).code, 6, idle.output());
+  const stop = await dev.stop('SIGINT');
+  assert.equal(stop.code, 0, `device app exit after Ctrl-C: ${JSON.stringify(stop)}\n${dev.output()}`);
+});
+
+test('modules: our device library sends module telemetry with an output name ($.on)', { timeout: 60000 }, async () => {
+  const hub = ctx.hub;
+  const reg = registry(hub);
+  const { deviceId, connectionString: deviceCs } = await createDevice(hub, uid('capp-mout'));
+  const { responseBody: module } = await withTimeout(reg.addModule({ deviceId, moduleId: 'sensor' }), 10000, 'addModule');
+  const cs = `${deviceConnectionString(hub, deviceId, module.authentication.symmetricKey.primaryKey)};ModuleId=sensor`;
+  const sender = path.join(BUILD, 'iotd_send_events');
+  const app = spawnApp(sender, ['mout', '2'], { IOTHUB_DEVICE_CONNECTION_STRING: cs, IOTHUB_CA_FILE: hub.ca, IOTD_OUTPUT_NAME: 'alerts' });
+  const info = await expectExit(app, 30000, 'iotd_send_events (module)');
+  assert.equal(info.code, 0, app.output());
+  let evs = [];
+  await waitFor(async () => {
+    const res = await rest(hub, 'GET', `/mockhub/events?deviceId=${encodeURIComponent(deviceId)}`);
+    evs = (res.json || []).map((e) => e.event);
+    return evs.length >= 2;
+  }, { timeout: 10000, what: 'the module\'s two events' });
+  for (const [i, e] of evs.entries()) {
+    assert.equal(e.origin, deviceId);
+    assert.equal(e.module, 'sensor');
+    assert.equal(e.annotations['iothub-connection-module-id'], 'sensor');
+    assert.equal(e.properties.system['$.on'], 'alerts', 'the output name arrives');
+    assert.equal(e.properties.system.messageId, `mout-${i + 1}`);
+    assert.equal(e.properties.application.source, 'c-device');
+  }
+  // an output name on a device connection is refused by the library, before anything is sent
+  const dev = spawnApp(sender, ['dout', '1'], { IOTHUB_DEVICE_CONNECTION_STRING: deviceCs, IOTHUB_CA_FILE: hub.ca, IOTD_OUTPUT_NAME: 'alerts' });
+  const dinfo = await expectExit(dev, 30000, 'iotd_send_events (device)');
+  assert.equal(dinfo.code, 2, dev.output());
+  assert.match(dev.output(), /an output name \(\$\.on\) needs a module identity/);
 });

@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const { execFile } = require('node:child_process');
 const path = require('node:path');
 const {
-  BUILD, useHub, uid, createDevice, openDevice, registry, withTimeout, rest, rawMqtt, sleep,
+  BUILD, useHub, uid, createDevice, openDevice, registry, serviceClient, withTimeout, waitFor, rest, rawMqtt, sleep,
 } = require('./lib/hub');
 
 const ctx = useHub();
@@ -207,6 +207,67 @@ test('test reset / fault / drop / wait-for through the CLI', { timeout: 60000 },
   assert.equal((await cli(['test', 'reset', '--to', 'x'])).code, 2);
 });
 
+test('c2d-message send reaches the device with body, properties and ids; ack full gives feedback', { timeout: 60000 }, async () => {
+  const hub = ctx.hub;
+  const { deviceId, connectionString } = await createDevice(hub, uid('cli-c2d'));
+  const device = await openDevice(hub, connectionString);
+  opened.push(device);
+  const got = [];
+  device.on('message', (msg) => { got.push(msg); device.complete(msg).catch(() => {}); });
+  await sleep(300); // the SDK subscribes on the first 'message' listener
+  const svc = serviceClient(hub);
+  await withTimeout(svc.open(), 15000, 'service Client.open over AMQP');
+  const records = [];
+  try {
+    const { result: receiver } = await withTimeout(svc.getFeedbackReceiver(), 15000, 'getFeedbackReceiver');
+    receiver.on('message', (msg) => { for (const r of JSON.parse(msg.data.toString())) records.push(r); });
+    const sent = await ok(['c2d-message', 'send', '-d', deviceId, '--data', 'hello from the cli',
+      '--props', 'color=blue;with/slash=a/b', '--mid', 'cli-mid-1', '--cid', 'cli-cid', '--ct', 'text/plain',
+      '--ce', 'utf-8', '--ack', 'full']);
+    assert.deepEqual(sent.json, { deviceId, messageId: 'cli-mid-1', ack: 'full' });
+    const msg = await waitFor(() => got[0], { timeout: 10000, what: 'the C2D message' });
+    assert.equal(msg.data.toString(), 'hello from the cli');
+    assert.equal(msg.messageId, 'cli-mid-1');
+    assert.equal(msg.correlationId, 'cli-cid');
+    assert.equal(msg.contentType, 'text/plain');
+    assert.equal(msg.contentEncoding, 'utf-8');
+    assert.equal(msg.properties.getValue('color'), 'blue');
+    assert.equal(msg.properties.getValue('with/slash'), 'a/b');
+    await waitFor(() => records.find((r) => r.originalMessageId === 'cli-mid-1'), { timeout: 10000, what: 'the feedback record' });
+    assert.equal(records.find((r) => r.originalMessageId === 'cli-mid-1').statusCode, 'Success');
+    // without --mid: a generated UUID; the default body is az's
+    const plain = await ok(['c2d-message', 'send', '-d', deviceId]);
+    assert.match(plain.json.messageId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(plain.json.ack, 'none');
+    const second = await waitFor(() => got[1], { timeout: 10000, what: 'the second C2D message' });
+    assert.equal(second.messageId, plain.json.messageId);
+    assert.equal(second.data.toString(), 'Ping from Az CLI IoT Extension');
+  } finally {
+    await svc.close();
+  }
+  // the hub's answers: unknown device 404, a full queue 403004, no address for a module's queue
+  const nodev = await cli(['c2d-message', 'send', '-d', 'nobody-' + deviceId]);
+  assert.equal(nodev.code, 1);
+  assert.match(nodev.stderr, /404 DeviceNotFound/);
+  const offline = await createDevice(hub, uid('cli-c2d'));
+  for (let i = 0; i < 50; i++) await ok(['c2d-message', 'send', '-d', offline.deviceId, '--data', `m${i}`]);
+  const full = await cli(['c2d-message', 'send', '-d', offline.deviceId]);
+  assert.equal(full.code, 1);
+  assert.match(full.stderr, /403 DeviceMaximumQueueDepthExceeded/);
+  const mod = await rest(hub, 'POST', `/mockhub/devices/${encodeURIComponent(`${deviceId}/m1`)}/messages`, { body: {} });
+  assert.equal(mod.status, 404);
+  const modCli = await cli(['c2d-message', 'send', '-d', deviceId, '-m', 'm1']);
+  assert.equal(modCli.code, 2, 'the verb takes no module id');
+  const bad = await rest(hub, 'POST', `/mockhub/devices/${deviceId}/messages`, { body: { data: 5 } });
+  assert.equal(bad.status, 400);
+  const badAck = await cli(['c2d-message', 'send', '-d', deviceId, '--ack', 'sometimes']);
+  assert.equal(badAck.code, 2);
+  const badProps = await cli(['c2d-message', 'send', '-d', deviceId, '--props', 'novalue']);
+  assert.equal(badProps.code, 2);
+  const noOwner = await rest(hub, 'POST', `/mockhub/devices/${deviceId}/messages`, { body: {}, token: 'SharedAccessSignature sr=x&sig=y&se=1' });
+  assert.equal(noOwner.status, 401);
+});
+
 test('usage errors exit 2, an unreachable hub 3, --help on every verb exits 0', { timeout: 60000 }, async () => {
   for (const args of [
     ['device-identity', 'bogus'], ['device-identity', 'show'], ['device-twin', 'show', '-d', 'x', '--foo', '1'],
@@ -223,9 +284,9 @@ test('usage errors exit 2, an unreachable hub 3, --help on every verb exits 0', 
   assert.equal(down.code, 3);
   assert.match(down.stderr, /cannot reach the hub/);
   const top = await ok(['--help']);
-  const verbs = [...top.stdout.matchAll(/^ {2}((?:device-identity|device-twin|invoke-device-method|query|generate-sas-token|connection-string show|test)[a-z -]*?)\s{2,}/gm)]
+  const verbs = [...top.stdout.matchAll(/^ {2}((?:device-identity|device-twin|invoke-device-method|module-identity|module-twin|invoke-module-method|c2d-message|query|generate-sas-token|connection-string show|test)[a-z -]*?)\s{2,}/gm)]
     .map((m) => m[1].trim());
-  assert.ok(verbs.length >= 19, `verbs listed: ${verbs.join(', ')}`);
+  assert.ok(verbs.length >= 30, `verbs listed: ${verbs.join(', ')}`);
   for (const v of verbs) {
     const r = await ok([...v.split(' '), '--help']);
     assert.match(r.stdout, new RegExp(`^usage: .*mockhub ${v} \\[options\\]`), v);

@@ -232,12 +232,12 @@ test('tutorial: devices that rebooted since a time, reported with the device SDK
   assert.equal(nested.pages, 3);
 });
 
-test('errors: syntax error 400 with position, devices.modules 501, bad continuation 400', { timeout: 30000 }, async () => {
+test('errors: syntax error 400 with position, devices.jobs 501, bad continuation 400', { timeout: 30000 }, async () => {
   const err = await rejectsWith(runQuery('SELECT * FORM devices', 10), 'query with a syntax error');
   assert.equal(err.response && err.response.statusCode, 400, `${err.name}: ${err.message}`);
   assert.match(err.message, /position 10/);
 
-  const r = await rest(ctx.hub, 'POST', '/devices/query', { body: { query: 'SELECT * FROM devices.modules' } });
+  const r = await rest(ctx.hub, 'POST', '/devices/query', { body: { query: 'SELECT * FROM devices.jobs' } });
   assert.equal(r.status, 501, r.body);
   assert.ok(iotHubError(r), r.body);
 

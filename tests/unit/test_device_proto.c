@@ -333,3 +333,42 @@ Test(device_proto, iotd_proto_parse_c2d_bad_input_fails)
     cr_assert(iotd_proto_is_c2d_topic("devices/d1/messages/devicebound/"));
     cr_assert(!iotd_proto_is_c2d_topic("devices/d1/modules/m/messages/devicebound/"));
 }
+
+Test(device_proto, iotd_proto_telemetry_topic_module_output_succeeds)
+{
+    /* Node ModuleClient.sendOutputEvent("out1", msg with messageId "m-1" and property "t"="1"):
+     * $.on first, then the message's system properties, then the application ones */
+    static const iotd_property user[] = {{"t", "1"}};
+    iotd_message_props p = {0};
+    char out[256];
+
+    p.output_name = "out 1";
+    p.message_id = "m-1";
+    p.user = user;
+    p.user_count = 1;
+    cr_assert_eq(iotd_proto_telemetry_topic("dev1", "m1", &p, out, sizeof(out)), IOTD_OK);
+    cr_assert_str_eq(out, "devices/dev1/modules/m1/messages/events/%24.on=out%201&%24.mid=m-1&t=1");
+}
+
+Test(device_proto, iotd_proto_telemetry_topic_output_without_module_fails)
+{
+    iotd_message_props p = {0};
+    char out[256] = "untouched";
+
+    p.output_name = "out1";
+    cr_assert_eq(iotd_proto_telemetry_topic("dev1", NULL, &p, out, sizeof(out)), IOTD_E_INVALID);
+    cr_assert_eq(iotd_proto_telemetry_topic("dev1", "", &p, out, sizeof(out)), IOTD_E_INVALID);
+    p.output_name = ""; /* empty = no output */
+    cr_assert_eq(iotd_proto_telemetry_topic("dev1", NULL, &p, out, sizeof(out)), IOTD_OK);
+    cr_assert_str_eq(out, "devices/dev1/messages/events/");
+}
+
+Test(device_proto, iotd_proto_username_module_succeeds)
+{
+    char out[256], id[64];
+    /* AZURE: a module's user name is {host}/{deviceId}/{moduleId}/?api-version=... */
+    cr_assert_eq(iotd_proto_client_id("dev1", "m1", id, sizeof(id)), IOTD_OK);
+    cr_assert_eq(iotd_proto_username("h.azure-devices.net", id, out, sizeof(out)), IOTD_OK);
+    cr_assert_str_eq(out,
+                     "h.azure-devices.net/dev1/m1/?api-version=2021-04-12&DeviceClientType=iotd-c%2F0.1");
+}

@@ -123,8 +123,8 @@ Test(modules, module_twin_and_cascade_succeeds)
     cr_assert_str_eq(str(twin, "deviceId"), "d1");
     cr_assert_str_eq(str(twin, "moduleId"), "m1");
     cr_assert_null(cJSON_GetObjectItem(twin, "capabilities"));
-    const cJSON *meta = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(twin, "properties"), "desired"),
-                                            "$metadata");
+    const cJSON *meta = cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(twin, "properties"), "desired"), "$metadata");
     cr_assert_str_eq(str(meta, "$lastUpdated"), "0001-01-01T00:00:00Z");
     cJSON_Delete(twin);
     cr_assert_eq(mh_store_module_identities(store, "d1", &ids), MH_OK);
@@ -181,23 +181,26 @@ Test(upgrade, old_schema_gets_module_columns_succeeds)
     cr_assert_not_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/mockhub.db", dir);
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db,
-                              "CREATE TABLE devices(id TEXT PRIMARY KEY, generation_id TEXT NOT NULL, etag INTEGER NOT NULL,"
-                              " status TEXT NOT NULL, status_reason TEXT, status_updated TEXT NOT NULL, auth_type TEXT NOT NULL,"
-                              " primary_key TEXT, secondary_key TEXT, primary_thumbprint TEXT, secondary_thumbprint TEXT,"
-                              " iot_edge INTEGER NOT NULL DEFAULT 0, connection_state TEXT NOT NULL,"
-                              " connection_state_updated TEXT NOT NULL, last_activity TEXT NOT NULL,"
-                              " c2d_count INTEGER NOT NULL DEFAULT 0, model_id TEXT NOT NULL DEFAULT '', tags TEXT,"
-                              " desired TEXT NOT NULL, desired_meta TEXT NOT NULL, desired_version INTEGER NOT NULL,"
-                              " reported TEXT NOT NULL, reported_meta TEXT NOT NULL, reported_version INTEGER NOT NULL,"
-                              " twin_etag INTEGER NOT NULL);"
-                              "INSERT INTO devices VALUES('old', '1', 5, 'enabled', NULL, '0001-01-01T00:00:00Z', 'sas',"
-                              " 'AAAAAAAAAAAAAAAAAAAAAA==', 'AAAAAAAAAAAAAAAAAAAAAA==', NULL, NULL, 0, 'Disconnected',"
-                              " '0001-01-01T00:00:00Z', '0001-01-01T00:00:00Z', 0, '', NULL, '{}', '{}', 1, '{}', '{}', 1, 1);"
-                              "CREATE TABLE telemetry(seq INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,"
-                              " enqueued TEXT NOT NULL, props TEXT NOT NULL, body BLOB NOT NULL);",
-                              NULL, NULL, NULL),
-                 SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_exec(
+            db,
+            "CREATE TABLE devices(id TEXT PRIMARY KEY, generation_id TEXT NOT NULL, etag INTEGER NOT NULL,"
+            " status TEXT NOT NULL, status_reason TEXT, status_updated TEXT NOT NULL, auth_type TEXT NOT "
+            "NULL,"
+            " primary_key TEXT, secondary_key TEXT, primary_thumbprint TEXT, secondary_thumbprint TEXT,"
+            " iot_edge INTEGER NOT NULL DEFAULT 0, connection_state TEXT NOT NULL,"
+            " connection_state_updated TEXT NOT NULL, last_activity TEXT NOT NULL,"
+            " c2d_count INTEGER NOT NULL DEFAULT 0, model_id TEXT NOT NULL DEFAULT '', tags TEXT,"
+            " desired TEXT NOT NULL, desired_meta TEXT NOT NULL, desired_version INTEGER NOT NULL,"
+            " reported TEXT NOT NULL, reported_meta TEXT NOT NULL, reported_version INTEGER NOT NULL,"
+            " twin_etag INTEGER NOT NULL);"
+            "INSERT INTO devices VALUES('old', '1', 5, 'enabled', NULL, '0001-01-01T00:00:00Z', 'sas',"
+            " 'AAAAAAAAAAAAAAAAAAAAAA==', 'AAAAAAAAAAAAAAAAAAAAAA==', NULL, NULL, 0, 'Disconnected',"
+            " '0001-01-01T00:00:00Z', '0001-01-01T00:00:00Z', 0, '', NULL, '{}', '{}', 1, '{}', '{}', 1, 1);"
+            "CREATE TABLE telemetry(seq INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,"
+            " enqueued TEXT NOT NULL, props TEXT NOT NULL, body BLOB NOT NULL);",
+            NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     cr_assert_eq(mh_store_open(path, 0, &store), MH_OK);
     cr_assert_eq(mh_store_device_get(store, "old", &dev, &st), MH_OK, "%s", st.text);

@@ -198,6 +198,10 @@ static const struct parse_ok parse_ok_cases[] = {
     {"SELECT * FROM devices.modules WHERE deviceId IN ['device1']",
      "SELECT * FROM devices.modules WHERE (IN deviceId [\"device1\"])"},
     {"SELECT * FROM devices.jobs", "SELECT * FROM devices.jobs"},
+    {"SELECT deviceId, moduleId FROM DEVICES.Modules WHERE devices.modules.moduleId = 'm' AND deviceId NIN "
+     "['a']",
+     "SELECT deviceId, moduleId FROM devices.modules WHERE (AND (= devices.modules.moduleId \"m\") (NIN "
+     "deviceId [\"a\"]))"},
     /* precedence: OR < AND < NOT < comparison < additive < multiplicative < unary */
     {"SELECT * FROM devices WHERE a = 1 OR b = 2 AND NOT c = 3",
      "SELECT * FROM devices WHERE (OR (= a 1) (AND (= b 2) (NOT (= c 3))))"},

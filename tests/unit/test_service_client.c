@@ -139,3 +139,47 @@ Test(service_client, iots_http_classify_curl_codes_succeeds)
     cr_assert_eq(iots_http_classify(CURLE_SSL_CERTPROBLEM), IOTS_ERR_TLS);
     cr_assert_eq(iots_http_classify(CURLE_OUT_OF_MEMORY), IOTS_ERR_NOMEM);
 }
+
+Test(service_client, iots_module_calls_bad_arguments_fails)
+{
+    iots_client *c = NULL;
+    int status = -1;
+    char *out = NULL;
+    cr_assert_eq(iots_client_new(CS_OK, &no_ca, &c, NULL), IOTS_OK);
+    /* all of these fail before any network I/O */
+    cr_assert_eq(iots_invoke_module_method(c, "d", NULL, "m", NULL, 30, 0, &status, &out), IOTS_ERR_ARG);
+    cr_assert(strstr(iots_client_last_error(c)->message, "module_id") != NULL);
+    cr_assert_eq(iots_invoke_module_method(c, "d", "", "m", NULL, 30, 0, &status, &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_invoke_module_method(c, "d", "mod", "m", "{bad", 30, 0, &status, &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_get_module_twin(c, "d", NULL, &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_get_module_twin(c, "d", "", &out), IOTS_ERR_ARG);
+    cr_assert(strstr(iots_client_last_error(c)->message, "invalid device or module id") != NULL);
+    cr_assert_eq(iots_update_module_twin(c, "d", "m", NULL, NULL, NULL, &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_update_module_twin(c, "d", NULL, "{}", NULL, NULL, &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_replace_module_twin(c, "d", "m", "[1]", NULL, &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_replace_twin(c, "d", "nope", NULL, &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_create_module(c, "d", "", &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_get_module(c, "d", NULL, &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_list_modules(c, "", &out), IOTS_ERR_ARG);
+    cr_assert_eq(iots_delete_module(c, "d", NULL, NULL), IOTS_ERR_ARG);
+    cr_assert_eq(status, -1);
+    cr_assert_null(out);
+    iots_client_free(c);
+}
+
+Test(service_client, iots_get_module_twin_closed_port_fails)
+{
+    /* the module twin URL is the one in the transport error */
+    iots_client *c = NULL;
+    char *twin = NULL;
+    cr_assert_eq(iots_client_new("HostName=127.0.0.1:1;SharedAccessKeyName=iothubowner;SharedAccessKey=" KEY2,
+                                 &no_ca, &c, NULL),
+                 IOTS_OK);
+    cr_assert_eq(iots_get_module_twin(c, "dev1", "mod 1", &twin), IOTS_ERR_TRANSPORT);
+    const iots_error_info *e = iots_client_last_error(c);
+    cr_assert(strstr(e->message, "https://127.0.0.1:1/twins/dev1/modules/mod%201?api-version=2021-04-12") !=
+                  NULL,
+              "%s", e->message);
+    cr_assert_null(twin);
+    iots_client_free(c);
+}

@@ -288,3 +288,64 @@ Test(service_proto, iots_query_page_check_arrays_succeeds)
     cr_assert_eq(iots_query_page_check("{}", 2, &n), IOTS_ERR_PROTOCOL);
     cr_assert_eq(iots_query_page_check("", 0, &n), IOTS_ERR_PROTOCOL);
 }
+
+Test(service_proto, iots_url_format_module_paths_succeeds)
+{
+    char url[512];
+    /* the paths azure-iothub's Registry and Client use for modules */
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE, "dev1", "mod1", url, sizeof url), IOTS_OK);
+    cr_assert_str_eq(url, "https://h/devices/dev1/modules/mod1?api-version=2021-04-12");
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULES, "dev1", NULL, url, sizeof url), IOTS_OK);
+    cr_assert_str_eq(url, "https://h/devices/dev1/modules?api-version=2021-04-12");
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE_TWIN, "dev1", "mod1", url, sizeof url),
+                 IOTS_OK);
+    cr_assert_str_eq(url, "https://h/twins/dev1/modules/mod1?api-version=2021-04-12");
+    cr_assert_eq(iots_url_format_module("h:4443", IOTS_PATH_MODULE_METHODS, "d #", "m+1", url, sizeof url),
+                 IOTS_OK);
+    cr_assert_str_eq(url, "https://h:4443/twins/d%20%23/modules/m%2B1/methods?api-version=2021-04-12");
+    /* device kinds ignore the module id */
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_TWIN, "dev1", "mod1", url, sizeof url), IOTS_OK);
+    cr_assert_str_eq(url, "https://h/twins/dev1?api-version=2021-04-12");
+}
+
+Test(service_proto, iots_url_format_module_bad_input_fails)
+{
+    char url[512], longid[200];
+    memset(longid, 'm', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE, "dev1", NULL, url, sizeof url), IOTS_ERR_ARG);
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE_TWIN, "dev1", "", url, sizeof url),
+                 IOTS_ERR_ARG);
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULE_METHODS, "dev1", longid, url, sizeof url),
+                 IOTS_ERR_ARG);
+    cr_assert_eq(iots_url_format_module("h", IOTS_PATH_MODULES, "", NULL, url, sizeof url), IOTS_ERR_ARG);
+    /* the device-only function refuses module kinds rather than dropping the module id */
+    cr_assert_eq(iots_url_format("h", IOTS_PATH_MODULE_TWIN, "dev1", url, sizeof url), IOTS_ERR_ARG);
+    cr_assert_eq(iots_url_format("h", IOTS_PATH_MODULES, "dev1", url, sizeof url), IOTS_ERR_ARG);
+}
+
+Test(service_proto, iots_module_bodies_succeeds)
+{
+    char *b = NULL;
+    cr_assert_eq(iots_module_create_body_format("dev1", "mod1", &b), IOTS_OK);
+    cr_assert_str_eq(b, "{\"deviceId\":\"dev1\",\"moduleId\":\"mod1\",\"authentication\":{\"type\":\"sas\","
+                        "\"symmetricKey\":{\"primaryKey\":\"\",\"secondaryKey\":\"\"}}}");
+    free(b);
+    cr_assert_eq(
+        iots_twin_replace_body_format("{ \"tags\": {\"a\": 1},\n \"properties\": {\"desired\": {}} }", &b),
+        IOTS_OK);
+    cr_assert_str_eq(b, "{\"tags\":{\"a\":1},\"properties\":{\"desired\":{}}}");
+    free(b);
+}
+
+Test(service_proto, iots_module_bodies_bad_input_fails)
+{
+    char *b = NULL;
+    cr_assert_eq(iots_module_create_body_format("dev1", "", &b), IOTS_ERR_ARG);
+    cr_assert_eq(iots_module_create_body_format("dev1", NULL, &b), IOTS_ERR_ARG);
+    cr_assert_eq(iots_module_create_body_format("", "m", &b), IOTS_ERR_ARG);
+    cr_assert_eq(iots_twin_replace_body_format("[1]", &b), IOTS_ERR_ARG);
+    cr_assert_eq(iots_twin_replace_body_format("{bad", &b), IOTS_ERR_ARG);
+    cr_assert_eq(iots_twin_replace_body_format(NULL, &b), IOTS_ERR_ARG);
+    cr_assert_null(b);
+}

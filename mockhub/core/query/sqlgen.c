@@ -41,6 +41,7 @@ typedef struct gen {
     cJSON *indexes; /* [[column, path], ...] worth an expression index */
     mh_status *st;
     mh_err err;
+    int modules; /* FROM devices.modules: module rows, deviceId is their device's id */
 } gen;
 
 static void qv_clear(qv *x)
@@ -357,6 +358,11 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
     if (ns > 1 && seg_is(&s[0], "devices")) {
         s++;
         ns--;
+        /* "devices.modules.moduleId" in a query FROM devices.modules */
+        if (g->modules && ns > 1 && seg_is(&s[0], "modules")) {
+            s++;
+            ns--;
+        }
     }
     if (!s[0].name)
         return set_static(g, out, ST_UNDEF, sfmt(g, "NULL"));
@@ -376,6 +382,14 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
         if (seg_is(&s[1], "reported"))
             return compile_section(g, "reported", s + 2, ns - 2, out);
         return set_static(g, out, ST_UNDEF, sfmt(g, "NULL"));
+    }
+    /* A module row's id is "{deviceId}/{moduleId}" (identity.h); its two parts have columns. In a
+     * device query moduleId is undefined, as any other unknown name. */
+    if (g->modules && (seg_is(&s[0], "deviceId") || seg_is(&s[0], "moduleId"))) {
+        if (ns > 1)
+            return set_static(g, out, ST_UNDEF, sfmt(g, "NULL"));
+        return set_static(g, out, ST_STR,
+                          sfmt(g, "%s", seg_is(&s[0], "deviceId") ? "owner_id" : "module_id"));
     }
     for (i = 0; i < sizeof sysfields / sizeof sysfields[0]; i++) {
         if (seg_is(&s[0], sysfields[i].name)) {
@@ -413,7 +427,7 @@ static mh_err compile_path(gen *g, const mh_qnode *n, qv *out)
         /* MOCK: etags are rendered from counters in C, not available to SQL. */
         return qfail(g, MH_ERR_NOT_IMPLEMENTED, n->pos, "mockhub does not support '%s' in queries",
                      s[0].name);
-    if (seg_is(&s[0], "jobs") || seg_is(&s[0], "modules"))
+    if (seg_is(&s[0], "jobs"))
         return qfail(g, MH_ERR_NOT_IMPLEMENTED, n->pos, "mockhub does not support '%s' in queries on devices",
                      s[0].name);
     /* Anything else (moduleId, configurations, misspelt names) is simply undefined, as in the hub. */
@@ -897,10 +911,15 @@ static char *proj_name(gen *g, const mh_qproj *p, int *unnamed)
         return sfmt(g, "%s", p->alias);
     if (n->kind == MH_QN_PATH && n->segs[n->nsegs - 1].name) {
         const char *last = n->segs[n->nsegs - 1].name;
-        if (n->nsegs == 1 || (n->nsegs == 2 && seg_is(&n->segs[0], "devices")))
+        if (n->nsegs == 1 || (n->nsegs == 2 && seg_is(&n->segs[0], "devices")) ||
+            (g->modules && n->nsegs == 3 && seg_is(&n->segs[0], "devices") &&
+             seg_is(&n->segs[1], "modules"))) {
             for (i = 0; i < sizeof sysfields / sizeof sysfields[0]; i++)
                 if (strcasecmp(last, sysfields[i].name) == 0)
                     return sfmt(g, "%s", sysfields[i].name);
+            if (g->modules && strcasecmp(last, "moduleId") == 0)
+                return sfmt(g, "moduleId");
+        }
         return sfmt(g, "%s", last);
     }
     return sfmt(g, "$%d", ++*unnamed);
@@ -1049,7 +1068,10 @@ void mh_q_plan_cleanup(mh_qplan *plan)
 
 mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, mh_status *st)
 {
-    gen g = {NULL, NULL, st, MH_OK};
+    gen g = {NULL, NULL, st, MH_OK, ast->from == MH_QFROM_MODULES};
+    /* Devices and modules share the devices table (identity.h): a device row has owner_id '', a
+     * module row its device's id. devices_owner is a partial index on exactly this condition. */
+    const char *rows = g.modules ? "owner_id <> ''" : "owner_id = ''";
     mh_qplan plan;
     mh_qbuf sql;
     char *where = NULL, **keys = NULL, **keyout = NULL, *s = NULL;
@@ -1061,11 +1083,6 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     mh_qbuf_init(&sql);
     if (!(g.params = cJSON_CreateArray()) || !(g.indexes = cJSON_CreateArray()))
         return mh_fail(st, MH_ERR_NOMEM, "out of memory");
-    if (ast->from == MH_QFROM_MODULES) {
-        qfail(&g, MH_ERR_NOT_IMPLEMENTED, ast->from_pos,
-              "mockhub does not support queries on devices.modules (no module identities)");
-        goto cleanup;
-    }
     if (ast->from == MH_QFROM_JOBS) {
         qfail(&g, MH_ERR_NOT_IMPLEMENTED, ast->from_pos,
               "mockhub does not support queries on devices.jobs (no jobs)");
@@ -1165,21 +1182,20 @@ mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, m
     /* WHERE + paging. Keyset pages pick their ids in a subquery, so that sorting by id (after an
      * index on a twin path found the matches) carries ids only, not whole twins. */
     if (keyset) {
-        mh_qbuf_add(&sql, " WHERE id IN (SELECT id FROM devices");
-        if (where || pg->after_id)
-            mh_qbuf_add(&sql, " WHERE ");
+        mh_qbuf_addf(&sql, " WHERE id IN (SELECT id FROM devices WHERE %s", rows);
         if (where)
-            mh_qbuf_addf(&sql, "(%s)", where);
+            mh_qbuf_addf(&sql, " AND (%s)", where);
         if (pg->after_id) {
             int kn = bind(&g, cJSON_CreateString(pg->after_id));
             if (!kn)
                 goto cleanup;
-            mh_qbuf_addf(&sql, "%sid > ?%d", where ? " AND " : "", kn);
+            mh_qbuf_addf(&sql, " AND id > ?%d", kn);
         }
         mh_qbuf_addf(&sql, " ORDER BY id LIMIT %lld) ORDER BY id", limit);
     } else {
+        mh_qbuf_addf(&sql, " WHERE %s", rows);
         if (where)
-            mh_qbuf_addf(&sql, " WHERE (%s)", where);
+            mh_qbuf_addf(&sql, " AND (%s)", where);
         if (ast->ngroup) {
             mh_qbuf_add(&sql, " GROUP BY ");
             for (i = 0; i < ast->ngroup; i++)

@@ -35,7 +35,7 @@ typedef struct mh_qplan {
 
 /* Compiles ast for the page pg. Errors: MH_ERR_QUERY (position and reason: unknown function,
  * aggregate misuse, GROUP BY mismatch, bad names, duplicate projection names, query too complex),
- * MH_ERR_NOT_IMPLEMENTED (FROM devices.modules / devices.jobs, etag in expressions),
+ * MH_ERR_NOT_IMPLEMENTED (FROM devices.jobs, etag in expressions),
  * MH_ERR_NOMEM. On success *out owns everything (mh_q_plan_cleanup). */
 mh_err mh_q_compile(const mh_qast *ast, const mh_qpage_req *pg, mh_qplan *out, mh_status *st) MH_WARN_UNUSED;
 void mh_q_plan_cleanup(mh_qplan *plan);

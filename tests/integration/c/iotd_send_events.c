@@ -2,7 +2,8 @@
  * integration tests that read it back through the Event Hubs-compatible endpoint.
  *
  * usage: iotd_send_events PREFIX COUNT
- * Env: IOTHUB_DEVICE_CONNECTION_STRING, IOTHUB_CA_FILE. Message i (1..COUNT) has body
+ * Env: IOTHUB_DEVICE_CONNECTION_STRING (a module's too), IOTHUB_CA_FILE, IOTD_OUTPUT_NAME (a module's
+ * output name, $.on, for every message). Message i (1..COUNT) has body
  * {"prefix":"PREFIX","i":i}, message id PREFIX-i, content type application/json, content encoding utf-8
  * and application properties source=c-device, seq=i. Prints "sent PREFIX-i" per message, "done" at the
  * end; exits 0, 1 on bad usage, 2 when not connected within 20 s or a send fails. */
@@ -63,6 +64,7 @@ int main(int argc, char **argv)
         props.content_encoding = "utf-8";
         props.user = user;
         props.user_count = 2;
+        props.output_name = getenv("IOTD_OUTPUT_NAME");
         if (iotd_client_send_event(c, body, strlen(body), &props) != IOTD_OK) {
             fprintf(stderr, "error: send %s failed: %s\n", mid, iotd_client_last_error(c));
             rc = 2;
