@@ -30,7 +30,7 @@ typedef enum mh_bus_kind {
     MH_BUS_EV_UNSUBSCRIBED, /* plugin -> daemon  $mockhub/ev/unsubscribed/{id}     {"gen":N,"filter":"..."} */
     MH_BUS_EV_READY,        /* plugin -> daemon  $mockhub/ev/ready                 {"connections":N} */
     MH_BUS_EV_SYNCED,       /* plugin -> daemon  $mockhub/ev/synced                {"token":N} */
-    MH_BUS_KICK,            /* daemon -> plugin  $mockhub/kick/{id}                empty */
+    MH_BUS_KICK,            /* daemon -> plugin  $mockhub/kick/{id}                empty (a device: its modules too) */
     MH_BUS_RESYNC,          /* daemon -> plugin  $mockhub/resync                   empty */
     MH_BUS_SYNC,            /* daemon -> plugin  $mockhub/sync                     N as decimal text */
     MH_BUS_REFUSE, /* daemon -> plugin  $mockhub/refuse/{id}              N as decimal text (MOCK: test control) */

@@ -108,20 +108,6 @@ static int identity_ok(const char *id, mh_http_reply *reply)
     return 1;
 }
 
-/* Drops the live connections of device_id's modules (the device is deleted or disabled). */
-static void kick_modules(mh_hub *hub, const char *device_id, int forget)
-{
-    cJSON *ids = NULL, *one;
-    if (mh_store_module_identities(hub->store, device_id, &ids) != MH_OK)
-        return;
-    cJSON_ArrayForEach(one, ids)
-    {
-        if (cJSON_IsString(one))
-            mh_hub_kick(hub, one->valuestring, forget);
-    }
-    cJSON_Delete(ids);
-}
-
 /* ---- /health ---- */
 
 static void r_health(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
@@ -187,10 +173,8 @@ static void r_device_put(mh_hub *hub, const mh_http_request *req, mh_http_reply 
         mh_reply_status(reply, &st);
         return;
     }
-    if (now_disabled) { /* AZURE: the hub closes a disabled device's connection at once */
+    if (now_disabled) /* AZURE: the hub closes a disabled device's connection at once (and its modules') */
         mh_hub_kick(hub, id, 0);
-        kick_modules(hub, id, 0); /* MOCK: and its modules' (they cannot connect while it is disabled) */
-    }
     reply_device(reply, out);
 }
 
@@ -211,24 +195,13 @@ static void r_device_get(mh_hub *hub, const mh_http_request *req, mh_http_reply 
 static void r_device_delete(mh_hub *hub, const mh_http_request *req, mh_http_reply *reply, const char *id)
 {
     mh_status st = {0};
-    cJSON *modules = NULL, *one;
     if (!id_ok(id, reply))
         return;
-    /* read first: the delete takes the module rows with it */
-    if (mh_store_module_identities(hub->store, id, &modules) != MH_OK)
-        modules = NULL;
     if (mh_store_device_delete(hub->store, id, mh_http_header(req, "If-Match"), &st) != MH_OK) {
-        cJSON_Delete(modules);
         mh_reply_status(reply, &st);
         return;
     }
-    mh_hub_kick(hub, id, 1);
-    cJSON_ArrayForEach(one, modules)
-    {
-        if (cJSON_IsString(one))
-            mh_hub_kick(hub, one->valuestring, 1);
-    }
-    cJSON_Delete(modules);
+    mh_hub_kick(hub, id, 1); /* the device's modules go with it (their rows and connections) */
     mh_reply_empty(reply, 204);
 }
 

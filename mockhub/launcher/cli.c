@@ -461,7 +461,8 @@ static int need_id(cli *c, char *path, size_t len, const char *prefix, const cha
     return 1;
 }
 
-/* Sends body (taken over) as JSON and prints the answer with cols/heads: the shape of most verbs. */
+/* Sends body (taken over; NULL: none, as for GET) as JSON and prints the answer with cols/heads: the
+ * shape of most verbs. */
 static int send_and_print(cli *c, const char *method, const char *path, cJSON *body, const char *if_match,
                           const char *const *cols, const char *const *heads)
 {
@@ -493,29 +494,19 @@ static int v_identity_create(cli *c)
 static int v_identity_show(cli *c)
 {
     char path[600];
-    resp r;
     if (!need_id(c, path, sizeof path, "/devices/", ""))
         return MH_CLI_ERR_USAGE;
-    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, dev_cols, dev_heads);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, "GET", path, NULL, NULL, dev_cols, dev_heads);
 }
 
 static int v_identity_list(cli *c)
 {
     char path[64];
-    resp r;
     long top = num_arg(c, "top", 1, 1000, 1000);
     if (top < 0)
         return MH_CLI_ERR_USAGE;
     snprintf(path, sizeof path, "/devices?top=%ld", top);
-    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, dev_cols, dev_heads);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, "GET", path, NULL, NULL, dev_cols, dev_heads);
 }
 
 /* GET the device, change it, PUT it back with its etag (or --etag). */
@@ -640,14 +631,9 @@ static const char *const twin_heads[] = {"DeviceId", "Status", "ConnectionState"
 static int v_twin_show(cli *c)
 {
     char path[600];
-    resp r;
     if (!need_id(c, path, sizeof path, "/twins/", ""))
         return MH_CLI_ERR_USAGE;
-    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, twin_cols, twin_heads);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, "GET", path, NULL, NULL, twin_cols, twin_heads);
 }
 
 static int twin_write(cli *c, const char *method, cJSON *body)
@@ -852,14 +838,9 @@ static int v_module_create(cli *c)
 static int v_module_show(cli *c)
 {
     char path[1400];
-    resp r;
     if (!need_module(c, path, sizeof path, "/devices/", ""))
         return MH_CLI_ERR_USAGE;
-    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, mod_cols, mod_heads);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, "GET", path, NULL, NULL, mod_cols, mod_heads);
 }
 
 static int v_module_list(cli *c)
@@ -962,14 +943,9 @@ static int v_module_cs(cli *c)
 static int v_mtwin_show(cli *c)
 {
     char path[1400];
-    resp r;
     if (!need_module(c, path, sizeof path, "/twins/", ""))
         return MH_CLI_ERR_USAGE;
-    int rc = call(c, "GET", path, NULL, NULL, NULL, &r);
-    if (rc == MH_CLI_OK)
-        output(c, r.json, mtwin_cols, mtwin_heads);
-    cJSON_Delete(r.json);
-    return rc;
+    return send_and_print(c, "GET", path, NULL, NULL, mtwin_cols, mtwin_heads);
 }
 
 static int v_mtwin_update(cli *c)

@@ -286,13 +286,45 @@ static void hub_to(void *ctx, const mh_bus_msg *m)
         mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not deliver %s", ed->topic);
 }
 
+/* The live module connections of one device, collected before kicking (a kick fires DISCONNECT,
+ * which edits the table). */
+struct modules_of {
+    const char *device;
+    size_t len, n;
+    char ids[64][MH_IDENTITY_MAX + 1];
+};
+
+static void collect_module(mh_conn *c, void *ctx)
+{
+    struct modules_of *mo = ctx;
+
+    if (mo->n < sizeof mo->ids / sizeof mo->ids[0] && strncmp(c->id, mo->device, mo->len) == 0 &&
+        c->id[mo->len] == '/' && mh_conns_newest(c->id) == c)
+        snprintf(mo->ids[mo->n++], sizeof mo->ids[0], "%s", c->id);
+}
+
+/* Kicking a device drops its modules' connections too: they run on it, and every reason the hub
+ * has to drop a device (deleted, disabled, test control's drop) holds for them. Kicking "d/m"
+ * drops that module only. Only live connections: an offline persistent session has no socket. */
 static void hub_kick(void *ctx, const mh_bus_msg *m)
 {
+    static struct modules_of mo; /* 16 KB: not on the stack; the broker's loop is one thread */
+    size_t i;
+
     (void)ctx;
-    /* only live connections: an offline persistent session has no socket to close */
+    mo.n = 0;
+    if (!strchr(m->id, '/')) {
+        mo.device = m->id;
+        mo.len = strlen(m->id);
+        mh_conns_foreach(collect_module, &mo);
+    }
     if (mh_conns_newest(m->id)) {
         mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: dropping %s on request of the hub", m->id);
         kick(m->id);
+    }
+    for (i = 0; i < mo.n; i++) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: dropping %s with its device", mo.ids[i]);
+        kick(mo.ids[i]);
     }
 }
 

@@ -153,7 +153,6 @@ static const char *const stmt_sql[MH_STMT__COUNT] = {
     [MH_STMT_MODULE_GET] = "SELECT " MODULE_COLUMNS " FROM devices WHERE id = ?1 AND owner_id <> ''",
     [MH_STMT_MODULE_LIST] = "SELECT " MODULE_COLUMNS " FROM devices WHERE owner_id = ?1 ORDER BY id",
     [MH_STMT_MODULE_COUNT] = "SELECT COUNT(*) FROM devices WHERE owner_id = ?1",
-    [MH_STMT_IDENTITY_EXISTS] = "SELECT iot_edge, device_scope FROM devices WHERE id = ?1",
     [MH_STMT_DEVICE_ETAG] = "SELECT etag FROM devices WHERE id = ?1",
     [MH_STMT_SET_CONNECTED] =
         "UPDATE devices SET connection_state = 'Connected', connection_state_updated = ?2,"

@@ -52,7 +52,7 @@ mh_err mh_store_not_found(mh_store *store, const char *identity, mh_status *st)
 
     if (!module || !mh_identity_device(identity, device, sizeof device))
         return mh_fail(st, MH_ERR_DEVICE_NOT_FOUND, "%s", identity);
-    s = mh_db_stmt(store, MH_STMT_IDENTITY_EXISTS);
+    s = mh_db_stmt(store, MH_STMT_DEVICE_ETAG); /* any row: the device exists */
     if (!s)
         return mh_db_fail(store, st, "prepare");
     mh_db_bind_text(s, 1, device);
@@ -388,8 +388,8 @@ done:
     return err;
 }
 
-/* Runs MODULE_LIST for device_id; each row goes to add(arr, row). Lock held. */
-static mh_err list_rows(mh_store *store, const char *device_id, cJSON *arr, int identities, mh_status *st)
+/* Runs MODULE_LIST for device_id, adding each module's document to arr. Lock held. */
+static mh_err list_rows(mh_store *store, const char *device_id, cJSON *arr, mh_status *st)
 {
     sqlite3_stmt *s = mh_db_stmt(store, MH_STMT_MODULE_LIST);
     mh_err err = MH_OK;
@@ -399,14 +399,7 @@ static mh_err list_rows(mh_store *store, const char *device_id, cJSON *arr, int 
         return mh_db_fail(store, st, "prepare");
     mh_db_bind_text(s, 1, device_id);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cJSON *item = NULL;
-        if (identities) {
-            char id[MH_IDENTITY_MAX + 2];
-            snprintf(id, sizeof id, "%s/%s", mh_db_col_text(s, 0), mh_db_col_text(s, 1));
-            item = cJSON_CreateString(id);
-        } else {
-            item = module_render(s, 0);
-        }
+        cJSON *item = module_render(s, 0);
         if (!item || !cJSON_AddItemToArray(arr, item)) {
             cJSON_Delete(item);
             err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
@@ -434,27 +427,7 @@ mh_err mh_store_module_list(mh_store *store, const char *device_id, cJSON **out_
     mh_store_lock(store);
     err = device_modules(store, device_id, &count, st);
     if (err == MH_OK)
-        err = list_rows(store, device_id, arr, 0, st);
-    mh_store_unlock(store);
-    if (err != MH_OK) {
-        cJSON_Delete(arr);
-        return err;
-    }
-    *out_array = arr;
-    return MH_OK;
-}
-
-mh_err mh_store_module_identities(mh_store *store, const char *device_id, cJSON **out_array)
-{
-    cJSON *arr;
-    mh_err err;
-
-    if (!store || !device_id || !out_array)
-        return MH_ERR_ARGUMENT_NULL;
-    if (!(arr = cJSON_CreateArray()))
-        return MH_ERR_NOMEM;
-    mh_store_lock(store);
-    err = list_rows(store, device_id, arr, 1, NULL);
+        err = list_rows(store, device_id, arr, st);
     mh_store_unlock(store);
     if (err != MH_OK) {
         cJSON_Delete(arr);

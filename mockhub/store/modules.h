@@ -36,8 +36,5 @@ mh_err mh_store_module_delete(mh_store *store, const char *device_id, const char
  * Errors: DeviceNotFound. */
 mh_err mh_store_module_list(mh_store *store, const char *device_id, cJSON **out_array,
                             mh_status *st) MH_WARN_UNUSED;
-/* The identities ("{deviceId}/{moduleId}") of device_id's modules, as a JSON array of strings
- * (used to drop their connections when the device goes). Empty array for an unknown device. */
-mh_err mh_store_module_identities(mh_store *store, const char *device_id, cJSON **out_array) MH_WARN_UNUSED;
 
 #endif

@@ -127,13 +127,13 @@ Test(modules, module_twin_and_cascade_succeeds)
         cJSON_GetObjectItem(cJSON_GetObjectItem(twin, "properties"), "desired"), "$metadata");
     cr_assert_str_eq(str(meta, "$lastUpdated"), "0001-01-01T00:00:00Z");
     cJSON_Delete(twin);
-    cr_assert_eq(mh_store_module_identities(store, "d1", &ids), MH_OK);
-    cr_assert_str_eq(cJSON_GetArrayItem(ids, 0)->valuestring, "d1/m1");
+    cr_assert_eq(mh_store_module_list(store, "d1", &ids, &st), MH_OK);
+    cr_assert_str_eq(str(cJSON_GetArrayItem(ids, 0), "moduleId"), "m1");
     cJSON_Delete(ids);
     cr_assert_eq(mh_store_device_delete(store, "d1", NULL, &st), MH_OK);
     cr_assert_eq(mh_store_twin_get(store, "d1/m1", &twin, &st), MH_ERR_DEVICE_NOT_FOUND);
     make_device("d1", "{}");
-    cr_assert_eq(mh_store_module_identities(store, "d1", &ids), MH_OK);
+    cr_assert_eq(mh_store_module_list(store, "d1", &ids, &st), MH_OK);
     cr_assert_eq(cJSON_GetArraySize(ids), 0, "a re-created device has no modules");
     cJSON_Delete(ids);
 }
