@@ -17,6 +17,8 @@
 #define MH_BUS_FILTER_MAX 255       /* (un)subscribed filter length; the plugin only reports allowed ones */
 #define MH_BUS_NUM_MAX (1ull << 53) /* gen, token, connections: exact as JSON numbers (doubles) */
 
+/* A KICK of a device drops its modules' connections too (plugin/bridge.c hub_kick). */
+
 /* What the daemon subscribes to (wildcards never match $ topics, so the prefixes are explicit). */
 #define MH_BUS_DAEMON_FILTER_FROM "$mockhub/from/#"
 #define MH_BUS_DAEMON_FILTER_EV "$mockhub/ev/#"
@@ -30,7 +32,7 @@ typedef enum mh_bus_kind {
     MH_BUS_EV_UNSUBSCRIBED, /* plugin -> daemon  $mockhub/ev/unsubscribed/{id}     {"gen":N,"filter":"..."} */
     MH_BUS_EV_READY,        /* plugin -> daemon  $mockhub/ev/ready                 {"connections":N} */
     MH_BUS_EV_SYNCED,       /* plugin -> daemon  $mockhub/ev/synced                {"token":N} */
-    MH_BUS_KICK,            /* daemon -> plugin  $mockhub/kick/{id}                empty (a device: its modules too) */
+    MH_BUS_KICK,            /* daemon -> plugin  $mockhub/kick/{id}                empty */
     MH_BUS_RESYNC,          /* daemon -> plugin  $mockhub/resync                   empty */
     MH_BUS_SYNC,            /* daemon -> plugin  $mockhub/sync                     N as decimal text */
     MH_BUS_REFUSE, /* daemon -> plugin  $mockhub/refuse/{id}              N as decimal text (MOCK: test control) */
