@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -157,7 +156,14 @@ void mh_http_set_upgrade(mh_http *http, const mh_http_upgrade_hook *hook)
 
 void mh_http_upgraded_close(mh_http_upgraded *up)
 {
-    /* MHD then flushes what the hook wrote, ends the TLS session and closes the client socket. */
+    /* MHD then flushes what the hook wrote, ends the TLS session and closes the client socket once
+     * both directions are done. libmicrohttpd 0.9.75 can miss that moment: the close action shuts our
+     * end of the socket pair before it marks the handle closed, and when its thread sees the shutdown
+     * in between, it ends the outbound direction only and sleeps until the client sends or closes
+     * (upstream fix in 1.0, commit 6fb386ec). Every WebSocket client answers our close frame with its
+     * own (RFC 6455 5.5.1), which wakes it; a client that never answers may keep its TCP connection
+     * until it closes it. Shutting the client socket here to force the wake-up was tried: GnuTLS then
+     * sees the end of input first and drops what we wrote last (an AMQP close, a close frame). */
     MHD_upgrade_action((struct MHD_UpgradeResponseHandle *)up, MHD_UPGRADE_ACTION_CLOSE);
 }
 
