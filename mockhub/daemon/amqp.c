@@ -27,6 +27,7 @@
 #include <proton/sasl_plugin.h>
 #include <proton/transport.h>
 
+#include "amqp_infilter.h"
 #include "amqp_internal.h"
 #include "amqp_pad.h"
 #include "http.h"
@@ -45,11 +46,12 @@ typedef struct sock {
     SSL *ssl;
     int handshaking;
     int dead;
-    mh_amqp_buf out; /* padded bytes for the socket (WebSocket: for framing) */
+    mh_amqp_buf out;         /* padded bytes for the socket (WebSocket: for framing) */
+    mh_amqp_buf in;          /* received AMQP bytes (unwrapped, decrypted) Proton has not taken yet */
+    mh_amqp_infilter filter; /* drops frames on sessions the client ended (core/amqp_infilter.h) */
     /* AMQP over WebSockets (NULL up: a TCP connection of our own) */
     mh_http_upgraded *up; /* the HTTPS server's upgraded stream: ended through it, never close()d */
     mh_ws_decoder wsd;
-    mh_amqp_buf wsin;  /* unwrapped AMQP bytes Proton has not taken yet */
     mh_amqp_buf wsout; /* WebSocket frames for the socket */
     int ws_close_sent;
 } sock;
@@ -224,7 +226,8 @@ static void sock_free(mh_amqp *a, int slot)
     else
         close(s->fd);
     mh_amqp_buf_cleanup(&s->out);
-    mh_amqp_buf_cleanup(&s->wsin);
+    mh_amqp_buf_cleanup(&s->in);
+    mh_amqp_infilter_cleanup(&s->filter);
     mh_amqp_buf_cleanup(&s->wsout);
     free(s);
     a->socks[slot] = NULL;
@@ -271,7 +274,7 @@ static mh_err sock_add(mh_amqp *a, int fd, int tls, mh_http_upgraded *up, unsign
     s->up = up;
     s->wsd.require_mask = 1;
     s->out.max = OUT_MAX;
-    s->wsin.max = OUT_MAX;
+    s->in.max = OUT_MAX;
     s->wsout.max = OUT_MAX + 2 * WS_CHUNK;
     s->c.amqp = a;
     s->c.hub = a->hub;
@@ -327,19 +330,31 @@ static void ws_close(sock *s, unsigned code)
     s->ws_close_sent = ws_frame(s, MH_WS_OP_CLOSE, c, 2);
 }
 
-/* Moves unwrapped bytes into Proton as far as it takes them. */
-static void ws_drain_in(sock *s)
+/* Moves received AMQP bytes into Proton as far as it takes them, less the frames the filter drops.
+ * 1 when Proton is full (read no more until it took these), 0 when all went or the filter waits for
+ * the rest of a frame head. */
+static int in_drain(sock *s)
 {
-    while (s->wsin.len > 0) {
-        pn_rwbytes_t rb = pn_connection_driver_read_buffer(&s->c.driver);
-        if (rb.size == 0)
-            return;
-        size_t n = rb.size < s->wsin.len ? rb.size : s->wsin.len;
-        memcpy(rb.start, s->wsin.data, n);
-        pn_connection_driver_read_done(&s->c.driver, n);
-        mh_amqp_buf_consume(&s->wsin, n);
-        sock_process(s);
+    while (s->in.len > 0) {
+        int drop;
+        size_t n = mh_amqp_infilter_next(&s->filter, s->in.data, s->in.len, &drop);
+        if (n == 0)
+            return 0;
+        if (!drop) {
+            pn_rwbytes_t rb = pn_connection_driver_read_buffer(&s->c.driver);
+            if (rb.size == 0)
+                return 1;
+            if (n > rb.size)
+                n = rb.size;
+            memcpy(rb.start, s->in.data, n);
+            pn_connection_driver_read_done(&s->c.driver, n);
+        }
+        mh_amqp_infilter_consumed(&s->filter, n);
+        mh_amqp_buf_consume(&s->in, n);
+        if (!drop)
+            sock_process(s); /* keep Proton's buffers small */
     }
+    return 0;
 }
 
 /* Decodes raw WebSocket bytes: data for Proton, pongs for pings, a close answered. 0 when the stream
@@ -358,7 +373,7 @@ static int ws_feed(sock *s, unsigned char *in, size_t len)
         }
         off += used;
         if (ev.kind == MH_WS_DATA) {
-            if (mh_amqp_buf_append(&s->wsin, ev.data, ev.len) != MH_OK) {
+            if (mh_amqp_buf_append(&s->in, ev.data, ev.len) != MH_OK) {
                 ws_close(s, 1009);
                 return 0;
             }
@@ -367,11 +382,12 @@ static int ws_feed(sock *s, unsigned char *in, size_t len)
                 return 0;
         } else if (ev.kind == MH_WS_CLOSE) {
             ws_close(s, ev.len >= 2 ? (unsigned)ev.data[0] << 8 | ev.data[1] : 1000);
+            in_drain(s); /* what came before the close still counts */
             pn_connection_driver_read_close(&s->c.driver);
             return 0;
         }
     }
-    ws_drain_in(s);
+    in_drain(s);
     return 1;
 }
 
@@ -380,13 +396,13 @@ static int ws_read(sock *s)
 {
     unsigned char raw[16384];
     for (int round = 0; round < 64; round++) {
-        ws_drain_in(s);
-        if (s->wsin.len > 0)
+        if (in_drain(s))
             return 1; /* Proton is full: read more once it took these */
         ssize_t n = recv(s->fd, raw, sizeof raw, 0);
         if (n < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
         if (n == 0) {
+            in_drain(s);
             pn_connection_driver_read_close(&s->c.driver);
             return 0;
         }
@@ -553,34 +569,39 @@ static int sock_read(sock *s)
         }
         s->handshaking = 0;
     }
+    unsigned char raw[16384];
     for (int round = 0; round < 64; round++) {
-        pn_rwbytes_t rb = pn_connection_driver_read_buffer(&s->c.driver);
-        if (rb.size == 0)
+        if (in_drain(s))
             return 1; /* Proton is full or closed for reading */
         ssize_t n;
         if (s->ssl) {
-            int r = SSL_read(s->ssl, rb.start, (int)(rb.size > 65536 ? 65536 : rb.size));
+            int r = SSL_read(s->ssl, raw, (int)sizeof raw);
             if (r <= 0) {
                 int e = SSL_get_error(s->ssl, r);
                 if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
                     return 1;
                 ERR_clear_error();
+                in_drain(s);
                 pn_connection_driver_read_close(&s->c.driver);
                 return 0;
             }
             n = r;
         } else {
-            n = recv(s->fd, rb.start, rb.size, 0);
+            n = recv(s->fd, raw, sizeof raw, 0);
             if (n < 0)
                 return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
             if (n == 0) {
+                in_drain(s);
                 pn_connection_driver_read_close(&s->c.driver);
                 return 0;
             }
         }
-        pn_connection_driver_read_done(&s->c.driver, (size_t)n);
-        sock_process(s); /* keep Proton's buffers small */
+        if (mh_amqp_buf_append(&s->in, raw, (size_t)n) != MH_OK) {
+            fprintf(stderr, "mockhub: amqp #%d: input backlog over %d bytes: closing\n", s->c.id, OUT_MAX);
+            return 0;
+        }
     }
+    in_drain(s);
     return 1;
 }
 
@@ -588,8 +609,8 @@ static int sock_read(sock *s)
 static void sock_settle(mh_amqp *a, int slot)
 {
     sock *s = a->socks[slot];
-    if (s->up != NULL && !s->dead)
-        ws_drain_in(s);
+    if (!s->dead)
+        in_drain(s);
     sock_process(s);
     if (s->up != NULL && pn_connection_driver_finished(&s->c.driver) && s->out.len == 0)
         ws_close(s, 1000);

@@ -180,6 +180,68 @@ test('bad input on the AMQP port: garbage, wrong key, unknown address; the hub k
   await client.close();
 });
 
+/** A raw AMQP 1.0 client on the plain port: writes frames, parses the hub's (channel, performative). */
+function rawAmqp() {
+  const s = net.connect(5672, '127.0.0.1');
+  let buf = Buffer.alloc(0);
+  const frames = [];
+  let all = Buffer.alloc(0);
+  s.on('data', (c) => {
+    all = Buffer.concat([all, c]);
+    buf = Buffer.concat([buf, c]);
+    for (;;) {
+      if (buf.length >= 8 && buf.subarray(0, 4).toString() === 'AMQP') { buf = buf.subarray(8); continue; }
+      if (buf.length < 8) break;
+      const size = buf.readUInt32BE(0);
+      if (buf.length < size) break;
+      const body = buf.subarray(buf[4] * 4, size);
+      frames.push({ channel: buf.readUInt16BE(6), type: buf[5], code: body.length >= 3 ? body[2] : null, body });
+      buf = buf.subarray(size);
+    }
+  });
+  s.on('error', () => {});
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  const frame = (channel, type, body) => {
+    const h = Buffer.alloc(8);
+    h.writeUInt32BE(8 + body.length, 0);
+    h[4] = 2; h[5] = type; h.writeUInt16BE(channel, 6);
+    return Buffer.concat([h, body]);
+  };
+  return { s, frames, closed, frame, text: () => all.toString('latin1') };
+}
+
+test('frames on a session the client already ended are ignored, as rhea sends them; the connection lives on', { timeout: 30000 }, async () => {
+  const c = rawAmqp();
+  const B = (a) => Buffer.from(a);
+  const perf = (code, list) => Buffer.concat([B([0x00, 0x53, code]), list]);
+  const anonymous = Buffer.concat([B([0xa3, 9]), B('ANONYMOUS')]);
+  const saslInit = perf(0x41, Buffer.concat([B([0xc0, 1 + anonymous.length, 1]), anonymous]));
+  const open = perf(0x10, B([0xc0, 4, 1, 0xa1, 1, 0x74])); // container-id "t"
+  const begin = perf(0x11, B([0xc0, 13, 4, 0x40, 0x43, 0x70, 0, 0, 8, 0, 0x70, 0xff, 0xff, 0xff, 0xff]));
+  const end = perf(0x17, B([0x45]));
+  const disposition = perf(0x15, B([0xc0, 0x0a, 5, 0x41, 0x43, 0x52, 0x01, 0x41, 0x00, 0x53, 0x24, 0x45]));
+  const flow = perf(0x13, B([0xc0, 0x0d, 4, 0x43, 0x70, 0, 0, 8, 0, 0x43, 0x70, 0, 0, 8, 0]));
+  c.s.write(Buffer.concat([B('AMQP'), B([3, 1, 0, 0]), c.frame(0, 1, saslInit)]));
+  await waitFor(() => c.frames.some((f) => f.type === 1 && f.code === 0x44), { timeout: 5000, what: 'sasl-outcome' });
+  c.s.write(Buffer.concat([B('AMQP'), B([0, 1, 0, 0]), c.frame(0, 0, open), c.frame(0, 0, begin), c.frame(1, 0, begin)]));
+  await waitFor(() => c.frames.filter((f) => f.type === 0 && f.code === 0x11).length === 2, { timeout: 5000, what: 'two BEGINs back' });
+  // rhea's order when a receiver closes with deliveries unsettled: END, then the DISPOSITION (and a FLOW)
+  c.s.write(Buffer.concat([c.frame(1, 0, end), c.frame(1, 0, disposition), c.frame(1, 0, flow)]));
+  await waitFor(() => c.frames.some((f) => f.code === 0x17), { timeout: 5000, what: 'the hub\'s END' });
+  // the session on channel 0 still works (a FLOW is accepted), and a new session may reuse channel 1
+  c.s.write(Buffer.concat([c.frame(0, 0, flow), c.frame(1, 0, begin), c.frame(1, 0, flow)]));
+  await waitFor(() => c.frames.filter((f) => f.code === 0x11).length === 3, { timeout: 5000, what: 'a third BEGIN back' });
+  // the SDK ends its last session on channel 0, then closes the connection on channel 0
+  c.s.write(c.frame(0, 0, end));
+  await waitFor(() => c.frames.filter((f) => f.code === 0x17).length === 2, { timeout: 5000, what: 'the second END' });
+  c.s.write(c.frame(0, 0, perf(0x18, B([0x45]))));
+  await waitFor(() => c.frames.some((f) => f.code === 0x18), { timeout: 5000, what: 'the hub\'s CLOSE' });
+  const close = c.frames.find((f) => f.code === 0x18);
+  assert.ok(!close.body.includes(B([0x00, 0x53, 0x1d])), `CLOSE without an error, got ${c.text().slice(-200)}`);
+  assert.ok(!/no such channel/.test(c.text()));
+  c.s.destroy();
+});
+
 test('a device over MQTT over WebSockets receives C2D too', { timeout: 60000 }, async () => {
   const hub = ctx.hub;
   const fs = require('node:fs');
