@@ -160,3 +160,33 @@ write("rest", [
     "GET /devices/dev1/modules/m1?api-version=2021-04-12\n", "DELETE /devices/dev1/commands\n",
     "POST /twins/%24dev%2F1/methods\n null ",
 ])
+
+
+def amqp_frame(channel, body, ftype=0):
+    return (8 + len(body)).to_bytes(4, "big") + bytes([2, ftype]) + channel.to_bytes(2, "big") + body
+
+
+def perf(code, items=b"\x45"):
+    return bytes([0x00, 0x53, code]) + items
+
+
+# AMQP: the first byte picks the filter's chunk and room sizes; the rest is a client's byte stream as
+# the trace of @azure/event-hubs 6.0.4 against the hub shows it (SASL ANONYMOUS, OPEN, BEGIN, then
+# rhea's DETACH, END, DISPOSITION on the ended channel), and link addresses / selectors as the SDKs
+# send them (amqp-protocol.md 3-5).
+_anon = bytes([0xa3, 9]) + b"ANONYMOUS"
+_begin = perf(0x11, bytes([0xc0, 13, 4, 0x40, 0x43, 0x70, 0, 0, 8, 0, 0x70, 0xff, 0xff, 0xff, 0xff]))
+_rhea = (b"AMQP\x03\x01\x00\x00" + amqp_frame(0, perf(0x41, bytes([0xc0, 1 + len(_anon), 1]) + _anon), 1) +
+         b"AMQP\x00\x01\x00\x00" + amqp_frame(0, perf(0x10, bytes([0xc0, 4, 1, 0xa1, 1, 0x74]))) +
+         amqp_frame(0, _begin) + amqp_frame(5, _begin) +
+         amqp_frame(5, perf(0x16, bytes([0xc0, 3, 2, 0x43, 0x41]))) + amqp_frame(5, perf(0x17)) +
+         amqp_frame(5, perf(0x15, bytes([0xc0, 10, 5, 0x41, 0x43, 0x52, 1, 0x41, 0x00, 0x53, 0x24, 0x45]))) +
+         amqp_frame(0, perf(0x17)) + amqp_frame(0, perf(0x18)))
+write("amqp", [
+    b"\x00" + _rhea, b"\x41" + _rhea, b"\xff" + _rhea,
+    b"\x07" + amqp_frame(3, b"") + amqp_frame(5, bytes([0x00, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x17, 0x45])),
+    "$cbs", "amqps://myhub.azure-devices.net:5671/messages/devicebound", "/messages/serviceBound/feedback",
+    "myhub/ConsumerGroups/$Default/Partitions/3", "sb://x/myhub/$management", "/devices/d1/messages/events",
+    "amqp.annotation.x-opt-offset > '-1'", "amqp.annotation.x-opt-sequence-number >= '5'",
+    "amqp.annotation.x-opt-enqueued-time > '1700000000000'", "amqp.annotation.x-opt-offset > '@latest'",
+])
