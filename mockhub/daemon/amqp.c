@@ -335,26 +335,37 @@ static void ws_close(sock *s, unsigned code)
  * the rest of a frame head. */
 static int in_drain(sock *s)
 {
-    while (s->in.len > 0) {
+    size_t off = 0;
+    int passed = 0, full = 0;
+    while (off < s->in.len) {
         int drop;
-        size_t n = mh_amqp_infilter_next(&s->filter, s->in.data, s->in.len, &drop);
+        size_t n = mh_amqp_infilter_next(&s->filter, s->in.data + off, s->in.len - off, &drop);
         if (n == 0)
-            return 0;
+            break;
         if (!drop) {
             pn_rwbytes_t rb = pn_connection_driver_read_buffer(&s->c.driver);
-            if (rb.size == 0)
-                return 1;
+            if (rb.size == 0 && passed) { /* let Proton's events run, then look again */
+                sock_process(s);
+                passed = 0;
+                rb = pn_connection_driver_read_buffer(&s->c.driver);
+            }
+            if (rb.size == 0) {
+                full = 1;
+                break;
+            }
             if (n > rb.size)
                 n = rb.size;
-            memcpy(rb.start, s->in.data, n);
+            memcpy(rb.start, s->in.data + off, n);
             pn_connection_driver_read_done(&s->c.driver, n);
+            passed = 1;
         }
         mh_amqp_infilter_consumed(&s->filter, n);
-        mh_amqp_buf_consume(&s->in, n);
-        if (!drop)
-            sock_process(s); /* keep Proton's buffers small */
+        off += n;
     }
-    return 0;
+    mh_amqp_buf_consume(&s->in, off); /* once: the buffer moves its tail once per call */
+    if (passed)
+        sock_process(s); /* keep Proton's buffers small */
+    return full;
 }
 
 /* Decodes raw WebSocket bytes: data for Proton, pongs for pings, a close answered. 0 when the stream
