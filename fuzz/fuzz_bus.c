@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* a decoded message must encode */
         if (mh_bus_decode(t2, p2 ? p2 : m.payload, l2, &again) != MH_OK || again.kind != m.kind ||
             strcmp(again.id, m.id) != 0 || again.gen != m.gen || again.token != m.token ||
-            again.sub != m.sub || again.connections != m.connections)
+            again.sub != m.sub || again.connections != m.connections ||
+            (m.topic != NULL && (again.topic == NULL || strcmp(again.topic, m.topic) != 0)))
             abort();
         free(t2);
         free(p2);

@@ -21,7 +21,7 @@ typedef enum shape {
 typedef enum body {
     BODY_RAW,    /* FROM/TO: the payload as is */
     BODY_NONE,   /* KICK/RESYNC: ignored, sent empty */
-    BODY_JSON,   /* events */
+    BODY_JSON,   /* events (EV_UNDELIVERED: with an Azure topic, like FROM/TO) */
     BODY_DECIMAL /* SYNC: the token, REFUSE: the count, as decimal text */
 } body;
 
@@ -38,6 +38,7 @@ static const struct {
     [MH_BUS_EV_UNSUBSCRIBED] = {"$mockhub/ev/unsubscribed/", SHAPE_ID, BODY_JSON},
     [MH_BUS_EV_READY] = {"$mockhub/ev/ready", SHAPE_EXACT, BODY_JSON},
     [MH_BUS_EV_SYNCED] = {"$mockhub/ev/synced", SHAPE_EXACT, BODY_JSON},
+    [MH_BUS_EV_UNDELIVERED] = {"$mockhub/ev/undelivered/", SHAPE_ID_TOPIC, BODY_JSON},
     [MH_BUS_KICK] = {"$mockhub/kick/", SHAPE_ID, BODY_NONE},
     [MH_BUS_RESYNC] = {"$mockhub/resync", SHAPE_EXACT, BODY_NONE},
     [MH_BUS_SYNC] = {"$mockhub/sync", SHAPE_EXACT, BODY_DECIMAL},
@@ -68,6 +69,27 @@ unsigned mh_bus_sub_bit(const char *device_id, const char *filter)
         return MH_BUS_SUB_C2D;
     n = strlen(device_id);
     if (n > 0 && strncmp(filter, device_id, n) == 0 && strcmp(filter + n, C2D_TAIL) == 0)
+        return MH_BUS_SUB_C2D;
+    return 0;
+}
+
+unsigned mh_bus_delivery_bit(const char *device_id, const char *azure_topic)
+{
+    static const char methods[] = "$iothub/methods/POST/",
+                      desired[] = "$iothub/twin/PATCH/properties/desired/",
+                      c2d_mid[] = "/messages/devicebound/";
+    size_t n;
+
+    if (device_id == NULL || azure_topic == NULL)
+        return 0;
+    if (strncmp(azure_topic, methods, sizeof methods - 1) == 0)
+        return MH_BUS_SUB_METHODS;
+    if (strncmp(azure_topic, desired, sizeof desired - 1) == 0)
+        return MH_BUS_SUB_DESIRED;
+    n = strlen(device_id);
+    if (strchr(device_id, '/') == NULL && n > 0 && strncmp(azure_topic, C2D_HEAD, strlen(C2D_HEAD)) == 0 &&
+        strncmp(azure_topic + strlen(C2D_HEAD), device_id, n) == 0 &&
+        strncmp(azure_topic + strlen(C2D_HEAD) + n, c2d_mid, sizeof c2d_mid - 1) == 0)
         return MH_BUS_SUB_C2D;
     return 0;
 }
@@ -134,6 +156,7 @@ static int decode_json(mh_bus_kind kind, const void *payload, size_t len, mh_bus
         m->clean = cJSON_IsTrue(item);
         break;
     case MH_BUS_EV_DISCONNECTED:
+    case MH_BUS_EV_UNDELIVERED:
         if (!json_uint(obj, "gen", &m->gen))
             goto done;
         break;
@@ -309,6 +332,7 @@ static char *format_body(const mh_bus_msg *msg)
         n = asprintf(&s, "{\"gen\":%llu,\"clean\":%s}", msg->gen, msg->clean ? "true" : "false");
         break;
     case MH_BUS_EV_DISCONNECTED:
+    case MH_BUS_EV_UNDELIVERED:
         n = asprintf(&s, "{\"gen\":%llu}", msg->gen);
         break;
     case MH_BUS_EV_SUBSCRIBED:
@@ -349,6 +373,8 @@ static int fields_ok(const mh_bus_msg *msg)
     case MH_BUS_EV_CONNECTED:
     case MH_BUS_EV_DISCONNECTED:
         return id_ok(msg->id) && msg->gen <= MH_BUS_NUM_MAX;
+    case MH_BUS_EV_UNDELIVERED:
+        return id_ok(msg->id) && msg->gen <= MH_BUS_NUM_MAX && msg->topic != NULL && msg->topic[0] != '\0';
     case MH_BUS_EV_SUBSCRIBED:
     case MH_BUS_EV_UNSUBSCRIBED:
         flen = strnlen(msg->filter, sizeof msg->filter);

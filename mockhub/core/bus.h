@@ -32,6 +32,8 @@ typedef enum mh_bus_kind {
     MH_BUS_EV_UNSUBSCRIBED, /* plugin -> daemon  $mockhub/ev/unsubscribed/{id}     {"gen":N,"filter":"..."} */
     MH_BUS_EV_READY,        /* plugin -> daemon  $mockhub/ev/ready                 {"connections":N} */
     MH_BUS_EV_SYNCED,       /* plugin -> daemon  $mockhub/ev/synced                {"token":N} */
+    MH_BUS_EV_UNDELIVERED,  /* plugin -> daemon  $mockhub/ev/undelivered/{id}/{azure topic}  {"gen":N}:
+                               a TO the plugin dropped, the device having unsubscribed its filter */
     MH_BUS_KICK,            /* daemon -> plugin  $mockhub/kick/{id}                empty */
     MH_BUS_RESYNC,          /* daemon -> plugin  $mockhub/resync                   empty */
     MH_BUS_SYNC,            /* daemon -> plugin  $mockhub/sync                     N as decimal text */
@@ -48,15 +50,22 @@ enum { MH_BUS_SUB_METHODS = 1u << 0, MH_BUS_SUB_DESIRED = 1u << 1, MH_BUS_SUB_C2
  * Never MH_BUS_SUB_C2D for a module ("d/m"): C2D is not a module feature. */
 unsigned mh_bus_sub_bit(const char *device_id, const char *filter);
 
+/* The MH_BUS_SUB_* bit a delivery of azure_topic to identity device_id needs: METHODS for a
+ * method request, DESIRED for a desired-properties push, C2D for a device's devicebound message;
+ * 0 for anything else (twin replies, NULLs). */
+unsigned mh_bus_delivery_bit(const char *device_id, const char *azure_topic);
+
 /* One bus message, decoded. Fields a kind does not use are 0 / "" / NULL. */
 typedef struct mh_bus_msg {
     mh_bus_kind kind;
     char id[MH_IDENTITY_MAX + 1]; /* identity "d" or "d/m": FROM, TO, EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED,
-                                     KICK, REFUSE */
-    const char *topic;            /* FROM/TO: the Azure topic (after decode: points into the input topic) */
+                                     EV_UNDELIVERED, KICK, REFUSE */
+    const char *topic;            /* FROM/TO/EV_UNDELIVERED: the Azure topic (after decode: points into the
+                                     input topic) */
     const void *payload;          /* FROM/TO: the payload as is (after decode: the input payload) */
     size_t len;                   /* FROM/TO: payload length */
-    unsigned long long gen;       /* EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED: the connection's number */
+    unsigned long long gen;       /* EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED, EV_UNDELIVERED: the connection's
+                                     number */
     int clean;                    /* EV_CONNECTED: clean session flag (0 or 1) */
     unsigned sub;                 /* EV_(UN)SUBSCRIBED: mh_bus_sub_bit(id, filter), 0 when other */
     char filter[MH_BUS_FILTER_MAX + 1]; /* EV_(UN)SUBSCRIBED */

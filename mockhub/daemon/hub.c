@@ -341,6 +341,15 @@ static void ev_unsubscribed(void *ctx, const mh_bus_msg *msg)
     apply(hub, msg->id, mh_presence_unsubscribed(hub->presence, msg->id, msg->gen, msg->sub));
 }
 
+/* The plugin dropped a delivery: the device had unsubscribed its filter (plugin/bridge.c
+ * hub_to_dropped). A method call sent on it must not wait for its response timeout; a desired push
+ * needs nothing (the device reads the twin when it subscribes again, as on the real hub). */
+static void ev_undelivered(void *ctx, const mh_bus_msg *msg)
+{
+    mh_hub *hub = ctx;
+    (void)mh_methods_undelivered(hub->methods, msg->id, msg->topic);
+}
+
 static const mh_bus_handler from_plugin[MH_BUS_KIND_COUNT] = {
     [MH_BUS_FROM] = ev_from,
     [MH_BUS_EV_CONNECTED] = ev_connected,
@@ -349,6 +358,7 @@ static const mh_bus_handler from_plugin[MH_BUS_KIND_COUNT] = {
     [MH_BUS_EV_UNSUBSCRIBED] = ev_unsubscribed,
     [MH_BUS_EV_READY] = ev_ready,
     [MH_BUS_EV_SYNCED] = ev_synced,
+    [MH_BUS_EV_UNDELIVERED] = ev_undelivered,
 };
 
 static void on_link_message(void *ctx, const char *topic, const void *payload, size_t len)

@@ -34,6 +34,7 @@ typedef struct call {
     uint64_t probe; /* WAIT_CONNECT: the probe token that decides, 0 when none */
     int refs;       /* the table's (while linked) and each sender's; under the lock */
     struct timespec deadline;
+    struct timespec connect_by; /* start + connect_timeout_s (when that is > 0) */
     mh_method_done_fn done;
     void *done_ctx;
     int linked;               /* in the table: nobody has ended it yet */
@@ -220,6 +221,7 @@ static void start_call(mh_methods *m, const char *device_id, const char *method_
     int wait_s = online ? response_timeout_s : connect_timeout_s > 0 ? connect_timeout_s : 1;
     c->state = online ? CALL_WAIT_RESPONSE : CALL_WAIT_CONNECT;
     c->deadline = plus_seconds(now, wait_s);
+    c->connect_by = plus_seconds(now, connect_timeout_s > 0 ? connect_timeout_s : 0);
     c->refs = online ? 2 : 1;
     if (link_call(m, c) != MH_OK) {
         pthread_mutex_unlock(&m->lock);
@@ -357,6 +359,41 @@ int mh_methods_response(mh_methods *m, const char *device_id, const char *rid_te
     pthread_mutex_unlock(&m->lock);
     c->done(c->done_ctx, MH_OK, status, payload, len, NULL);
     release(m, c);
+    return 1;
+}
+
+int mh_methods_undelivered(mh_methods *m, const char *device_id, const char *topic)
+{
+    static const char head[] = "$iothub/methods/POST/", rid_at[] = "/?$rid=";
+    const char *q = NULL, *next;
+    char *end = NULL;
+
+    if (topic == NULL || strncmp(topic, head, sizeof head - 1) != 0)
+        return 0;
+    for (next = strstr(topic, rid_at); next; next = strstr(next + 1, rid_at))
+        q = next; /* the last one: a method name may hold the text */
+    if (q == NULL)
+        return 0;
+    q += sizeof rid_at - 1;
+    uint64_t rid = strtoull(q, &end, 10);
+    if (end == q || *end != '\0')
+        return 0;
+    pthread_mutex_lock(&m->lock);
+    call *c = mh_htab_get(m->by_rid, &rid);
+    if (c == NULL || c->state != CALL_WAIT_RESPONSE || strcmp(c->device_id, device_id) != 0) {
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+    }
+    if (c->connect_timeout_s > 0 && before(now_mono(), c->connect_by)) {
+        c->state = CALL_WAIT_CONNECT; /* mh_methods_device_online sends it again */
+        c->deadline = c->connect_by;
+        timer_by(m, c->deadline);
+        pthread_mutex_unlock(&m->lock);
+        return 1;
+    }
+    unlink_call(m, c);
+    pthread_mutex_unlock(&m->lock);
+    finish_error(m, c, MH_ERR_DEVICE_NOT_ONLINE, not_online_text);
     return 1;
 }
 

@@ -75,6 +75,12 @@ size_t mh_methods_device_gone(mh_methods *methods, const char *device_id);
 int mh_methods_response(mh_methods *methods, const char *device_id, const char *rid, int status,
                         const char *payload, size_t len);
 
+/* The transport did not deliver the request on topic (the device unsubscribed its methods filter
+ * just before): the call sent on it goes back to waiting for the device when its connect timeout
+ * has not run out, else ends at once with MH_ERR_DEVICE_NOT_ONLINE (404103), as a call to a device
+ * not subscribed does. Returns 1 when a call of device_id matched, 0 otherwise. */
+int mh_methods_undelivered(mh_methods *methods, const char *device_id, const char *topic);
+
 /* Calls in flight (for /health and tests). */
 size_t mh_methods_pending(mh_methods *methods);
 

@@ -229,16 +229,20 @@ static int on_acl_check(int event, void *event_data, void *userdata)
         }
         if (!g.kicking) {
             mh_conn *c = mh_conns_find(ed->client);
-            if (c)
+            if (c) {
                 c->subs |= mh_bus_sub_bit(id, ed->topic);
+                c->unsubs &= ~mh_bus_sub_bit(id, ed->topic);
+            }
             emit_filter(MH_BUS_EV_SUBSCRIBED, ed->client, id, ed->topic);
         }
         return MOSQ_ERR_SUCCESS;
     case MOSQ_ACL_UNSUBSCRIBE:
         if (!g.kicking && mh_topic_device_may_subscribe(id, ed->topic)) {
             mh_conn *c = mh_conns_find(ed->client);
-            if (c)
+            if (c) {
                 c->subs &= ~mh_bus_sub_bit(id, ed->topic);
+                c->unsubs |= mh_bus_sub_bit(id, ed->topic);
+            }
             emit_filter(MH_BUS_EV_UNSUBSCRIBED, ed->client, id, ed->topic);
         }
         return MOSQ_ERR_SUCCESS;
@@ -277,10 +281,34 @@ static void on_resync_one(mh_conn *c, void *ctx)
 
 /* ---- what the daemon sends (bus kinds TO, KICK, RESYNC, SYNC); ctx is the MESSAGE event ---- */
 
+/* The UNSUBACK window: deliveries are targeted and skip the broker's subscription match, and the
+ * daemon learns of an UNSUBSCRIBE from an event it reads later, so a push it sends right after the
+ * device's UNSUBACK would still arrive. The plugin knows at once (the ACL check runs before the
+ * UNSUBACK): method requests and desired pushes for a filter the connection does not hold are
+ * dropped here, and the daemon is told so a dropped call ends at once. C2D messages are not
+ * dropped: the daemon has already completed them (hub_c2d.c), so dropping would lose them. */
+static int hub_to_dropped(const mh_bus_msg *m)
+{
+    const mh_conn *c = mh_conns_newest(m->id);
+    unsigned bit = mh_bus_delivery_bit(m->id, m->topic) & (MH_BUS_SUB_METHODS | MH_BUS_SUB_DESIRED);
+    mh_bus_msg ev = {.kind = MH_BUS_EV_UNDELIVERED, .topic = m->topic};
+
+    if (c == NULL || bit == 0 || mh_conns_holds(c, bit))
+        return 0;
+    mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: not delivered to %s, which unsubscribed: %s", c->id,
+                         m->topic);
+    ev.gen = c->gen;
+    if (set_id(&ev, c->id))
+        to_hub(&ev, EVENT_QOS);
+    return 1;
+}
+
 static void hub_to(void *ctx, const mh_bus_msg *m)
 {
     const struct mosquitto_evt_message *ed = ctx;
 
+    if (hub_to_dropped(m))
+        return;
     if (mosquitto_broker_publish_copy(m->id, m->topic, (int)m->len, m->payload, ed->qos, false, NULL) !=
         MOSQ_ERR_SUCCESS)
         mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not deliver %s", ed->topic);

@@ -86,6 +86,7 @@ mh_conn *mh_conns_add(const void *client, const char *id, long long expiry, int 
     c->expiry = expiry;
     c->clean = clean;
     c->subs = 0; /* a new connection on a reused context has subscribed to nothing yet */
+    c->unsubs = 0;
     if (link_id(c) != MH_OK) {
         mh_htab_remove(by_client, client);
         free(c);
@@ -107,6 +108,13 @@ void mh_conns_remove(const void *client)
 mh_conn *mh_conns_newest(const char *id)
 {
     return id ? mh_htab_get(by_id, id) : NULL;
+}
+
+int mh_conns_holds(const mh_conn *c, unsigned bit)
+{
+    if (c->subs & bit)
+        return 1;
+    return !c->clean && !(c->unsubs & bit);
 }
 
 size_t mh_conns_count(void)

@@ -18,6 +18,7 @@ typedef struct mh_conn {
     long long expiry;             /* SAS se; 0 = never checked again */
     int clean;                    /* clean session flag of the CONNECT */
     unsigned subs;                /* MH_BUS_SUB_* this connection subscribed to (for the daemon's resync) */
+    unsigned unsubs;              /* MH_BUS_SUB_* it unsubscribed and has not subscribed again */
     struct mh_conn *older;        /* the same device's next live connection, lower gen (takeovers) */
 } mh_conn;
 
@@ -29,6 +30,11 @@ mh_conn *mh_conns_find(const void *client);
 void mh_conns_remove(const void *client);
 /* The live connection for identity id with the highest generation, or NULL. O(1). */
 mh_conn *mh_conns_newest(const char *id);
+/* Whether connection c holds the subscription bit (one MH_BUS_SUB_*) as far as the plugin knows:
+ * it subscribed to it, or it is a kept session (clean 0) whose subscriptions from an earlier
+ * connection the broker resumed without an ACL check, and this connection did not unsubscribe it.
+ * A clean session holds only what it subscribed to. */
+int mh_conns_holds(const mh_conn *c, unsigned bit);
 size_t mh_conns_count(void);
 /* Calls fn for every entry; fn must not add or remove entries. */
 void mh_conns_foreach(void (*fn)(mh_conn *conn, void *ctx), void *ctx);

@@ -36,6 +36,8 @@ static const struct wire wires[] = {
     {"$mockhub/from/dev1:m1/devices/dev1/modules/m1/messages/events/", "x", MH_BUS_FROM},
     {"$mockhub/ev/connected/dev1:m1", "{\"gen\":9,\"clean\":false}", MH_BUS_EV_CONNECTED},
     {"$mockhub/kick/dev1:m1", "", MH_BUS_KICK},
+    {"$mockhub/ev/undelivered/dev1/$iothub/methods/POST/reboot/?$rid=12", "{\"gen\":7}",
+     MH_BUS_EV_UNDELIVERED},
 };
 
 static mh_bus_msg decode_ok(const char *topic, const char *payload)
@@ -94,6 +96,11 @@ Test(bus, mh_bus_decode_literal_wire_strings_succeeds)
     cr_assert_eq(m.gen, 9);
     m = decode_ok(wires[16].topic, wires[16].payload);
     cr_assert_str_eq(m.id, "dev1/m1");
+    m = decode_ok(wires[17].topic, wires[17].payload);
+    cr_assert_str_eq(m.id, "dev1");
+    cr_assert_str_eq(m.topic, "$iothub/methods/POST/reboot/?$rid=12");
+    cr_assert_eq(m.gen, 7);
+    cr_assert_null(m.payload, "an event's JSON is decoded, not passed on");
 }
 
 Test(bus, mh_bus_encode_literal_wire_strings_succeeds)
@@ -141,6 +148,11 @@ static mh_bus_msg sample(mh_bus_kind kind)
         strcpy(m.id, "d");
         m.gen = 0;
         break;
+    case MH_BUS_EV_UNDELIVERED:
+        strcpy(m.id, "dev1/m-1");
+        m.gen = 77;
+        m.topic = "$iothub/twin/PATCH/properties/desired/?$version=3";
+        break;
     case MH_BUS_EV_SUBSCRIBED:
     case MH_BUS_EV_UNSUBSCRIBED:
         memset(m.id, 'a', MH_ID_MAX);
@@ -186,10 +198,10 @@ Test(bus, mh_bus_encode_decode_every_kind_round_trip_succeeds)
         cr_assert_eq(out.connections, in.connections);
         cr_assert_eq(out.count, in.count);
         cr_assert_eq(out.len, in.len);
-        if (in.topic) {
+        if (in.topic)
             cr_assert_str_eq(out.topic, in.topic);
+        if (in.len > 0)
             cr_assert_eq(memcmp(out.payload, in.payload, in.len), 0);
-        }
         if (k == MH_BUS_EV_SUBSCRIBED)
             cr_assert_eq(out.sub, MH_BUS_SUB_C2D);
         free(topic);
@@ -234,6 +246,7 @@ Test(bus, mh_bus_encode_invalid_fields_fails)
         {sample(MH_BUS_KICK), "empty device part"},
         {sample(MH_BUS_FROM), "module part over 128"},
         {sample(MH_BUS_FROM), "device part over 128"},
+        {sample(MH_BUS_EV_UNDELIVERED), "undelivered without an Azure topic"},
     };
     char *topic = (char *)"untouched", *payload = (char *)"untouched";
     size_t len = 77;
@@ -258,6 +271,7 @@ Test(bus, mh_bus_encode_invalid_fields_fails)
     bad[14].m.id[1] = '/'; /* "d/" + 255 'm' */
     memset(bad[15].m.id, 'd', MH_ID_MAX + 1);
     strcpy(bad[15].m.id + MH_ID_MAX + 1, "/m"); /* 129 'd' + "/m" */
+    bad[16].m.topic = "";
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(mh_bus_encode(&bad[i].m, &topic, &payload, &len), MH_ERR_ARGUMENT_INVALID, "%s",
                      bad[i].why);
@@ -298,6 +312,10 @@ Test(bus, mh_bus_decode_malformed_fails)
         {"$mockhub/ev/subscribed/dev1", "{\"gen\":1,\"filter\":\"\"}", MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/ev/subscribed/dev1", "{\"gen\":1,\"filter\":7}", MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/ev/ready", "{}", MH_ERR_ARGUMENT_INVALID},
+        {"$mockhub/ev/undelivered/dev1", "{\"gen\":1}", MH_ERR_ARGUMENT_INVALID},  /* no Azure topic */
+        {"$mockhub/ev/undelivered/dev1/", "{\"gen\":1}", MH_ERR_ARGUMENT_INVALID}, /* empty Azure topic */
+        {"$mockhub/ev/undelivered/dev1/$iothub/methods/POST/m/?$rid=1", "", MH_ERR_ARGUMENT_INVALID},
+        {"$mockhub/ev/undelivered/dev1/$iothub/methods/POST/m/?$rid=1", "{}", MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/ev/synced", "{\"token\":null}", MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/ev/synced", "42", MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/sync", "", MH_ERR_ARGUMENT_INVALID},
@@ -419,6 +437,31 @@ Test(bus, mh_bus_sub_bit_other_filters_fails)
     cr_assert_eq(mh_bus_sub_bit("dev1/m1", "devices/+/messages/devicebound/#"), 0);
     cr_assert_eq(mh_bus_sub_bit("dev1/m1", "devices/dev1/m1/messages/devicebound/#"), 0);
     cr_assert_eq(mh_bus_sub_bit("dev1/m1", "devices/dev1/modules/m1/inputs/#"), 0);
+}
+
+Test(bus, mh_bus_delivery_bit_topics_succeeds)
+{
+    cr_assert_eq(mh_bus_delivery_bit("dev1", "$iothub/methods/POST/reboot/?$rid=1"), MH_BUS_SUB_METHODS);
+    cr_assert_eq(mh_bus_delivery_bit("dev1", "$iothub/twin/PATCH/properties/desired/?$version=2"),
+                 MH_BUS_SUB_DESIRED);
+    cr_assert_eq(mh_bus_delivery_bit("dev1", "devices/dev1/messages/devicebound/%24.mid=1"), MH_BUS_SUB_C2D);
+    cr_assert_eq(mh_bus_delivery_bit("dev1/m1", "$iothub/methods/POST/x/?$rid=2"), MH_BUS_SUB_METHODS);
+    cr_assert_eq(mh_bus_delivery_bit("dev1/m1", "$iothub/twin/PATCH/properties/desired/?$version=2"),
+                 MH_BUS_SUB_DESIRED);
+}
+
+Test(bus, mh_bus_delivery_bit_other_topics_fails)
+{
+    cr_assert_eq(mh_bus_delivery_bit("dev1", "$iothub/twin/res/200/?$rid=1"), 0,
+                 "replies need no tracked filter");
+    cr_assert_eq(mh_bus_delivery_bit("dev1", "$iothub/methods/res/200/?$rid=1"), 0);
+    cr_assert_eq(mh_bus_delivery_bit("dev1", "devices/dev10/messages/devicebound/"), 0);
+    cr_assert_eq(mh_bus_delivery_bit("dev10", "devices/dev1/messages/devicebound/"), 0);
+    cr_assert_eq(mh_bus_delivery_bit("dev1", "devices/dev1/messages/events/"), 0);
+    cr_assert_eq(mh_bus_delivery_bit("dev1/m1", "devices/dev1/m1/messages/devicebound/"), 0);
+    cr_assert_eq(mh_bus_delivery_bit("dev1/m1", "devices/dev1/modules/m1/inputs/x/"), 0);
+    cr_assert_eq(mh_bus_delivery_bit(NULL, "$iothub/methods/POST/x/?$rid=1"), 0);
+    cr_assert_eq(mh_bus_delivery_bit("dev1", NULL), 0);
 }
 
 Test(bus, mh_bus_is_internal_succeeds)

@@ -148,3 +148,34 @@ Test(conns, mh_conns_add_reused_client_clears_subs_succeeds)
     cr_assert_eq(c->subs, 0);
     mh_conns_remove(&client);
 }
+
+Test(conns, mh_conns_holds_clean_session_only_what_it_subscribed_succeeds)
+{
+    mh_conn *c = mh_conns_add(&clients[3000], "holds1", 0, 1);
+
+    cr_assert_not_null(c);
+    cr_assert_not(mh_conns_holds(c, MH_BUS_SUB_METHODS), "a clean session starts with nothing");
+    c->subs |= MH_BUS_SUB_METHODS;
+    cr_assert(mh_conns_holds(c, MH_BUS_SUB_METHODS));
+    cr_assert_not(mh_conns_holds(c, MH_BUS_SUB_DESIRED));
+    c->subs &= ~MH_BUS_SUB_METHODS;
+    c->unsubs |= MH_BUS_SUB_METHODS;
+    cr_assert_not(mh_conns_holds(c, MH_BUS_SUB_METHODS));
+    mh_conns_clear();
+}
+
+Test(conns, mh_conns_holds_kept_session_until_unsubscribed_succeeds)
+{
+    mh_conn *c = mh_conns_add(&clients[3001], "holds2", 0, 0);
+
+    cr_assert_not_null(c);
+    cr_assert(mh_conns_holds(c, MH_BUS_SUB_DESIRED), "a resumed session may hold it from before");
+    c->unsubs |= MH_BUS_SUB_DESIRED;
+    cr_assert_not(mh_conns_holds(c, MH_BUS_SUB_DESIRED), "unsubscribed on this connection");
+    cr_assert(mh_conns_holds(c, MH_BUS_SUB_METHODS));
+    /* the same context connecting again starts over */
+    c = mh_conns_add(&clients[3001], "holds2", 0, 1);
+    cr_assert_eq(c->unsubs, 0);
+    cr_assert_not(mh_conns_holds(c, MH_BUS_SUB_DESIRED));
+    mh_conns_clear();
+}

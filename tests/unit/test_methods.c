@@ -349,3 +349,54 @@ Test(methods, device_gone_null_ends_every_sent_call_fails)
     mh_methods_device_online(m, "dev3");
     cr_assert_eq(sent_count, 3);
 }
+
+Test(methods, undelivered_ends_call_not_online_at_once_fails)
+{
+    static result r, other;
+    memset(&r, 0, sizeof r);
+    memset(&other, 0, sizeof other);
+    mh_methods_invoke(m, "dev1", "reboot", "", 0, 300, 0, 1, done, &r);
+    mh_methods_invoke(m, "dev2", "reboot", "", 0, 300, 0, 1, done, &other);
+    cr_assert_not(mh_methods_undelivered(m, "dev2", sent_topic[0]), "another device's drop matches nothing");
+    cr_assert_not(mh_methods_undelivered(m, "dev1", "$iothub/twin/PATCH/properties/desired/?$version=1"));
+    cr_assert_not(mh_methods_undelivered(m, "dev1", "$iothub/methods/POST/reboot/?$rid=1x"));
+    cr_assert_not(mh_methods_undelivered(m, "dev1", "$iothub/methods/POST/reboot/?$rid="));
+    cr_assert_not(mh_methods_undelivered(m, "dev1", "$iothub/methods/POST/reboot"));
+    cr_assert_not(mh_methods_undelivered(m, "dev1", NULL));
+    cr_assert_eq(calls_of(&r), 0);
+    cr_assert(mh_methods_undelivered(m, "dev1", sent_topic[0]));
+    cr_assert_eq(calls_of(&r), 1);
+    cr_assert_eq(r.err, MH_ERR_DEVICE_NOT_ONLINE);
+    cr_assert(strstr(r.text, "404103") != NULL, "text: %s", r.text);
+    cr_assert_not(mh_methods_undelivered(m, "dev1", sent_topic[0]), "it ended once");
+    cr_assert_not(mh_methods_response(m, "dev1", "1", 200, "", 0));
+    cr_assert_eq(calls_of(&other), 0);
+    cr_assert_eq(mh_methods_pending(m), 1);
+}
+
+Test(methods, undelivered_name_holding_rid_text_matches_last_succeeds)
+{
+    static result r;
+    memset(&r, 0, sizeof r);
+    mh_methods_invoke(m, "dev1", "a/?$rid=9", "", 0, 300, 0, 1, done, &r);
+    cr_assert_str_eq(sent_topic[0], "$iothub/methods/POST/a/?$rid=9/?$rid=1");
+    cr_assert(mh_methods_undelivered(m, "dev1", sent_topic[0]));
+    cr_assert_eq(calls_of(&r), 1);
+}
+
+Test(methods, undelivered_with_connect_timeout_waits_and_is_sent_again_succeeds)
+{
+    static result r;
+    memset(&r, 0, sizeof r);
+    mh_methods_invoke(m, "dev1", "reboot", "", 0, 300, 60, 1, done, &r);
+    cr_assert_eq(sent_count, 1);
+    cr_assert(mh_methods_undelivered(m, "dev1", sent_topic[0]));
+    cr_assert_eq(calls_of(&r), 0, "its connect timeout has not run out: it waits for the device");
+    cr_assert_eq(mh_methods_device_gone(m, "dev1"), 0, "it is no longer a sent call");
+    mh_methods_device_online(m, "dev1");
+    cr_assert_eq(sent_count, 2, "sent again once the device takes methods");
+    cr_assert_str_eq(sent_topic[1], sent_topic[0]);
+    cr_assert(mh_methods_response(m, "dev1", "1", 200, "{}", 2));
+    cr_assert_eq(calls_of(&r), 1);
+    cr_assert_eq(r.err, MH_OK);
+}
