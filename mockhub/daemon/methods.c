@@ -342,19 +342,29 @@ size_t mh_methods_device_gone(mh_methods *m, const char *device_id)
     }
 }
 
-int mh_methods_response(mh_methods *m, const char *device_id, const char *rid_text, int status,
-                        const char *payload, size_t len)
+/* The sent call of device_id with request id rid_text (decimal), or NULL. Takes the lock and keeps
+ * it only when it returns a call. */
+static call *lock_sent_call(mh_methods *m, const char *device_id, const char *rid_text)
 {
     char *end = NULL;
     uint64_t rid = strtoull(rid_text, &end, 10);
     if (end == rid_text || *end != '\0')
-        return 0;
+        return NULL;
     pthread_mutex_lock(&m->lock);
     call *c = mh_htab_get(m->by_rid, &rid);
     if (c == NULL || c->state != CALL_WAIT_RESPONSE || strcmp(c->device_id, device_id) != 0) {
         pthread_mutex_unlock(&m->lock);
-        return 0;
+        return NULL;
     }
+    return c;
+}
+
+int mh_methods_response(mh_methods *m, const char *device_id, const char *rid_text, int status,
+                        const char *payload, size_t len)
+{
+    call *c = lock_sent_call(m, device_id, rid_text);
+    if (c == NULL)
+        return 0;
     unlink_call(m, c);
     pthread_mutex_unlock(&m->lock);
     c->done(c->done_ctx, MH_OK, status, payload, len, NULL);
@@ -366,7 +376,6 @@ int mh_methods_undelivered(mh_methods *m, const char *device_id, const char *top
 {
     static const char head[] = "$iothub/methods/POST/", rid_at[] = "/?$rid=";
     const char *q = NULL, *next;
-    char *end = NULL;
 
     if (topic == NULL || strncmp(topic, head, sizeof head - 1) != 0)
         return 0;
@@ -374,16 +383,9 @@ int mh_methods_undelivered(mh_methods *m, const char *device_id, const char *top
         q = next; /* the last one: a method name may hold the text */
     if (q == NULL)
         return 0;
-    q += sizeof rid_at - 1;
-    uint64_t rid = strtoull(q, &end, 10);
-    if (end == q || *end != '\0')
+    call *c = lock_sent_call(m, device_id, q + sizeof rid_at - 1);
+    if (c == NULL)
         return 0;
-    pthread_mutex_lock(&m->lock);
-    call *c = mh_htab_get(m->by_rid, &rid);
-    if (c == NULL || c->state != CALL_WAIT_RESPONSE || strcmp(c->device_id, device_id) != 0) {
-        pthread_mutex_unlock(&m->lock);
-        return 0;
-    }
     if (c->connect_timeout_s > 0 && before(now_mono(), c->connect_by)) {
         c->state = CALL_WAIT_CONNECT; /* mh_methods_device_online sends it again */
         c->deadline = c->connect_by;
