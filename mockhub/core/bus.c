@@ -21,7 +21,7 @@ typedef enum shape {
 typedef enum body {
     BODY_RAW,    /* FROM/TO: the payload as is */
     BODY_NONE,   /* KICK/RESYNC: ignored, sent empty */
-    BODY_JSON,   /* events (EV_UNDELIVERED: with an Azure topic, like FROM/TO) */
+    BODY_JSON,   /* events (EV_(UN)DELIVERED: with an Azure topic, like FROM/TO) */
     BODY_DECIMAL /* SYNC: the token, REFUSE: the count, as decimal text */
 } body;
 
@@ -39,6 +39,7 @@ static const struct {
     [MH_BUS_EV_READY] = {"$mockhub/ev/ready", SHAPE_EXACT, BODY_JSON},
     [MH_BUS_EV_SYNCED] = {"$mockhub/ev/synced", SHAPE_EXACT, BODY_JSON},
     [MH_BUS_EV_UNDELIVERED] = {"$mockhub/ev/undelivered/", SHAPE_ID_TOPIC, BODY_JSON},
+    [MH_BUS_EV_DELIVERED] = {"$mockhub/ev/delivered/", SHAPE_ID_TOPIC, BODY_JSON},
     [MH_BUS_KICK] = {"$mockhub/kick/", SHAPE_ID, BODY_NONE},
     [MH_BUS_RESYNC] = {"$mockhub/resync", SHAPE_EXACT, BODY_NONE},
     [MH_BUS_SYNC] = {"$mockhub/sync", SHAPE_EXACT, BODY_DECIMAL},
@@ -157,6 +158,7 @@ static int decode_json(mh_bus_kind kind, const void *payload, size_t len, mh_bus
         break;
     case MH_BUS_EV_DISCONNECTED:
     case MH_BUS_EV_UNDELIVERED:
+    case MH_BUS_EV_DELIVERED:
         if (!json_uint(obj, "gen", &m->gen))
             goto done;
         break;
@@ -333,6 +335,7 @@ static char *format_body(const mh_bus_msg *msg)
         break;
     case MH_BUS_EV_DISCONNECTED:
     case MH_BUS_EV_UNDELIVERED:
+    case MH_BUS_EV_DELIVERED:
         n = asprintf(&s, "{\"gen\":%llu}", msg->gen);
         break;
     case MH_BUS_EV_SUBSCRIBED:
@@ -374,6 +377,7 @@ static int fields_ok(const mh_bus_msg *msg)
     case MH_BUS_EV_DISCONNECTED:
         return id_ok(msg->id) && msg->gen <= MH_BUS_NUM_MAX;
     case MH_BUS_EV_UNDELIVERED:
+    case MH_BUS_EV_DELIVERED:
         return id_ok(msg->id) && msg->gen <= MH_BUS_NUM_MAX && msg->topic != NULL && msg->topic[0] != '\0';
     case MH_BUS_EV_SUBSCRIBED:
     case MH_BUS_EV_UNSUBSCRIBED:

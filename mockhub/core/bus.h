@@ -33,7 +33,11 @@ typedef enum mh_bus_kind {
     MH_BUS_EV_READY,        /* plugin -> daemon  $mockhub/ev/ready                 {"connections":N} */
     MH_BUS_EV_SYNCED,       /* plugin -> daemon  $mockhub/ev/synced                {"token":N} */
     MH_BUS_EV_UNDELIVERED,  /* plugin -> daemon  $mockhub/ev/undelivered/{id}/{azure topic}  {"gen":N}:
-                               a TO the plugin dropped, the device having unsubscribed its filter */
+                               a TO the plugin dropped: the device had unsubscribed its filter, or (a
+                               C2D message) is not connected */
+    MH_BUS_EV_DELIVERED,    /* plugin -> daemon  $mockhub/ev/delivered/{id}/{azure topic}    {"gen":N}:
+                               a C2D message TO the plugin handed to the device's connection N; every
+                               C2D TO gets one of the two answers, in the order they were sent */
     MH_BUS_KICK,            /* daemon -> plugin  $mockhub/kick/{id}                empty */
     MH_BUS_RESYNC,          /* daemon -> plugin  $mockhub/resync                   empty */
     MH_BUS_SYNC,            /* daemon -> plugin  $mockhub/sync                     N as decimal text */
@@ -59,12 +63,12 @@ unsigned mh_bus_delivery_bit(const char *device_id, const char *azure_topic);
 typedef struct mh_bus_msg {
     mh_bus_kind kind;
     char id[MH_IDENTITY_MAX + 1]; /* identity "d" or "d/m": FROM, TO, EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED,
-                                     EV_UNDELIVERED, KICK, REFUSE */
-    const char *topic;            /* FROM/TO/EV_UNDELIVERED: the Azure topic (after decode: points into the
+                                     EV_(UN)DELIVERED, KICK, REFUSE */
+    const char *topic;            /* FROM/TO/EV_(UN)DELIVERED: the Azure topic (after decode: points into the
                                      input topic) */
     const void *payload;          /* FROM/TO: the payload as is (after decode: the input payload) */
     size_t len;                   /* FROM/TO: payload length */
-    unsigned long long gen;       /* EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED, EV_UNDELIVERED: the connection's
+    unsigned long long gen;       /* EV_(DIS)CONNECTED, EV_(UN)SUBSCRIBED, EV_(UN)DELIVERED: the connection's
                                      number */
     int clean;                    /* EV_CONNECTED: clean session flag (0 or 1) */
     unsigned sub;                 /* EV_(UN)SUBSCRIBED: mh_bus_sub_bit(id, filter), 0 when other */

@@ -341,13 +341,23 @@ static void ev_unsubscribed(void *ctx, const mh_bus_msg *msg)
     apply(hub, msg->id, mh_presence_unsubscribed(hub->presence, msg->id, msg->gen, msg->sub));
 }
 
-/* The plugin dropped a delivery: the device had unsubscribed its filter (plugin/bridge.c
- * hub_to_dropped). A method call sent on it must not wait for its response timeout; a desired push
- * needs nothing (the device reads the twin when it subscribes again, as on the real hub). */
+/* The plugin dropped a delivery: the device had unsubscribed its filter, or (C2D) was not
+ * connected (plugin/bridge.c hub_to). A method call sent on it must not wait for its response
+ * timeout; a C2D message stays queued; a desired push needs nothing (the device reads the twin when
+ * it subscribes again, as on the real hub). */
 static void ev_undelivered(void *ctx, const mh_bus_msg *msg)
 {
     mh_hub *hub = ctx;
-    (void)mh_methods_undelivered(hub->methods, msg->id, msg->topic);
+    if (mh_bus_delivery_bit(msg->id, msg->topic) == MH_BUS_SUB_C2D)
+        mh_hub_c2d_answered(hub, msg->id, msg->topic, 0);
+    else
+        (void)mh_methods_undelivered(hub->methods, msg->id, msg->topic);
+}
+
+/* The plugin gave a C2D message to the device's connection: it is complete. */
+static void ev_delivered(void *ctx, const mh_bus_msg *msg)
+{
+    mh_hub_c2d_answered(ctx, msg->id, msg->topic, 1);
 }
 
 static const mh_bus_handler from_plugin[MH_BUS_KIND_COUNT] = {
@@ -359,6 +369,7 @@ static const mh_bus_handler from_plugin[MH_BUS_KIND_COUNT] = {
     [MH_BUS_EV_READY] = ev_ready,
     [MH_BUS_EV_SYNCED] = ev_synced,
     [MH_BUS_EV_UNDELIVERED] = ev_undelivered,
+    [MH_BUS_EV_DELIVERED] = ev_delivered,
 };
 
 static void on_link_message(void *ctx, const char *topic, const void *payload, size_t len)
@@ -377,6 +388,7 @@ static void on_link_lost(mh_hub *hub)
     if (mh_store_reset_connections(hub->store) != MH_OK)
         fprintf(stderr, "mockhub: could not record the devices as disconnected\n");
     size_t failed = mh_methods_device_gone(hub->methods, NULL);
+    mh_hub_c2d_handed_reset(hub);
     pthread_mutex_lock(&hub->sync_lock);
     uint64_t token = hub->sync_sent;
     pthread_mutex_unlock(&hub->sync_lock);
@@ -443,9 +455,10 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     for (size_t i = 0; i < MH_PUSH_STRIPES; i++)
         pthread_mutex_init(&hub->push_locks[i], NULL);
     pthread_mutex_init(&hub->c2d_later_lock, NULL);
+    pthread_mutex_init(&hub->c2d_handed_lock, NULL);
     pthread_mutex_init(&hub->fb_lock, NULL);
     hub->presence = mh_presence_new();
-    if (hub->presence == NULL) {
+    if (hub->presence == NULL || mh_htab_new(1u << 22, NULL, NULL, &hub->c2d_handed) != MH_OK) {
         err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -529,6 +542,10 @@ void mh_hub_stop(mh_hub *hub)
         free(hub->c2d_later[i]);
     free(hub->c2d_later);
     pthread_mutex_destroy(&hub->c2d_later_lock);
+    if (hub->c2d_handed != NULL)
+        mh_hub_c2d_handed_reset(hub);
+    mh_htab_free(hub->c2d_handed);
+    pthread_mutex_destroy(&hub->c2d_handed_lock);
     pthread_mutex_destroy(&hub->fb_lock);
     cJSON_Delete(hub->fb_pending);
     pthread_cond_destroy(&hub->sync_cond);

@@ -62,35 +62,164 @@ static pthread_mutex_t *device_lock(mh_hub *hub, const char *id)
     return &hub->push_locks[h % MH_PUSH_STRIPES];
 }
 
+/* ---- messages handed to the plugin, not yet answered ----
+ * The plugin answers every C2D message the daemon hands it, in the order it was handed: delivered
+ * (given to the device's connection at QoS 1) or undelivered (the connection had unsubscribed, or
+ * the device was not connected). A message stays in the store until its answer says delivered,
+ * so one the device never got stays queued, and while it waits for its answer it is not sent
+ * again. Answers are matched by topic, the oldest first (two handed messages with one topic are
+ * answered in their order). c2d_handed_lock is held around reading a message from the store and
+ * recording it as handed, and around forgetting it and removing it from the store, so a message
+ * completed in between is never read and handed a second time. */
+
+#define HANDED_MAX (2 * MH_C2D_QUEUE_MAX) /* purged or expired messages may still await their answer */
+
+typedef struct handed {
+    char device_id[MH_ID_MAX + 1]; /* the table's key */
+    size_t n;
+    int full; /* a delivery stopped at HANDED_MAX: deliver again on the next answer */
+    long long ids[HANDED_MAX];
+    char *topics[HANDED_MAX];
+} handed;
+
+static void handed_free(handed *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->topics[i]);
+    free(h);
+}
+
+/* Records message id, sent on topic, as handed to device_id. 1: recorded; 0: it already was;
+ * -1: it cannot be (HANDED_MAX waiting, or out of memory): do not send it now. Lock held. */
+static int handed_add_locked(mh_hub *hub, const char *device_id, long long id, const char *topic)
+{
+    handed *h = mh_htab_get(hub->c2d_handed, device_id);
+    if (h == NULL) {
+        if ((h = calloc(1, sizeof *h)) == NULL)
+            return -1;
+        snprintf(h->device_id, sizeof h->device_id, "%s", device_id);
+        if (mh_htab_put(hub->c2d_handed, h->device_id, h) != MH_OK) {
+            free(h);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < h->n; i++)
+        if (h->ids[i] == id)
+            return 0;
+    char *t = h->n < HANDED_MAX ? strdup(topic) : NULL;
+    if (t == NULL) {
+        h->full = 1;
+        return -1;
+    }
+    h->ids[h->n] = id;
+    h->topics[h->n++] = t;
+    return 1;
+}
+
+/* Forgets the handed message of device_id that matches: by id (id >= 0), else the oldest sent on
+ * topic. Returns its id, or -1 when none matches; *out_refill says a delivery stopped full. Lock
+ * held. */
+static long long handed_take_locked(mh_hub *hub, const char *device_id, long long id, const char *topic,
+                                    int *out_refill)
+{
+    long long got = -1;
+    handed *h = mh_htab_get(hub->c2d_handed, device_id);
+    for (size_t i = 0; h != NULL && i < h->n; i++) {
+        if (id >= 0 ? h->ids[i] != id : strcmp(h->topics[i], topic) != 0)
+            continue;
+        got = h->ids[i];
+        free(h->topics[i]);
+        memmove(&h->ids[i], &h->ids[i + 1], (h->n - i - 1) * sizeof h->ids[0]);
+        memmove(&h->topics[i], &h->topics[i + 1], (h->n - i - 1) * sizeof h->topics[0]);
+        h->n--;
+        break;
+    }
+    if (out_refill != NULL)
+        *out_refill = h != NULL && h->full;
+    if (h != NULL)
+        h->full = 0;
+    if (h != NULL && h->n == 0) {
+        mh_htab_remove(hub->c2d_handed, device_id);
+        handed_free(h);
+    }
+    return got;
+}
+
+void mh_hub_c2d_handed_reset(mh_hub *hub)
+{
+    size_t cursor = 0;
+    void *value;
+    pthread_mutex_lock(&hub->c2d_handed_lock);
+    while (mh_htab_next(hub->c2d_handed, &cursor, NULL, &value)) {
+        handed *h = value;
+        mh_htab_remove(hub->c2d_handed, h->device_id);
+        handed_free(h);
+    }
+    pthread_mutex_unlock(&hub->c2d_handed_lock);
+}
+
 void mh_hub_c2d_deliver(mh_hub *hub, const char *device_id)
 {
     pthread_mutex_t *lock = device_lock(hub, device_id);
     pthread_mutex_lock(lock);
+    long long after = 0;
+    /* at most MH_C2D_QUEUE_MAX pending, some of them perhaps handed already */
     for (int i = 0; i < MH_C2D_QUEUE_MAX; i++) {
         if (!(mh_presence_subs(hub->presence, device_id) & MH_SUB_C2D))
             break;
         mh_c2d_msg m;
-        if (mh_store_c2d_next(hub->store, device_id, now_ms(), &m) != MH_OK)
-            break;
         char *topic = NULL;
-        mh_err err = mh_c2d_topic(&m, &topic);
-        if (err == MH_OK)
-            err = mh_hub_to_device(hub, device_id, topic, m.body, m.len, 1);
+        int added = -1;
+        pthread_mutex_lock(&hub->c2d_handed_lock);
+        mh_err err = mh_store_c2d_next(hub->store, device_id, now_ms(), after, &m);
+        int have = err == MH_OK;
+        if (have) {
+            after = m.id;
+            if ((err = mh_c2d_topic(&m, &topic)) == MH_OK)
+                added = handed_add_locked(hub, device_id, m.id, topic);
+        }
+        pthread_mutex_unlock(&hub->c2d_handed_lock);
+        if (!have) /* none left (or the store failed: the queue stays for the next trigger) */
+            break;
+        /* recorded before it is sent: the answer may come before mh_hub_to_device returns */
+        if (added == 1 && (err = mh_hub_to_device(hub, device_id, topic, m.body, m.len, 1)) != MH_OK) {
+            pthread_mutex_lock(&hub->c2d_handed_lock);
+            (void)handed_take_locked(hub, device_id, m.id, NULL, NULL);
+            pthread_mutex_unlock(&hub->c2d_handed_lock);
+        }
         free(topic);
-        if (err != MH_OK) {
+        mh_c2d_msg_cleanup(&m);
+        if (err != MH_OK)
             fprintf(stderr, "mockhub: could not deliver a cloud-to-device message to %s: %s\n", device_id,
                     mh_err_lookup(err)->name);
-            mh_c2d_msg_cleanup(&m);
+        if (err != MH_OK || added < 0)
             break;
-        }
-        /* MOCK: Mosquitto 2.0.11's plugin API reports no PUBACK, so a message completes when it is
-         * handed to the broker at QoS 1 for a connected, subscribed device (the broker then owns
-         * its redelivery in the device's session). Real IoT Hub completes it on the PUBACK. */
-        if (mh_store_c2d_remove(hub->store, m.id) == MH_OK)
-            feedback(hub, &m, MH_C2D_SUCCESS);
-        mh_c2d_msg_cleanup(&m);
     }
     pthread_mutex_unlock(lock);
+}
+
+void mh_hub_c2d_answered(mh_hub *hub, const char *device_id, const char *topic, int delivered)
+{
+    int refill = 0, done = 0;
+    mh_c2d_msg meta;
+    pthread_mutex_lock(&hub->c2d_handed_lock);
+    long long id = handed_take_locked(hub, device_id, -1, topic, &refill);
+    /* MOCK: Mosquitto 2.0.11's plugin API reports no PUBACK, so a message completes when the plugin
+     * has given it to the device's connection at QoS 1 (the broker then owns its redelivery in the
+     * device's session). Real IoT Hub completes it on the PUBACK. */
+    if (id >= 0 && delivered)
+        done = mh_store_c2d_remove(hub->store, id, &meta) == MH_OK;
+    pthread_mutex_unlock(&hub->c2d_handed_lock);
+    if (id < 0) /* handed before the link was lost (mh_hub_c2d_handed_reset): it stays queued */
+        fprintf(
+            stderr,
+            "mockhub: the broker answered for a cloud-to-device message to %s the hub is not waiting for; "
+            "it stays queued\n",
+            device_id);
+    if (done)
+        feedback(hub, &meta, MH_C2D_SUCCESS);
+    if (refill && (mh_presence_subs(hub->presence, device_id) & MH_SUB_C2D))
+        mh_hub_c2d_deliver_later(hub, device_id);
 }
 
 mh_err mh_hub_c2d_send(mh_hub *hub, mh_c2d_msg *m, mh_status *st)

@@ -15,6 +15,7 @@
 #include "activity.h"
 #include "amqp.h"
 #include "c2d.h"
+#include "htab.h"
 #include "http.h"
 #include "hub.h"
 #include "link.h"
@@ -54,6 +55,10 @@ struct mh_hub {
     pthread_mutex_t c2d_later_lock;
     char **c2d_later;
     size_t c2d_later_n;
+    /* device id -> its C2D messages handed to the plugin and not yet answered (hub_c2d.c); a leaf
+     * lock, taken by the link thread too */
+    pthread_mutex_t c2d_handed_lock;
+    mh_htab *c2d_handed;
     /* AMQP (amqp.c) and C2D feedback records waiting for a feedback receiver (hub_c2d.c) */
     _Atomic(mh_amqp *) amqp; /* NULL without AMQP; atomic: the link thread reads it while it starts */
     pthread_mutex_t fb_lock;
@@ -104,8 +109,15 @@ void mh_hub_touch(mh_hub *hub, const char *device_id);
  * device is connected and subscribed. Errors: DeviceNotFound, QueueFull, TooLarge,
  * ArgumentInvalid, store errors; st says why. */
 mh_err mh_hub_c2d_send(mh_hub *hub, mh_c2d_msg *m, mh_status *st) MH_WARN_UNUSED;
-/* Sends device_id's pending messages when it is connected with MH_SUB_C2D. Any thread. */
+/* Hands device_id's pending messages to the plugin when it is connected with MH_SUB_C2D, except
+ * those still waiting for the plugin's answer. Any thread. */
 void mh_hub_c2d_deliver(mh_hub *hub, const char *device_id);
+/* The plugin's answer for a message handed on topic (bus EV_DELIVERED / EV_UNDELIVERED): delivered
+ * completes it (Success feedback); undelivered leaves it queued for the device's next subscription.
+ * On the link thread. */
+void mh_hub_c2d_answered(mh_hub *hub, const char *device_id, const char *topic, int delivered);
+/* Forgets every handed message (the link was lost: no answer will come); they stay queued. */
+void mh_hub_c2d_handed_reset(mh_hub *hub);
 /* Asks the AMQP thread to deliver the device's queue (for the link thread, which must not take a
  * device's stripe lock inside libmosquitto's callback: lock-order inversion under TSan). */
 void mh_hub_c2d_deliver_later(mh_hub *hub, const char *device_id);

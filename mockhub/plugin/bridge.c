@@ -281,37 +281,47 @@ static void on_resync_one(mh_conn *c, void *ctx)
 
 /* ---- what the daemon sends (bus kinds TO, KICK, RESYNC, SYNC); ctx is the MESSAGE event ---- */
 
+/* Tells the daemon what became of a TO it sent to identity id (connection number gen, 0: none). */
+static void answer_to(mh_bus_kind kind, const char *id, unsigned long long gen, const char *azure_topic)
+{
+    mh_bus_msg ev = {.kind = kind, .gen = gen, .topic = azure_topic};
+
+    if (set_id(&ev, id))
+        to_hub(&ev, EVENT_QOS);
+}
+
 /* The UNSUBACK window: deliveries are targeted and skip the broker's subscription match, and the
  * daemon learns of an UNSUBSCRIBE from an event it reads later, so a push it sends right after the
  * device's UNSUBACK would still arrive. The plugin knows at once (the ACL check runs before the
- * UNSUBACK): method requests and desired pushes for a filter the connection does not hold are
- * dropped here, and the daemon is told so a dropped call ends at once. C2D messages are not
- * dropped: the daemon has already completed them (hub_c2d.c), so dropping would lose them. */
-static int hub_to_dropped(const mh_bus_msg *m)
-{
-    const mh_conn *c = mh_conns_newest(m->id);
-    unsigned bit = mh_bus_delivery_bit(m->id, m->topic) & (MH_BUS_SUB_METHODS | MH_BUS_SUB_DESIRED);
-    mh_bus_msg ev = {.kind = MH_BUS_EV_UNDELIVERED, .topic = m->topic};
-
-    if (c == NULL || bit == 0 || mh_conns_holds(c, bit))
-        return 0;
-    mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: not delivered to %s, which unsubscribed: %s", c->id,
-                         m->topic);
-    ev.gen = c->gen;
-    if (set_id(&ev, c->id))
-        to_hub(&ev, EVENT_QOS);
-    return 1;
-}
-
+ * UNSUBACK): method requests, desired pushes and C2D messages for a filter the connection does not
+ * hold are dropped here and reported undelivered, so a dropped call ends at once and a C2D message
+ * stays queued. A C2D message for a device with no live connection is not handed to the broker
+ * either (the daemon keeps it queued and delivers it when the device is back). Every C2D message
+ * gets an answer, delivered or undelivered, in order: the daemon completes it on that answer. */
 static void hub_to(void *ctx, const mh_bus_msg *m)
 {
     const struct mosquitto_evt_message *ed = ctx;
+    const mh_conn *c = mh_conns_newest(m->id);
+    unsigned bit = mh_bus_delivery_bit(m->id, m->topic);
+    unsigned long long gen = c ? c->gen : 0;
+    int ok;
 
-    if (hub_to_dropped(m))
+    if (c != NULL && bit != 0 && !mh_conns_holds(c, bit)) {
+        mosquitto_log_printf(MOSQ_LOG_NOTICE, "mockhub: not delivered to %s, which unsubscribed: %s", c->id,
+                             m->topic);
+        answer_to(MH_BUS_EV_UNDELIVERED, m->id, gen, m->topic);
         return;
-    if (mosquitto_broker_publish_copy(m->id, m->topic, (int)m->len, m->payload, ed->qos, false, NULL) !=
-        MOSQ_ERR_SUCCESS)
+    }
+    if (c == NULL && bit == MH_BUS_SUB_C2D) {
+        answer_to(MH_BUS_EV_UNDELIVERED, m->id, 0, m->topic);
+        return;
+    }
+    ok = mosquitto_broker_publish_copy(m->id, m->topic, (int)m->len, m->payload, ed->qos, false, NULL) ==
+         MOSQ_ERR_SUCCESS;
+    if (!ok)
         mosquitto_log_printf(MOSQ_LOG_WARNING, "mockhub: could not deliver %s", ed->topic);
+    if (bit == MH_BUS_SUB_C2D)
+        answer_to(ok ? MH_BUS_EV_DELIVERED : MH_BUS_EV_UNDELIVERED, m->id, gen, m->topic);
 }
 
 /* The live module connections of one device, collected before kicking (a kick fires DISCONNECT,

@@ -130,19 +130,21 @@ done:
     return err;
 }
 
-mh_err mh_store_c2d_next(mh_store *store, const char *device_id, long long now_ms, mh_c2d_msg *out)
+mh_err mh_store_c2d_next(mh_store *store, const char *device_id, long long now_ms, long long after_id,
+                         mh_c2d_msg *out)
 {
     sqlite3_stmt *s = NULL;
     mh_c2d_msg m;
     mh_store_lock(store);
     mh_err err = prep(store,
                       "SELECT " C2D_COLUMNS ", props, body FROM c2d WHERE device_id = ?1 AND expiry > ?2"
-                      " ORDER BY id LIMIT 1",
+                      " AND id > ?3 ORDER BY id LIMIT 1",
                       &s, NULL);
     if (err != MH_OK)
         goto done;
     mh_db_bind_text(s, 1, device_id);
     sqlite3_bind_int64(s, 2, now_ms);
+    sqlite3_bind_int64(s, 3, after_id);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
         err = MH_ERR_NOT_FOUND;
@@ -173,23 +175,25 @@ done:
     return err;
 }
 
-mh_err mh_store_c2d_remove(mh_store *store, long long id)
+mh_err mh_store_c2d_remove(mh_store *store, long long id, mh_c2d_msg *out_meta)
 {
     sqlite3_stmt *s = NULL;
     char dev[129] = "";
     int in_tx = 0;
+    mh_c2d_msg meta;
     mh_store_lock(store);
     mh_err err = mh_db_begin(store, NULL);
     if (err != MH_OK)
         goto done;
     in_tx = 1;
-    if ((err = prep(store, "DELETE FROM c2d WHERE id = ?1 RETURNING device_id", &s, NULL)) != MH_OK)
+    if ((err = prep(store, "DELETE FROM c2d WHERE id = ?1 RETURNING " C2D_COLUMNS, &s, NULL)) != MH_OK)
         goto done;
     sqlite3_bind_int64(s, 1, id);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        mh_db_col_copy(s, 0, dev, sizeof dev);
-    else if (rc == SQLITE_DONE)
+    if (rc == SQLITE_ROW) {
+        read_meta(s, &meta);
+        snprintf(dev, sizeof dev, "%s", meta.device_id);
+    } else if (rc == SQLITE_DONE)
         err = MH_ERR_NOT_FOUND;
     else
         err = mh_db_fail(store, NULL, "c2d remove");
@@ -199,6 +203,8 @@ mh_err mh_store_c2d_remove(mh_store *store, long long id)
         goto done;
     in_tx = 0;
     err = mh_db_commit(store, NULL);
+    if (err == MH_OK && out_meta != NULL)
+        *out_meta = meta;
 done:
     if (in_tx)
         mh_db_rollback(store);

@@ -13,13 +13,14 @@ typedef struct mh_store mh_store; /* store.h */
  * Errors: DeviceNotFound, QueueFull (MH_C2D_QUEUE_MAX pending), database errors; st says why. */
 mh_err mh_store_c2d_enqueue(mh_store *store, mh_c2d_msg *m, mh_status *st) MH_WARN_UNUSED;
 
-/* The oldest pending message of device_id not expired at now_ms, into *out (caller cleans up with
- * mh_c2d_msg_cleanup); MH_ERR_NOT_FOUND when none. */
-mh_err mh_store_c2d_next(mh_store *store, const char *device_id, long long now_ms,
+/* The oldest pending message of device_id not expired at now_ms whose id is over after_id (0: any),
+ * into *out (caller cleans up with mh_c2d_msg_cleanup); MH_ERR_NOT_FOUND when none. */
+mh_err mh_store_c2d_next(mh_store *store, const char *device_id, long long now_ms, long long after_id,
                          mh_c2d_msg *out) MH_WARN_UNUSED;
 
-/* Removes message id (completed); MH_ERR_NOT_FOUND when it is not queued (any more). */
-mh_err mh_store_c2d_remove(mh_store *store, long long id) MH_WARN_UNUSED;
+/* Removes message id (completed); its metadata (no props, no body) into *out_meta when not NULL.
+ * MH_ERR_NOT_FOUND when it is not queued (any more). */
+mh_err mh_store_c2d_remove(mh_store *store, long long id, mh_c2d_msg *out_meta) MH_WARN_UNUSED;
 
 /* Removes up to max messages: those of device_id (purge; NULL: none), or, when device_id is NULL,
  * those expired at now_ms. Their metadata (no props, no body) goes to out[0..*out_n). Purge of an

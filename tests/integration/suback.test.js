@@ -210,3 +210,60 @@ test('nothing reaches a device after its UNSUBACK; calls answer DeviceNotOnline 
   await stop();
   assert.deepEqual(failures, []);
 });
+
+// The same window for cloud-to-device messages: a message sent right after the UNSUBACK must not
+// reach the device; it stays queued (a real hub keeps it until the device takes it) and arrives
+// once the device subscribes again. Nothing lost, nothing twice, nothing while unsubscribed.
+test('C2D sent right after UNSUBACK stays queued and arrives after the next SUBACK, once (40 devices x 10 cycles)', { timeout: 180000 }, async () => {
+  const hub = await ctx.ready;
+  const devs = await devices(hub, 40);
+  const stop = await background(hub, 8);
+  const CYCLES = 10;
+  const failures = [];
+  const send = (d, data) => fastRest(hub, d.agent, 'POST', `/mockhub/devices/${d.deviceId}/messages`, { data });
+  await Promise.all(devs.map(async (d) => {
+    const c2d = `devices/${d.deviceId}/messages/devicebound/#`;
+    const got = [];
+    let subscribed = false;
+    d.client.on('message', (topic, payload) => {
+      if (!topic.startsWith(`devices/${d.deviceId}/messages/devicebound/`)) return;
+      if (!subscribed) failures.push(`${d.deviceId}: got ${payload} after UNSUBACK`);
+      got.push(payload.toString());
+    });
+    const until = async (what, fn) => {
+      const end = Date.now() + 15000;
+      while (!fn()) {
+        if (Date.now() > end) throw new Error(`${d.deviceId}: timed out waiting for ${what}; got ${JSON.stringify(got)}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    const sent = [];
+    for (let i = 0; i < CYCLES; i++) {
+      await sub(d.client, c2d);
+      subscribed = true;
+      // in effect: the daemon has seen it (a message arrived); last cycle's queued one comes too
+      const s = `s${i}`;
+      const r1 = await send(d, s);
+      if (r1.status !== 200 && r1.status !== 204) failures.push(`${d.deviceId}#${i}: send ${r1.status} ${r1.body}`);
+      sent.push(s);
+      await until(`${sent.join(',')}`, () => sent.every((m) => got.includes(m)));
+      await unsub(d.client, c2d);
+      subscribed = false;
+      const u = `u${i}`;
+      const r2 = await send(d, u);
+      if (r2.status !== 200 && r2.status !== 204) failures.push(`${d.deviceId}#${i}: send after UNSUBACK ${r2.status} ${r2.body}`);
+      sent.push(u);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await sub(d.client, c2d);
+    subscribed = true;
+    await until('the last queued message', () => sent.every((m) => got.includes(m)));
+    await new Promise((r) => setTimeout(r, 200)); // a duplicate would arrive here
+    const twice = got.filter((m, k) => got.indexOf(m) !== k);
+    if (twice.length) failures.push(`${d.deviceId}: got twice ${twice}`);
+    const left = await fastRest(hub, d.agent, 'GET', `/devices/${d.deviceId}`);
+    if (left.json?.cloudToDeviceMessageCount !== 0) failures.push(`${d.deviceId}: ${left.json?.cloudToDeviceMessageCount} still queued`);
+  }));
+  await stop();
+  assert.deepEqual(failures, []);
+});

@@ -38,6 +38,8 @@ static const struct wire wires[] = {
     {"$mockhub/kick/dev1:m1", "", MH_BUS_KICK},
     {"$mockhub/ev/undelivered/dev1/$iothub/methods/POST/reboot/?$rid=12", "{\"gen\":7}",
      MH_BUS_EV_UNDELIVERED},
+    {"$mockhub/ev/delivered/dev1/devices/dev1/messages/devicebound/%24.mid=m1", "{\"gen\":7}",
+     MH_BUS_EV_DELIVERED},
 };
 
 static mh_bus_msg decode_ok(const char *topic, const char *payload)
@@ -152,6 +154,11 @@ static mh_bus_msg sample(mh_bus_kind kind)
         strcpy(m.id, "dev1/m-1");
         m.gen = 77;
         m.topic = "$iothub/twin/PATCH/properties/desired/?$version=3";
+        break;
+    case MH_BUS_EV_DELIVERED:
+        strcpy(m.id, "dev1");
+        m.gen = 78;
+        m.topic = "devices/dev1/messages/devicebound/%24.mid=m1&%24.to=%2Fdevices%2Fdev1";
         break;
     case MH_BUS_EV_SUBSCRIBED:
     case MH_BUS_EV_UNSUBSCRIBED:
@@ -316,6 +323,9 @@ Test(bus, mh_bus_decode_malformed_fails)
         {"$mockhub/ev/undelivered/dev1/", "{\"gen\":1}", MH_ERR_ARGUMENT_INVALID}, /* empty Azure topic */
         {"$mockhub/ev/undelivered/dev1/$iothub/methods/POST/m/?$rid=1", "", MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/ev/undelivered/dev1/$iothub/methods/POST/m/?$rid=1", "{}", MH_ERR_ARGUMENT_INVALID},
+        {"$mockhub/ev/delivered/dev1", "{\"gen\":1}", MH_ERR_ARGUMENT_INVALID}, /* no Azure topic */
+        {"$mockhub/ev/delivered/dev1/devices/dev1/messages/devicebound/", "{\"gen\":true}",
+         MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/ev/synced", "{\"token\":null}", MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/ev/synced", "42", MH_ERR_ARGUMENT_INVALID},
         {"$mockhub/sync", "", MH_ERR_ARGUMENT_INVALID},

@@ -56,14 +56,34 @@ Test(c2d_queue, mh_store_c2d_enqueue_next_remove_succeeds)
     cr_assert(a.id > 0 && b.id > a.id);
     cr_assert(strlen(a.generation_id) > 0);
     cr_assert_eq(c2d_count(), 2);
-    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, &got), MH_OK);
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, 0, &got), MH_OK);
     cr_assert_str_eq(got.message_id, "a");
     cr_assert_eq(got.len, 2);
     cr_assert_eq(memcmp(got.body, "hi", 2), 0);
-    cr_assert_eq(mh_store_c2d_remove(store, got.id), MH_OK);
-    cr_assert_eq(mh_store_c2d_remove(store, got.id), MH_ERR_NOT_FOUND);
+    mh_c2d_msg meta;
+    cr_assert_eq(mh_store_c2d_remove(store, got.id, &meta), MH_OK);
+    cr_assert_eq(meta.id, got.id);
+    cr_assert_str_eq(meta.message_id, "a");
+    cr_assert_str_eq(meta.device_id, "dev1");
+    cr_assert_str_eq(meta.generation_id, a.generation_id);
+    cr_assert_eq(mh_store_c2d_remove(store, got.id, NULL), MH_ERR_NOT_FOUND);
     mh_c2d_msg_cleanup(&got);
     cr_assert_eq(c2d_count(), 1);
+}
+
+Test(c2d_queue, mh_store_c2d_next_after_an_id_skips_the_older_ones)
+{
+    mh_c2d_msg a = msg("dev1", "a", 5000), b = msg("dev1", "b", 5000), got;
+    cr_assert_eq(mh_store_c2d_enqueue(store, &a, NULL), MH_OK);
+    cr_assert_eq(mh_store_c2d_enqueue(store, &b, NULL), MH_OK);
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, a.id, &got), MH_OK);
+    cr_assert_str_eq(got.message_id, "b");
+    mh_c2d_msg_cleanup(&got);
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, b.id, &got), MH_ERR_NOT_FOUND);
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, a.id - 1, &got), MH_OK);
+    cr_assert_str_eq(got.message_id, "a");
+    mh_c2d_msg_cleanup(&got);
+    cr_assert_eq(c2d_count(), 2); /* reading takes nothing */
 }
 
 Test(c2d_queue, mh_store_c2d_enqueue_full_or_unknown_fails)
@@ -86,7 +106,7 @@ Test(c2d_queue, mh_store_c2d_take_expired_and_purge_succeeds)
     cr_assert_eq(mh_store_c2d_enqueue(store, &a, NULL), MH_OK);
     cr_assert_eq(mh_store_c2d_enqueue(store, &b, NULL), MH_OK);
     mh_c2d_msg got;
-    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, &got), MH_OK); /* the expired one is skipped */
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, 0, &got), MH_OK); /* the expired one is skipped */
     cr_assert_str_eq(got.message_id, "new");
     mh_c2d_msg_cleanup(&got);
     cr_assert_eq(mh_store_c2d_take(store, NULL, 2000, out, 8, &n), MH_OK);
