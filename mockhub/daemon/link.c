@@ -1,16 +1,18 @@
 /* link.c - libmosquitto client of the broker's internal listener. Messages are read on the link's
- * own thread, but libmosquitto runs in its non-threaded mode (our thread drives
- * mosquitto_loop_forever; mosquitto_loop_start is not used), so a publish from a REST thread is
- * written to the socket by that thread at once instead of waking the loop thread for every call.
+ * own thread, but libmosquitto runs in its non-threaded mode (our thread drives mosquitto_loop;
+ * mosquitto_loop_start is not used), so a publish from a REST thread is written to the socket by
+ * that thread at once instead of waking the loop thread for every call.
  * It subscribes to the plugin's `$mockhub/from/#` and `$mockhub/ev/#` (wildcards never match
  * `$` topics, hence the explicit prefix) and asks the plugin to resync after every connect.
  */
 #include "link.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mosquitto.h>
 
@@ -19,6 +21,7 @@
 struct mh_link {
     struct mosquitto *mosq;
     pthread_t thread;
+    atomic_int stopping; /* set by mh_link_stop; the link thread disconnects and ends */
     mh_link_on_message on_message;
     mh_link_on_state on_state;
     void *ctx;
@@ -68,11 +71,32 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     link->on_message(link->ctx, msg->topic, msg->payload, (size_t)msg->payloadlen);
 }
 
-/* Reads, keeps alive and reconnects until mosquitto_disconnect (mh_link_stop). */
+#define LOOP_WAIT_MS 100       /* how long one mosquitto_loop waits for input: mh_link_stop's latency */
+#define RECONNECT_WAIT_MS 1000 /* between attempts while the broker is away (the launcher restarts it) */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Reads, keeps alive and reconnects until mh_link_stop. The DISCONNECT is sent on this thread:
+ * libmosquitto closes the socket in whichever thread writes it, and a close from another thread
+ * while this one is in read() races on the descriptor (TSan saw it with mosquitto_loop_forever and
+ * a disconnect from the main thread). */
 static void *link_main(void *arg)
 {
     mh_link *link = arg;
-    mosquitto_loop_forever(link->mosq, 1000, 1);
+    while (!atomic_load(&link->stopping)) {
+        if (mosquitto_loop(link->mosq, LOOP_WAIT_MS, 1) == MOSQ_ERR_SUCCESS)
+            continue;
+        /* lost (on_disconnect has told the hub) or not yet back: wait, then try again */
+        for (long waited = 0; waited < RECONNECT_WAIT_MS && !atomic_load(&link->stopping); waited += 50)
+            sleep_ms(50);
+        if (!atomic_load(&link->stopping))
+            (void)mosquitto_reconnect(link->mosq);
+    }
+    mosquitto_disconnect(link->mosq);
     return NULL;
 }
 
@@ -95,7 +119,6 @@ mh_err mh_link_start(const char *socket_path, const char *secret, mh_link_on_mes
     mosquitto_int_option(link->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_max_inflight_messages_set(link->mosq, 0);
     mosquitto_username_pw_set(link->mosq, "$mockhub", secret);
-    mosquitto_reconnect_delay_set(link->mosq, 1, 2, false);
     mosquitto_connect_callback_set(link->mosq, on_connect);
     mosquitto_subscribe_callback_set(link->mosq, on_subscribe);
     mosquitto_disconnect_callback_set(link->mosq, on_disconnect);
@@ -128,7 +151,7 @@ void mh_link_stop(mh_link *link)
 {
     if (link == NULL)
         return;
-    mosquitto_disconnect(link->mosq);
+    atomic_store(&link->stopping, 1);
     pthread_join(link->thread, NULL);
     mosquitto_destroy(link->mosq);
     free(link);
