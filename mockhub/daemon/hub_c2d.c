@@ -68,9 +68,9 @@ static pthread_mutex_t *device_lock(mh_hub *hub, const char *id)
  * the device was not connected). A message stays in the store until its answer says delivered,
  * so one the device never got stays queued, and while it waits for its answer it is not sent
  * again. Answers are matched by topic, the oldest first (two handed messages with one topic are
- * answered in their order). c2d_handed_lock is held around reading a message from the store and
- * recording it as handed, and around forgetting it and removing it from the store, so a message
- * completed in between is never read and handed a second time. */
+ * answered in their order). A completed message leaves the store before it leaves the handed list,
+ * and a delivery reads the list before the store, so it never hands a completed message again;
+ * c2d_handed_lock is a leaf lock, never held across the store or the link. */
 
 #define HANDED_MAX (2 * MH_C2D_QUEUE_MAX) /* purged or expired messages may still await their answer */
 
@@ -116,18 +116,24 @@ static int handed_add_locked(mh_hub *hub, const char *device_id, long long id, c
     return 1;
 }
 
-/* Forgets the handed message of device_id that matches: by id (id >= 0), else the oldest sent on
- * topic. Returns its id, or -1 when none matches; *out_refill says a delivery stopped full. Lock
- * held. */
-static long long handed_take_locked(mh_hub *hub, const char *device_id, long long id, const char *topic,
-                                    int *out_refill)
+/* The id of the oldest message handed to device_id on topic, -1 when none. Lock held. */
+static long long handed_find_locked(mh_hub *hub, const char *device_id, const char *topic)
 {
-    long long got = -1;
+    const handed *h = mh_htab_get(hub->c2d_handed, device_id);
+    for (size_t i = 0; h != NULL && i < h->n; i++)
+        if (strcmp(h->topics[i], topic) == 0)
+            return h->ids[i];
+    return -1;
+}
+
+/* Forgets message id handed to device_id; *out_refill (may be NULL) says a delivery stopped full.
+ * Lock held. */
+static void handed_take_locked(mh_hub *hub, const char *device_id, long long id, int *out_refill)
+{
     handed *h = mh_htab_get(hub->c2d_handed, device_id);
     for (size_t i = 0; h != NULL && i < h->n; i++) {
-        if (id >= 0 ? h->ids[i] != id : strcmp(h->topics[i], topic) != 0)
+        if (h->ids[i] != id)
             continue;
-        got = h->ids[i];
         free(h->topics[i]);
         memmove(&h->ids[i], &h->ids[i + 1], (h->n - i - 1) * sizeof h->ids[0]);
         memmove(&h->topics[i], &h->topics[i + 1], (h->n - i - 1) * sizeof h->topics[0]);
@@ -142,7 +148,6 @@ static long long handed_take_locked(mh_hub *hub, const char *device_id, long lon
         mh_htab_remove(hub->c2d_handed, device_id);
         handed_free(h);
     }
-    return got;
 }
 
 void mh_hub_c2d_handed_reset(mh_hub *hub)
@@ -162,7 +167,6 @@ void mh_hub_c2d_deliver(mh_hub *hub, const char *device_id)
 {
     pthread_mutex_t *lock = device_lock(hub, device_id);
     pthread_mutex_lock(lock);
-    long long after = 0;
     /* at most MH_C2D_QUEUE_MAX pending, some of them perhaps handed already */
     for (int i = 0; i < MH_C2D_QUEUE_MAX; i++) {
         if (!(mh_presence_subs(hub->presence, device_id) & MH_SUB_C2D))
@@ -170,21 +174,29 @@ void mh_hub_c2d_deliver(mh_hub *hub, const char *device_id)
         mh_c2d_msg m;
         char *topic = NULL;
         int added = -1;
+        long long skip[HANDED_MAX];
+        size_t nskip = 0;
         pthread_mutex_lock(&hub->c2d_handed_lock);
-        mh_err err = mh_store_c2d_next(hub->store, device_id, now_ms(), after, &m);
-        int have = err == MH_OK;
-        if (have) {
-            after = m.id;
-            if ((err = mh_c2d_topic(&m, &topic)) == MH_OK)
-                added = handed_add_locked(hub, device_id, m.id, topic);
+        const handed *h = mh_htab_get(hub->c2d_handed, device_id);
+        if (h != NULL) {
+            nskip = h->n;
+            memcpy(skip, h->ids, nskip * sizeof skip[0]);
         }
         pthread_mutex_unlock(&hub->c2d_handed_lock);
+        /* safe outside the lock: a message leaves this list only after it has left the store */
+        mh_err err = mh_store_c2d_next(hub->store, device_id, now_ms(), skip, nskip, &m);
+        int have = err == MH_OK;
+        if (have && (err = mh_c2d_topic(&m, &topic)) == MH_OK) {
+            pthread_mutex_lock(&hub->c2d_handed_lock);
+            added = handed_add_locked(hub, device_id, m.id, topic);
+            pthread_mutex_unlock(&hub->c2d_handed_lock);
+        }
         if (!have) /* none left (or the store failed: the queue stays for the next trigger) */
             break;
         /* recorded before it is sent: the answer may come before mh_hub_to_device returns */
         if (added == 1 && (err = mh_hub_to_device(hub, device_id, topic, m.body, m.len, 1)) != MH_OK) {
             pthread_mutex_lock(&hub->c2d_handed_lock);
-            (void)handed_take_locked(hub, device_id, m.id, NULL, NULL);
+            handed_take_locked(hub, device_id, m.id, NULL);
             pthread_mutex_unlock(&hub->c2d_handed_lock);
         }
         free(topic);
@@ -202,20 +214,27 @@ void mh_hub_c2d_answered(mh_hub *hub, const char *device_id, const char *topic, 
 {
     int refill = 0, done = 0;
     mh_c2d_msg meta;
+    /* Answers come on the link thread only, one at a time: the message found stays handed (so no
+     * delivery reads it again) until it has left the store. */
     pthread_mutex_lock(&hub->c2d_handed_lock);
-    long long id = handed_take_locked(hub, device_id, -1, topic, &refill);
-    /* MOCK: Mosquitto 2.0.11's plugin API reports no PUBACK, so a message completes when the plugin
-     * has given it to the device's connection at QoS 1 (the broker then owns its redelivery in the
-     * device's session). Real IoT Hub completes it on the PUBACK. */
-    if (id >= 0 && delivered)
-        done = mh_store_c2d_remove(hub->store, id, &meta) == MH_OK;
+    long long id = handed_find_locked(hub, device_id, topic);
     pthread_mutex_unlock(&hub->c2d_handed_lock);
-    if (id < 0) /* handed before the link was lost (mh_hub_c2d_handed_reset): it stays queued */
+    if (id < 0) { /* handed before the link was lost (mh_hub_c2d_handed_reset): it stays queued */
         fprintf(
             stderr,
             "mockhub: the broker answered for a cloud-to-device message to %s the hub is not waiting for; "
             "it stays queued\n",
             device_id);
+        return;
+    }
+    /* MOCK: Mosquitto 2.0.11's plugin API reports no PUBACK, so a message completes when the plugin
+     * has given it to the device's connection at QoS 1 (the broker then owns its redelivery in the
+     * device's session). Real IoT Hub completes it on the PUBACK. */
+    if (delivered)
+        done = mh_store_c2d_remove(hub->store, id, &meta) == MH_OK;
+    pthread_mutex_lock(&hub->c2d_handed_lock);
+    handed_take_locked(hub, device_id, id, &refill);
+    pthread_mutex_unlock(&hub->c2d_handed_lock);
     if (done)
         feedback(hub, &meta, MH_C2D_SUCCESS);
     if (refill && (mh_presence_subs(hub->presence, device_id) & MH_SUB_C2D))

@@ -130,22 +130,32 @@ done:
     return err;
 }
 
-mh_err mh_store_c2d_next(mh_store *store, const char *device_id, long long now_ms, long long after_id,
-                         mh_c2d_msg *out)
+static int skipped(long long id, const long long *skip, size_t nskip)
+{
+    for (size_t i = 0; i < nskip; i++)
+        if (skip[i] == id)
+            return 1;
+    return 0;
+}
+
+mh_err mh_store_c2d_next(mh_store *store, const char *device_id, long long now_ms, const long long *skip,
+                         size_t nskip, mh_c2d_msg *out)
 {
     sqlite3_stmt *s = NULL;
     mh_c2d_msg m;
+    int rc;
     mh_store_lock(store);
+    /* at most MH_C2D_QUEUE_MAX rows; only the one returned has its props and body read */
     mh_err err = prep(store,
                       "SELECT " C2D_COLUMNS ", props, body FROM c2d WHERE device_id = ?1 AND expiry > ?2"
-                      " AND id > ?3 ORDER BY id LIMIT 1",
+                      " ORDER BY id",
                       &s, NULL);
     if (err != MH_OK)
         goto done;
     mh_db_bind_text(s, 1, device_id);
     sqlite3_bind_int64(s, 2, now_ms);
-    sqlite3_bind_int64(s, 3, after_id);
-    int rc = sqlite3_step(s);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && skipped(sqlite3_column_int64(s, 0), skip, nskip))
+        ;
     if (rc == SQLITE_DONE) {
         err = MH_ERR_NOT_FOUND;
         goto done;

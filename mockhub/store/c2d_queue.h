@@ -13,10 +13,11 @@ typedef struct mh_store mh_store; /* store.h */
  * Errors: DeviceNotFound, QueueFull (MH_C2D_QUEUE_MAX pending), database errors; st says why. */
 mh_err mh_store_c2d_enqueue(mh_store *store, mh_c2d_msg *m, mh_status *st) MH_WARN_UNUSED;
 
-/* The oldest pending message of device_id not expired at now_ms whose id is over after_id (0: any),
- * into *out (caller cleans up with mh_c2d_msg_cleanup); MH_ERR_NOT_FOUND when none. */
-mh_err mh_store_c2d_next(mh_store *store, const char *device_id, long long now_ms, long long after_id,
-                         mh_c2d_msg *out) MH_WARN_UNUSED;
+/* The oldest pending message of device_id not expired at now_ms whose id is not one of
+ * skip[0..nskip) (messages already on their way), into *out (caller cleans up with
+ * mh_c2d_msg_cleanup); MH_ERR_NOT_FOUND when none. */
+mh_err mh_store_c2d_next(mh_store *store, const char *device_id, long long now_ms, const long long *skip,
+                         size_t nskip, mh_c2d_msg *out) MH_WARN_UNUSED;
 
 /* Removes message id (completed); its metadata (no props, no body) into *out_meta when not NULL.
  * MH_ERR_NOT_FOUND when it is not queued (any more). */

@@ -56,7 +56,7 @@ Test(c2d_queue, mh_store_c2d_enqueue_next_remove_succeeds)
     cr_assert(a.id > 0 && b.id > a.id);
     cr_assert(strlen(a.generation_id) > 0);
     cr_assert_eq(c2d_count(), 2);
-    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, 0, &got), MH_OK);
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, NULL, 0, &got), MH_OK);
     cr_assert_str_eq(got.message_id, "a");
     cr_assert_eq(got.len, 2);
     cr_assert_eq(memcmp(got.body, "hi", 2), 0);
@@ -71,19 +71,23 @@ Test(c2d_queue, mh_store_c2d_enqueue_next_remove_succeeds)
     cr_assert_eq(c2d_count(), 1);
 }
 
-Test(c2d_queue, mh_store_c2d_next_after_an_id_skips_the_older_ones)
+Test(c2d_queue, mh_store_c2d_next_skips_the_ids_given)
 {
-    mh_c2d_msg a = msg("dev1", "a", 5000), b = msg("dev1", "b", 5000), got;
+    mh_c2d_msg a = msg("dev1", "a", 5000), b = msg("dev1", "b", 5000), c = msg("dev1", "c", 5000), got;
     cr_assert_eq(mh_store_c2d_enqueue(store, &a, NULL), MH_OK);
     cr_assert_eq(mh_store_c2d_enqueue(store, &b, NULL), MH_OK);
-    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, a.id, &got), MH_OK);
+    cr_assert_eq(mh_store_c2d_enqueue(store, &c, NULL), MH_OK);
+    long long skip[] = {a.id, c.id};
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, skip, 2, &got), MH_OK);
     cr_assert_str_eq(got.message_id, "b");
+    cr_assert_eq(got.len, 2);
     mh_c2d_msg_cleanup(&got);
-    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, b.id, &got), MH_ERR_NOT_FOUND);
-    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, a.id - 1, &got), MH_OK);
+    long long all[] = {c.id, b.id, a.id};
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, all, 3, &got), MH_ERR_NOT_FOUND);
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, skip + 1, 1, &got), MH_OK);
     cr_assert_str_eq(got.message_id, "a");
     mh_c2d_msg_cleanup(&got);
-    cr_assert_eq(c2d_count(), 2); /* reading takes nothing */
+    cr_assert_eq(c2d_count(), 3); /* reading takes nothing */
 }
 
 Test(c2d_queue, mh_store_c2d_enqueue_full_or_unknown_fails)
@@ -106,7 +110,8 @@ Test(c2d_queue, mh_store_c2d_take_expired_and_purge_succeeds)
     cr_assert_eq(mh_store_c2d_enqueue(store, &a, NULL), MH_OK);
     cr_assert_eq(mh_store_c2d_enqueue(store, &b, NULL), MH_OK);
     mh_c2d_msg got;
-    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, 0, &got), MH_OK); /* the expired one is skipped */
+    cr_assert_eq(mh_store_c2d_next(store, "dev1", 2000, NULL, 0, &got),
+                 MH_OK); /* the expired one is skipped */
     cr_assert_str_eq(got.message_id, "new");
     mh_c2d_msg_cleanup(&got);
     cr_assert_eq(mh_store_c2d_take(store, NULL, 2000, out, 8, &n), MH_OK);
