@@ -458,7 +458,8 @@ mh_err mh_hub_start(const mh_config *cfg, mh_store *store, const char *broker_so
     pthread_mutex_init(&hub->c2d_handed_lock, NULL);
     pthread_mutex_init(&hub->fb_lock, NULL);
     hub->presence = mh_presence_new();
-    if (hub->presence == NULL || mh_htab_new(1u << 22, NULL, NULL, &hub->c2d_handed) != MH_OK) {
+    if (hub->presence == NULL ||
+        mh_htab_new(MH_C2D_HANDED_DEVICES_MAX, NULL, NULL, &hub->c2d_handed) != MH_OK) {
         err = mh_fail(st, MH_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -542,8 +543,7 @@ void mh_hub_stop(mh_hub *hub)
         free(hub->c2d_later[i]);
     free(hub->c2d_later);
     pthread_mutex_destroy(&hub->c2d_later_lock);
-    if (hub->c2d_handed != NULL)
-        mh_hub_c2d_handed_reset(hub);
+    mh_hub_c2d_handed_reset(hub);
     mh_htab_free(hub->c2d_handed);
     pthread_mutex_destroy(&hub->c2d_handed_lock);
     pthread_mutex_destroy(&hub->fb_lock);

@@ -154,6 +154,8 @@ void mh_hub_c2d_handed_reset(mh_hub *hub)
 {
     size_t cursor = 0;
     void *value;
+    if (hub->c2d_handed == NULL)
+        return;
     pthread_mutex_lock(&hub->c2d_handed_lock);
     while (mh_htab_next(hub->c2d_handed, &cursor, NULL, &value)) {
         handed *h = value;
@@ -219,12 +221,11 @@ void mh_hub_c2d_answered(mh_hub *hub, const char *device_id, const char *topic, 
     pthread_mutex_lock(&hub->c2d_handed_lock);
     long long id = handed_find_locked(hub, device_id, topic);
     pthread_mutex_unlock(&hub->c2d_handed_lock);
-    if (id < 0) { /* handed before the link was lost (mh_hub_c2d_handed_reset): it stays queued */
-        fprintf(
-            stderr,
-            "mockhub: the broker answered for a cloud-to-device message to %s the hub is not waiting for; "
-            "it stays queued\n",
-            device_id);
+    if (id < 0) { /* handed before the link was lost (mh_hub_c2d_handed_reset) */
+        fprintf(stderr,
+                "mockhub: the broker answered for a cloud-to-device message to %s handed before the link was "
+                "lost; it stays queued and may reach the device again\n",
+                device_id);
         return;
     }
     /* MOCK: Mosquitto 2.0.11's plugin API reports no PUBACK, so a message completes when the plugin

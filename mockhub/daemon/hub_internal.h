@@ -66,6 +66,7 @@ struct mh_hub {
 };
 
 #define MH_FEEDBACK_MAX 10000 /* cap: records kept for a feedback receiver (the oldest dropped) */
+#define MH_C2D_HANDED_DEVICES_MAX (1u << 22) /* devices with C2D messages awaiting the plugin's answer */
 
 /* REST entry point (routes.c), the libmicrohttpd handler. */
 void mh_routes_handle(void *hub, const mh_http_request *req, mh_http_reply *reply);
@@ -116,7 +117,8 @@ void mh_hub_c2d_deliver(mh_hub *hub, const char *device_id);
  * completes it (Success feedback); undelivered leaves it queued for the device's next subscription.
  * On the link thread. */
 void mh_hub_c2d_answered(mh_hub *hub, const char *device_id, const char *topic, int delivered);
-/* Forgets every handed message (the link was lost: no answer will come); they stay queued. */
+/* Forgets every handed message (the link was lost: no answer will come); they stay queued. A hub
+ * whose table was never made: no-op. */
 void mh_hub_c2d_handed_reset(mh_hub *hub);
 /* Asks the AMQP thread to deliver the device's queue (for the link thread, which must not take a
  * device's stripe lock inside libmosquitto's callback: lock-order inversion under TSan). */

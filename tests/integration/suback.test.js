@@ -9,7 +9,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const https = require('node:https');
 const fs = require('node:fs');
-const { useHub, createDevice, rawMqtt, rest, withTimeout, uid, serviceToken } = require('./lib/hub');
+const { useHub, createDevice, rawMqtt, rest, withTimeout, uid, serviceToken, waitFor } = require('./lib/hub');
 
 const ctx = useHub();
 const DESIRED = '$iothub/twin/PATCH/properties/desired/#';
@@ -230,13 +230,8 @@ test('C2D sent right after UNSUBACK stays queued and arrives after the next SUBA
       if (!subscribed) failures.push(`${d.deviceId}: got ${payload} after UNSUBACK`);
       got.push(payload.toString());
     });
-    const until = async (what, fn) => {
-      const end = Date.now() + 15000;
-      while (!fn()) {
-        if (Date.now() > end) throw new Error(`${d.deviceId}: timed out waiting for ${what}; got ${JSON.stringify(got)}`);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    };
+    const until = (what, fn) => waitFor(fn, { timeout: 15000, interval: 5, what: `${d.deviceId}: ${what}` })
+      .catch((e) => { throw new Error(`${e.message}; got ${JSON.stringify(got)}`); });
     const sent = [];
     for (let i = 0; i < CYCLES; i++) {
       await sub(d.client, c2d);
@@ -263,14 +258,9 @@ test('C2D sent right after UNSUBACK stays queued and arrives after the next SUBA
     if (twice.length) failures.push(`${d.deviceId}: got twice ${twice}`);
     // completed once the hub reads the broker's answer, which queues behind the loading devices'
     // traffic: shortly after the device has the message, not before
-    let left;
-    const end = Date.now() + 15000;
-    do {
-      left = await fastRest(hub, d.agent, 'GET', `/devices/${d.deviceId}`);
-      if (left.json?.cloudToDeviceMessageCount === 0) break;
-      await new Promise((r) => setTimeout(r, 50));
-    } while (Date.now() < end);
-    if (left.json?.cloudToDeviceMessageCount !== 0) failures.push(`${d.deviceId}: ${left.json?.cloudToDeviceMessageCount} still queued after 15 s`);
+    const count = async () => (await fastRest(hub, d.agent, 'GET', `/devices/${d.deviceId}`)).json?.cloudToDeviceMessageCount;
+    await waitFor(async () => (await count()) === 0, { timeout: 15000, interval: 50, what: 'count 0' })
+      .catch(async () => failures.push(`${d.deviceId}: ${await count()} still queued after 15 s`));
   }));
   await stop();
   assert.deepEqual(failures, []);
